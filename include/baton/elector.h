@@ -1,0 +1,135 @@
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+
+#include "baton/clock.h"
+#include "baton/result.h"
+#include "baton/store.h"
+#include "baton/timing.h"
+
+namespace baton {
+
+enum class PassiveReason {
+  kLeaseLost,       // Another holder has the lease (ours expired or was taken).
+  kDeadlinePassed,  // No renewal succeeded by sent + ttl − margin.
+  kReleased,        // We gave the lease up (GiveUp()).
+  kStopping,        // Graceful stop.
+};
+const char* ToString(PassiveReason reason);
+
+// What the elector tells the code that runs the active work. Calls are never concurrent
+// with each other, come from the elector's heartbeat or watchdog thread, and must not call
+// back into the Elector.
+class ElectorListener {
+ public:
+  virtual ~ElectorListener() = default;
+  // This instance became active with a new `token`; its active work must end by `deadline`.
+  virtual void OnActive(uint64_t token, TimePoint deadline) = 0;
+  // A renewal moved the deadline later.
+  virtual void OnRenewed(uint64_t token, TimePoint deadline) = 0;
+  // This instance is no longer active. Return once active work has stopped, or once
+  // something else (a guardian process) is certain to stop it by the old deadline.
+  virtual void OnPassive(PassiveReason reason) = 0;
+  virtual void OnReaped(const std::string& /*member_id*/) {}
+};
+
+struct ElectorOptions {
+  LeaseKey lease;   // lease.group is the group.
+  MemberInfo self;  // self.holder must be unique to this run (NewHolder()).
+  Timing timing;
+  Clock* clock = nullptr;  // Default: Clock::Real(). Must outlive the elector.
+};
+
+// What went wrong and how often; for logs and metrics.
+struct ElectorCounters {
+  uint64_t heartbeats = 0;
+  uint64_t heartbeat_failures = 0;
+  uint64_t acquisitions = 0;
+  uint64_t lost_to_other = 0;     // Renewal refused: the lease had moved on.
+  uint64_t lost_to_deadline = 0;  // The watchdog ended the active interval.
+  uint64_t late_renewals = 0;     // A renewal that came back after its own deadline.
+  uint64_t reaped = 0;
+  Duration last_heartbeat_latency{0};
+};
+
+// The passive → active → passive state machine of one instance in one group.
+//
+// The holder measures its deadline from the moment it *sent* the acquisition or renewal
+// that succeeded: deadline = sent + ttl − margin. The store frees the lease at the earliest
+// at commit + ttl ≥ sent + ttl, so active work stopped by the deadline ends `margin` before
+// anyone else can start. A watchdog thread enforces the deadline even while a store call
+// hangs. A passive instance tries again just after the lease it was told about runs out,
+// and at once when the store reports a release.
+//
+// Thread safety: Run() on one thread; RequestStop(), GiveUp() and the accessors from any.
+class Elector final {
+ public:
+  Elector(Store& store, ElectorOptions options, ElectorListener& listener);
+  ~Elector();
+  Elector(const Elector&) = delete;
+  Elector& operator=(const Elector&) = delete;
+
+  // Writes the member row (retrying with backoff while the store is unavailable), then
+  // heartbeats until RequestStop(); then stops active work, releases the lease and deletes
+  // the member row, in that order. Fails at once on a non-retryable error (kConflict for an
+  // id in use, kSchemaMismatch).
+  Result<void> Run();
+  void RequestStop();
+
+  // Gives up the lease now if held (listener.OnPassive(kReleased), then a release), and
+  // does not compete again for `hold_off`.
+  void GiveUp(Duration hold_off);
+
+  // One heartbeat and the transition it causes; returns when the next one is due. Run()
+  // calls it; tests call it directly to step the elector on a FakeClock.
+  TimePoint Tick();
+  // Ends the active interval if its deadline has passed; returns the deadline to check
+  // next (TimePoint::max() when passive). Run()'s watchdog thread calls it.
+  TimePoint CheckDeadline();
+
+  bool active() const;
+  uint64_t token() const;
+  TimePoint deadline() const;
+  ElectorCounters counters() const;
+  const ElectorOptions& options() const { return options_; }
+
+ private:
+  Duration Backoff(bool active);
+  void BecomePassive(PassiveReason reason);
+  void WatchdogLoop();
+
+  Store& store_;
+  const ElectorOptions options_;
+  ElectorListener& listener_;
+  Clock& clock_;
+
+  // Serializes transitions and listener calls.
+  std::mutex transition_mu_;
+  // Guards the fields below; never held during a store call or a listener call.
+  mutable std::mutex mu_;
+  bool active_ = false;
+  uint64_t token_ = 0;
+  TimePoint deadline_ = TimePoint::max();
+  TimePoint compete_after_ = TimePoint::min();
+  int consecutive_failures_ = 0;
+  ElectorCounters counters_;
+
+  std::atomic<bool> stop_requested_{false};
+  Wakeup heartbeat_wakeup_;
+  Wakeup watchdog_wakeup_;
+};
+
+// "<host>-<pid>-<8 random hex digits>".
+std::string DefaultInstanceId();
+// `id` plus a random per-run nonce: the identity the store compares.
+std::string NewHolder(const std::string& id);
+// Checks a group, id or queue name: not empty, at most 200 bytes, no control characters.
+// `what` names the flag in the message ("--group").
+Result<void> ValidateName(const std::string& what, const std::string& value);
+
+}  // namespace baton

@@ -1,0 +1,34 @@
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include "baton/clock.h"
+#include "baton/result.h"
+#include "baton/store.h"
+
+namespace baton {
+
+struct SqliteStoreOptions {
+  std::string path = "baton.db";
+  // Expiry is kept on this clock's timeline plus the kernel boot id (a reboot frees every
+  // lease). Default: the real CLOCK_BOOTTIME clock. Must outlive the store.
+  Clock* clock = nullptr;
+  // Create the schema when the file has none (`baton run` on a new file). Off: an empty
+  // file is refused until `baton migrate` runs.
+  bool create_schema = true;
+  // How often the release watcher looks for commits by other processes.
+  Duration release_poll = std::chrono::milliseconds(5);
+  // Refuse database files on network or FUSE filesystems. Tests only may turn it off.
+  bool refuse_network_fs = true;
+};
+
+// Opens (creating with mode 0600) the SQLite database at `options.path`: one host, many
+// processes. Fails with kInvalidArgument for an unusable path or a network filesystem,
+// kSchemaMismatch for a schema this program cannot use.
+Result<std::unique_ptr<Store>> OpenSqliteStore(const SqliteStoreOptions& options);
+
+// Newest schema version of the SQLite store this program knows.
+int SqliteSchemaVersion();
+
+}  // namespace baton

@@ -1,0 +1,142 @@
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "baton/clock.h"
+#include "baton/result.h"
+
+namespace baton {
+
+// The name of a group's own lease: the one that names the active instance.
+inline constexpr const char* kActiveLease = "active";
+
+enum class MemberRole { kPassive, kActive };
+const char* ToString(MemberRole role);
+
+// Who an instance is. `holder` is the id plus a random per-run nonce: it is what the store
+// compares, so two processes started with the same id are never taken for one another.
+struct MemberInfo {
+  std::string id;
+  std::string holder;
+  std::string host;
+  int64_t pid = 0;
+  std::string version;
+};
+
+// A member row as the store sees it now. Ages are judged by the store's clock.
+struct Member {
+  MemberInfo info;
+  MemberRole role = MemberRole::kPassive;
+  std::chrono::system_clock::time_point started;  // Wall clock, for people only.
+  Duration since_heartbeat{0};
+  Duration expires_in{0};  // <= 0: expired, waiting to be reaped.
+};
+
+// A lease row as the store sees it now.
+struct LeaseView {
+  std::string holder;   // Empty when free (never taken, or released).
+  uint64_t token = 0;   // The fencing token of the current (or last) holder; 0 if never taken.
+  uint64_t renewals = 0;  // Renewals since the current holder took it.
+  Duration remaining{0};  // Time until expiry by the store's clock; <= 0 when free or expired.
+
+  bool free() const { return holder.empty() || remaining <= Duration::zero(); }
+};
+
+struct LeaseKey {
+  std::string group;
+  std::string name = kActiveLease;
+};
+
+enum class LeaseIntent {
+  kObserve,  // Leave the lease alone; only report it.
+  kAcquire,  // Take it if it is free, expired, or already ours (a new interval, a new token).
+  kRenew,    // Extend it if we still hold it with `token` and it has not expired.
+};
+
+// One heartbeat: renew the caller's member row (re-inserting it if it was reaped), act on
+// one lease, and remove the group's expired member rows — in one atomic round trip.
+struct HeartbeatRequest {
+  LeaseKey lease;
+  MemberInfo self;
+  MemberRole role = MemberRole::kPassive;
+  Duration member_ttl{std::chrono::seconds(10)};
+  LeaseIntent intent = LeaseIntent::kObserve;
+  Duration lease_ttl{std::chrono::seconds(10)};
+  uint64_t token = 0;  // kRenew: the token being renewed.
+};
+
+struct HeartbeatReply {
+  LeaseView lease;    // The lease after this heartbeat.
+  bool held = false;  // The caller holds the lease after this heartbeat (lease.token is ours).
+  bool acquired = false;  // kAcquire took the lease: lease.token is new.
+  std::vector<std::string> reaped;  // Ids of the expired member rows removed.
+};
+
+struct GroupSnapshot {
+  LeaseView lease;
+  std::vector<Member> members;
+};
+
+struct SchemaInfo {
+  int found = 0;      // Schema version in the store before the call (0: none).
+  int current = 0;    // Schema version after the call.
+  int supported = 0;  // Newest version this program knows.
+};
+
+// A registration for release notifications; destroying it stops them.
+class Subscription {
+ public:
+  virtual ~Subscription() = default;
+};
+
+// The shared place instances coordinate through. The only code that knows SQL.
+//
+// Leases change only by atomic conditional writes judged by the store's own clock; a write
+// counts only once it is durable. Tokens of a lease only grow and are never reused.
+//
+// Thread safety: every method may be called from any thread; an implementation serializes
+// what it must. Expected outcomes (lease held by another) are values; errors carry an
+// ErrorCode that tells the caller whether to retry.
+class Store {
+ public:
+  virtual ~Store() = default;
+
+  // Creates or upgrades the schema (one transaction, under a lock). Idempotent.
+  virtual Result<SchemaInfo> Migrate() = 0;
+
+  // Writes the member row of `self` in `group`. Fails with kConflict while another live
+  // holder has the same id; replaces an expired row with that id.
+  virtual Result<void> Register(const std::string& group, const MemberInfo& self,
+                                Duration ttl) = 0;
+
+  virtual Result<HeartbeatReply> Heartbeat(const HeartbeatRequest& request) = 0;
+
+  // Frees the lease if `holder` still holds it with `token`; the token is kept so the next
+  // holder's is larger. Returns whether it was released. Best effort: a lease that cannot
+  // be released expires by itself.
+  virtual Result<bool> Release(const LeaseKey& lease, const std::string& holder,
+                               uint64_t token) = 0;
+
+  // Deletes the member row of `self` if it is still its holder's.
+  virtual Result<void> Unregister(const std::string& group, const MemberInfo& self) = 0;
+
+  virtual Result<GroupSnapshot> Snapshot(const std::string& group,
+                                         const std::string& lease_name = kActiveLease) = 0;
+
+  // Calls `on_release` (from a thread of the store's) soon after `lease` is released by its
+  // holder, so waiting instances can take it at once instead of at their next heartbeat.
+  // Spurious calls are allowed. The callback must be quick and must not call the store.
+  virtual std::unique_ptr<Subscription> WatchReleases(const LeaseKey& lease,
+                                                      std::function<void()> on_release) = 0;
+
+  // A description for logs and errors: kind and location, never a password.
+  virtual std::string Describe() const = 0;
+};
+
+}  // namespace baton

@@ -1,0 +1,36 @@
+#pragma once
+
+#include <optional>
+#include <string>
+
+#include "baton/clock.h"
+#include "baton/result.h"
+
+namespace baton {
+
+// The four durations that decide safety and speed. See README "How it works" for why
+// 2 × heartbeat + margin + grace must fit in the ttl.
+struct Timing {
+  Duration ttl;        // How long a lease (and a member row) lives without renewal.
+  Duration heartbeat;  // How often an instance renews and competes.
+  Duration margin;     // The holder stops this long before the store could free its lease.
+  Duration grace;      // Time between SIGTERM and SIGKILL for a child losing its lease.
+};
+
+struct TimingOptions {
+  Duration ttl = std::chrono::seconds(10);
+  std::optional<Duration> heartbeat;  // Default: ttl / 5.
+  std::optional<Duration> margin;     // Default: max(ttl / 10, 100ms).
+  std::optional<Duration> grace;      // Default: ttl / 5.
+};
+
+// Fills in defaults and checks the rules; kInvalidArgument with a message naming the flags
+// on failure.
+Result<Timing> ResolveTiming(const TimingOptions& options);
+
+// Parses "500ms", "10s", "1.5s", "2m", "1h". A bare number or another unit is refused.
+Result<Duration> ParseDuration(const std::string& text);
+// Formats for people: "1.5s", "200ms".
+std::string FormatDuration(Duration d);
+
+}  // namespace baton

@@ -1,0 +1,86 @@
+#pragma once
+
+// The guardian: a small process between baton and a child it runs, so that the child's
+// life is bounded by an absolute CLOCK_BOOTTIME deadline even when baton itself hangs, is
+// paused (SIGSTOP) or is killed (SIGKILL). See SPEC 2.6 and README "How it works".
+//
+// baton starts it as `baton __guardian` (re-executing its own binary: baton has threads,
+// so a plain fork could not safely run code). The guardian:
+//   - runs in its own process group and session, as a child subreaper, so `setsid` and
+//     double-forked descendants of the child are still reparented to it and its to kill;
+//   - starts the child with PR_SET_PDEATHSIG(SIGKILL) in case the guardian itself dies;
+//   - sends SIGTERM at deadline − grace and SIGKILL to every descendant at the deadline,
+//     unless baton has moved the deadline;
+//   - treats end-of-file on its control socket (baton gone) like a deadline that is now:
+//     SIGTERM now, SIGKILL at min(now + grace, deadline);
+//   - never blocks on output: the child writes to baton's own stdout/stderr directly.
+
+#include <sys/types.h>
+
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "baton/clock.h"
+#include "baton/result.h"
+
+namespace baton::guardian {
+
+struct SpawnOptions {
+  std::vector<std::string> argv;  // The command and its arguments; run with execvp, no shell.
+  std::vector<std::string> env;   // The child's whole environment, "NAME=value" each.
+  TimePoint deadline = TimePoint::max();  // Absolute, CLOCK_BOOTTIME. max(): none.
+  Duration grace = std::chrono::seconds(2);
+  // The binary that understands `__guardian`; the running baton by default.
+  std::string guardian_exe = "/proc/self/exe";
+};
+
+enum class ExitKind {
+  kExited,       // The child exited by itself with `code`.
+  kSignaled,     // The child was killed by `signal` (not by the guardian).
+  kDeadline,     // The guardian killed it: the deadline passed.
+  kTerminated,   // The guardian stopped it on Terminate() (or because baton went away).
+  kSpawnFailed,  // exec failed (`code` is the errno).
+};
+const char* ToString(ExitKind kind);
+
+struct ChildExit {
+  ExitKind kind = ExitKind::kExited;
+  int code = 0;
+  int signal = 0;
+};
+
+// baton's handle on one guardian and its child. Thread safety: ExtendDeadline() and
+// Terminate() may be called from any thread, also while another thread is in Wait().
+class GuardedChild final {
+ public:
+  // Starts the guardian, which starts the child. Fails (kInvalidArgument) when the
+  // guardian cannot be started; an exec failure of the child shows as kSpawnFailed.
+  static Result<std::unique_ptr<GuardedChild>> Spawn(const SpawnOptions& options);
+  ~GuardedChild();  // Closes the control socket: the guardian then stops the child.
+
+  // Moves the deadline (later or earlier).
+  void SetDeadline(TimePoint deadline);
+  // SIGTERM to the child now, SIGKILL to every descendant after `grace` (never later than
+  // the deadline).
+  void Terminate(Duration grace);
+  // Blocks until the child and every descendant are gone and the guardian has exited, or
+  // until `timeout` passes (std::nullopt then).
+  std::optional<ChildExit> Wait(std::optional<Duration> timeout = std::nullopt);
+
+  pid_t guardian_pid() const { return guardian_pid_; }
+  pid_t child_pid() const { return child_pid_; }
+
+ private:
+  GuardedChild() = default;
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+  pid_t guardian_pid_ = -1;
+  pid_t child_pid_ = -1;
+};
+
+// The guardian process's main: `baton __guardian ...` lands here. Exits 0 after reporting.
+int GuardianMain(int argc, char** argv);
+
+}  // namespace baton::guardian
