@@ -4,6 +4,7 @@
 #include <cstdint>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
 
@@ -101,7 +102,11 @@ class Elector final {
  private:
   Duration Backoff(bool active);
   void BecomePassive(PassiveReason reason);
+  // REQUIRES: transition_mu_ held.
+  void BecomePassiveLocked(PassiveReason reason, const std::string& detail = "");
   void WatchdogLoop();
+  TimePoint OnHeartbeatFailed(const Error& error, TimePoint received);
+  TimePoint NextPassiveTick(TimePoint sent, TimePoint received, const LeaseView& lease) const;
 
   Store& store_;
   const ElectorOptions options_;
@@ -118,6 +123,7 @@ class Elector final {
   TimePoint compete_after_ = TimePoint::min();
   int consecutive_failures_ = 0;
   ElectorCounters counters_;
+  std::optional<Error> fatal_;  // A non-retryable heartbeat error that stopped Run().
 
   std::atomic<bool> stop_requested_{false};
   Wakeup heartbeat_wakeup_;
@@ -126,6 +132,8 @@ class Elector final {
 
 // "<host>-<pid>-<8 random hex digits>".
 std::string DefaultInstanceId();
+// This machine's host name ("localhost" if it has none).
+std::string LocalHostName();
 // `id` plus a random per-run nonce: the identity the store compares.
 std::string NewHolder(const std::string& id);
 // Checks a group, id or queue name: not empty, at most 200 bytes, no control characters.

@@ -1,0 +1,327 @@
+#include "baton/elector.h"
+
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <random>
+
+namespace baton {
+namespace {
+
+using std::chrono::milliseconds;
+
+// A passive instance tries this long after the expiry it was told about, so that by the
+// store's clock the lease has certainly run out (see NextPassiveTick).
+constexpr Duration kAfterExpiry = milliseconds(1);
+constexpr Duration kFirstBackoff = milliseconds(50);
+
+bool IsPowerOfTwo(int n) { return n > 0 && (n & (n - 1)) == 0; }
+
+}  // namespace
+
+const char* ToString(PassiveReason reason) {
+  switch (reason) {
+    case PassiveReason::kLeaseLost: return "the lease was lost to another instance";
+    case PassiveReason::kDeadlinePassed: return "no renewal succeeded before the deadline";
+    case PassiveReason::kReleased: return "the lease was given up";
+    case PassiveReason::kStopping: return "stopping";
+  }
+  return "unknown";
+}
+
+Elector::Elector(Store& store, ElectorOptions options, ElectorListener& listener)
+    : store_(store),
+      options_(std::move(options)),
+      listener_(listener),
+      clock_(options_.clock != nullptr ? *options_.clock : Clock::Real()) {}
+
+Elector::~Elector() = default;
+
+Result<void> Elector::Run() {
+  const std::string& group = options_.lease.group;
+  while (!stop_requested_) {
+    auto registered = store_.Register(group, options_.self, options_.timing.ttl);
+    if (registered) break;
+    if (!registered.error().retryable()) return registered.error();
+    const Duration delay = Backoff(false);
+    spdlog::warn("cannot register in {}: {}; retrying in {}", store_.Describe(),
+                 registered.error().message(), FormatDuration(delay));
+    clock_.WaitUntil(clock_.Now() + delay, heartbeat_wakeup_);
+  }
+  if (stop_requested_) return Ok();
+  {
+    std::lock_guard lock(mu_);
+    consecutive_failures_ = 0;
+  }
+  spdlog::info("registered as {} in group \"{}\" on {}", options_.self.id, group,
+               store_.Describe());
+
+  auto watch = store_.WatchReleases(options_.lease, [this] { heartbeat_wakeup_.Notify(); });
+  std::thread watchdog([this] { WatchdogLoop(); });
+  while (!stop_requested_) {
+    const TimePoint next = Tick();
+    if (stop_requested_) break;
+    clock_.WaitUntil(next, heartbeat_wakeup_);
+  }
+  watch.reset();
+
+  // SPEC 2.3: stop the active work first, then release the lease, then unregister.
+  BecomePassive(PassiveReason::kStopping);
+  watchdog_wakeup_.Notify();
+  watchdog.join();
+  uint64_t token;
+  std::optional<Error> fatal;
+  {
+    std::lock_guard lock(mu_);
+    token = token_;
+    fatal = fatal_;
+  }
+  if (token != 0) {
+    auto released = store_.Release(options_.lease, options_.self.holder, token);
+    if (!released) {
+      spdlog::warn("could not release the lease (it will expire by itself): {}",
+                   released.error().message());
+    } else if (*released) {
+      spdlog::info("released the lease (token {})", token);
+    }
+  }
+  auto unregistered = store_.Unregister(group, options_.self);
+  if (!unregistered) {
+    spdlog::warn("could not delete the member row (others will reap it): {}",
+                 unregistered.error().message());
+  }
+  if (fatal) return *fatal;
+  return Ok();
+}
+
+void Elector::RequestStop() {
+  stop_requested_ = true;
+  heartbeat_wakeup_.Notify();
+}
+
+void Elector::GiveUp(Duration hold_off) {
+  {
+    std::lock_guard lock(mu_);
+    compete_after_ = clock_.Now() + hold_off;
+  }
+  BecomePassive(PassiveReason::kReleased);
+  uint64_t token;
+  {
+    std::lock_guard lock(mu_);
+    token = token_;
+  }
+  if (token != 0) {
+    auto released = store_.Release(options_.lease, options_.self.holder, token);
+    if (released && *released) spdlog::info("released the lease (token {})", token);
+  }
+  heartbeat_wakeup_.Notify();
+}
+
+void Elector::BecomePassive(PassiveReason reason) {
+  std::lock_guard transition(transition_mu_);
+  BecomePassiveLocked(reason);
+}
+
+void Elector::BecomePassiveLocked(PassiveReason reason, const std::string& detail) {
+  uint64_t token;
+  {
+    std::lock_guard lock(mu_);
+    if (!active_) return;
+    // A renewal may have moved the deadline since the watchdog looked.
+    if (reason == PassiveReason::kDeadlinePassed && clock_.Now() < deadline_) return;
+    active_ = false;
+    deadline_ = TimePoint::max();
+    token = token_;
+    if (reason == PassiveReason::kLeaseLost) ++counters_.lost_to_other;
+    if (reason == PassiveReason::kDeadlinePassed) ++counters_.lost_to_deadline;
+  }
+  const std::string why = detail.empty() ? ToString(reason) : ToString(reason) + (": " + detail);
+  if (reason == PassiveReason::kStopping || reason == PassiveReason::kReleased) {
+    spdlog::info("no longer active (token {}): {}", token, why);
+  } else {
+    spdlog::warn("lost the lease (token {}): {}", token, why);
+  }
+  listener_.OnPassive(reason);
+}
+
+TimePoint Elector::CheckDeadline() {
+  {
+    std::lock_guard lock(mu_);
+    if (!active_) return TimePoint::max();
+    if (clock_.Now() < deadline_) return deadline_;
+  }
+  BecomePassive(PassiveReason::kDeadlinePassed);
+  heartbeat_wakeup_.Notify();
+  return TimePoint::max();
+}
+
+void Elector::WatchdogLoop() {
+  while (!stop_requested_) {
+    const TimePoint next = CheckDeadline();
+    clock_.WaitUntil(next, watchdog_wakeup_);
+  }
+}
+
+TimePoint Elector::Tick() {
+  const Timing& timing = options_.timing;
+  HeartbeatRequest request;
+  request.lease = options_.lease;
+  request.self = options_.self;
+  request.member_ttl = timing.ttl;
+  request.lease_ttl = timing.ttl;
+  const TimePoint sent = clock_.Now();
+  {
+    std::lock_guard lock(mu_);
+    if (active_) {
+      request.intent = LeaseIntent::kRenew;
+      request.token = token_;
+      request.role = MemberRole::kActive;
+    } else {
+      request.intent = sent < compete_after_ ? LeaseIntent::kObserve : LeaseIntent::kAcquire;
+    }
+  }
+  auto reply = store_.Heartbeat(request);
+  const TimePoint received = clock_.Now();
+  if (!reply) return OnHeartbeatFailed(reply.error(), received);
+  {
+    std::lock_guard lock(mu_);
+    ++counters_.heartbeats;
+    counters_.last_heartbeat_latency = received - sent;
+    consecutive_failures_ = 0;
+    counters_.reaped += reply->reaped.size();
+  }
+  for (const std::string& id : reply->reaped) {
+    spdlog::info("reaped orphan member {}", id);
+    listener_.OnReaped(id);
+  }
+  // The store can free the lease no earlier than commit + ttl, and commit >= sent.
+  const TimePoint deadline = sent + timing.ttl - timing.margin;
+  std::lock_guard transition(transition_mu_);
+  // A deadline that passed while the call was in flight ends the interval before the
+  // reply counts: the guardian has already acted on it.
+  BecomePassiveLocked(PassiveReason::kDeadlinePassed);
+  bool was_active;
+  uint64_t token;
+  {
+    std::lock_guard lock(mu_);
+    was_active = active_;
+    token = token_;
+  }
+  if (was_active && reply->held && reply->lease.token == token) {
+    {
+      std::lock_guard lock(mu_);
+      deadline_ = deadline;
+    }
+    listener_.OnRenewed(token, deadline);
+    return sent + timing.heartbeat;
+  }
+  if (was_active) {
+    BecomePassiveLocked(PassiveReason::kLeaseLost,
+                        (reply->lease.holder.empty() ? std::string("nobody") : reply->lease.holder) +
+                            " holds it with token " + std::to_string(reply->lease.token));
+  }
+  if (reply->acquired) {
+    if (received >= deadline) {
+      // The acquisition came back too late to do any work under it; take a fresh one.
+      std::lock_guard lock(mu_);
+      ++counters_.late_renewals;
+      token_ = reply->lease.token;
+      return received;
+    }
+    {
+      std::lock_guard lock(mu_);
+      active_ = true;
+      token_ = reply->lease.token;
+      deadline_ = deadline;
+      ++counters_.acquisitions;
+    }
+    spdlog::info("became active with token {} (deadline in {})", reply->lease.token,
+                 FormatDuration(deadline - received));
+    listener_.OnActive(reply->lease.token, deadline);
+    watchdog_wakeup_.Notify();
+    return sent + timing.heartbeat;
+  }
+  if (reply->held) {
+    // Still ours in the store from an interval that already ended here: a new interval
+    // needs a new token, so acquire again at once.
+    std::lock_guard lock(mu_);
+    token_ = reply->lease.token;
+    return received;
+  }
+  return NextPassiveTick(sent, received, reply->lease);
+}
+
+TimePoint Elector::NextPassiveTick(TimePoint sent, TimePoint received,
+                                   const LeaseView& lease) const {
+  TimePoint next = sent + options_.timing.heartbeat;
+  if (!lease.holder.empty() && lease.remaining > Duration::zero()) {
+    // The store read its clock between `sent` and `received`, so the lease ends by
+    // received + remaining on ours: a try just after that cannot be too early.
+    next = std::min(next, received + lease.remaining + kAfterExpiry);
+  }
+  std::lock_guard lock(mu_);
+  if (compete_after_ > received) next = std::min(next, compete_after_);
+  return next;
+}
+
+TimePoint Elector::OnHeartbeatFailed(const Error& error, TimePoint received) {
+  bool active;
+  int failures;
+  {
+    std::lock_guard lock(mu_);
+    ++counters_.heartbeat_failures;
+    failures = ++consecutive_failures_;
+    active = active_;
+    if (!error.retryable()) fatal_ = error;
+  }
+  if (!error.retryable()) {
+    spdlog::error("heartbeat failed and cannot be retried: {}", error.message());
+    RequestStop();
+    return received;
+  }
+  const Duration delay = Backoff(active);
+  if (IsPowerOfTwo(failures)) {
+    spdlog::warn("heartbeat to {} failed ({} in a row): {}; retrying in {}", store_.Describe(),
+                 failures, error.message(), FormatDuration(delay));
+  }
+  return received + delay;
+}
+
+Duration Elector::Backoff(bool active) {
+  static thread_local std::mt19937_64 rng(std::random_device{}());
+  int failures;
+  {
+    std::lock_guard lock(mu_);
+    failures = std::max(consecutive_failures_, 1);
+  }
+  // An active instance retries quickly so that a short outage does not cost the lease; a
+  // passive one backs off up to its heartbeat.
+  const Duration cap = active ? std::max<Duration>(options_.timing.heartbeat / 4, milliseconds(10))
+                              : options_.timing.heartbeat;
+  Duration delay = kFirstBackoff * (1LL << std::min(failures - 1, 16));
+  delay = std::min(delay, cap);
+  std::uniform_real_distribution<double> jitter(0.8, 1.2);
+  return std::chrono::duration_cast<Duration>(delay * jitter(rng));
+}
+
+bool Elector::active() const {
+  std::lock_guard lock(mu_);
+  return active_;
+}
+
+uint64_t Elector::token() const {
+  std::lock_guard lock(mu_);
+  return token_;
+}
+
+TimePoint Elector::deadline() const {
+  std::lock_guard lock(mu_);
+  return deadline_;
+}
+
+ElectorCounters Elector::counters() const {
+  std::lock_guard lock(mu_);
+  return counters_;
+}
+
+}  // namespace baton

@@ -1,0 +1,73 @@
+#include <unistd.h>
+
+#include <cstdio>
+#include <random>
+#include <string>
+
+#include "baton/elector.h"
+#include "baton/store.h"
+
+namespace baton {
+namespace {
+
+constexpr size_t kMaxNameBytes = 200;
+
+std::string RandomHex(int digits) {
+  static thread_local std::mt19937_64 rng(std::random_device{}());
+  std::string out;
+  static constexpr char kHex[] = "0123456789abcdef";
+  for (int i = 0; i < digits; ++i) out += kHex[rng() % 16];
+  return out;
+}
+
+std::string HostName() {
+  char buf[256] = {};
+  if (gethostname(buf, sizeof buf - 1) != 0 || buf[0] == '\0') return "localhost";
+  return buf;
+}
+
+}  // namespace
+
+const char* ToString(ErrorCode code) {
+  switch (code) {
+    case ErrorCode::kUnavailable: return "unavailable";
+    case ErrorCode::kOutcomeUnknown: return "outcome unknown";
+    case ErrorCode::kConflict: return "conflict";
+    case ErrorCode::kSchemaMismatch: return "schema mismatch";
+    case ErrorCode::kInvalidArgument: return "invalid argument";
+    case ErrorCode::kInternal: return "internal error";
+  }
+  return "unknown";
+}
+
+const char* ToString(MemberRole role) {
+  return role == MemberRole::kActive ? "active" : "passive";
+}
+
+std::string DefaultInstanceId() {
+  return HostName() + "-" + std::to_string(getpid()) + "-" + RandomHex(8);
+}
+
+std::string NewHolder(const std::string& id) { return id + "/" + RandomHex(16); }
+
+std::string LocalHostName() { return HostName(); }
+
+Result<void> ValidateName(const std::string& what, const std::string& value) {
+  if (value.empty()) return Error(ErrorCode::kInvalidArgument, what + " must not be empty");
+  if (value.size() > kMaxNameBytes) {
+    return Error(ErrorCode::kInvalidArgument, what + " is " + std::to_string(value.size()) +
+                                                  " bytes long; the limit is " +
+                                                  std::to_string(kMaxNameBytes));
+  }
+  for (unsigned char c : value) {
+    if (c < 0x20 || c == 0x7f) {
+      char code[8];
+      std::snprintf(code, sizeof code, "0x%02x", c);
+      return Error(ErrorCode::kInvalidArgument,
+                   what + " must not contain control characters (found " + code + ")");
+    }
+  }
+  return Ok();
+}
+
+}  // namespace baton
