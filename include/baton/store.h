@@ -40,8 +40,8 @@ struct Member {
 
 // A lease row as the store sees it now.
 struct LeaseView {
-  std::string holder;   // Empty when free (never taken, or released).
-  uint64_t token = 0;   // The fencing token of the current (or last) holder; 0 if never taken.
+  std::string holder;     // Empty when free (never taken, or released).
+  uint64_t token = 0;     // The fencing token of the current (or last) holder; 0 if never taken.
   uint64_t renewals = 0;  // Renewals since the current holder took it.
   Duration remaining{0};  // Time until expiry by the store's clock; <= 0 when free or expired.
 
@@ -72,8 +72,8 @@ struct HeartbeatRequest {
 };
 
 struct HeartbeatReply {
-  LeaseView lease;    // The lease after this heartbeat.
-  bool held = false;  // The caller holds the lease after this heartbeat (lease.token is ours).
+  LeaseView lease;        // The lease after this heartbeat.
+  bool held = false;      // The caller holds the lease after this heartbeat (lease.token is ours).
   bool acquired = false;  // kAcquire took the lease: lease.token is new.
   std::vector<std::string> reaped;  // Ids of the expired member rows removed.
 };
@@ -112,8 +112,7 @@ class Store {
 
   // Writes the member row of `self` in `group`. Fails with kConflict while another live
   // holder has the same id; replaces an expired row with that id.
-  virtual Result<void> Register(const std::string& group, const MemberInfo& self,
-                                Duration ttl) = 0;
+  virtual Result<void> Register(const std::string& group, const MemberInfo& self, Duration ttl) = 0;
 
   virtual Result<HeartbeatReply> Heartbeat(const HeartbeatRequest& request) = 0;
 

@@ -21,10 +21,14 @@ bool IsPowerOfTwo(int n) { return n > 0 && (n & (n - 1)) == 0; }
 
 const char* ToString(PassiveReason reason) {
   switch (reason) {
-    case PassiveReason::kLeaseLost: return "the lease was lost to another instance";
-    case PassiveReason::kDeadlinePassed: return "no renewal succeeded before the deadline";
-    case PassiveReason::kReleased: return "the lease was given up";
-    case PassiveReason::kStopping: return "stopping";
+    case PassiveReason::kLeaseLost:
+      return "the lease was lost to another instance";
+    case PassiveReason::kDeadlinePassed:
+      return "no renewal succeeded before the deadline";
+    case PassiveReason::kReleased:
+      return "the lease was given up";
+    case PassiveReason::kStopping:
+      return "stopping";
   }
   return "unknown";
 }
@@ -216,9 +220,10 @@ TimePoint Elector::Tick() {
     return sent + timing.heartbeat;
   }
   if (was_active) {
-    BecomePassiveLocked(PassiveReason::kLeaseLost,
-                        (reply->lease.holder.empty() ? std::string("nobody") : reply->lease.holder) +
-                            " holds it with token " + std::to_string(reply->lease.token));
+    BecomePassiveLocked(
+        PassiveReason::kLeaseLost,
+        (reply->lease.holder.empty() ? std::string("nobody") : reply->lease.holder) +
+            " holds it with token " + std::to_string(reply->lease.token));
   }
   if (reply->acquired) {
     if (received >= deadline) {

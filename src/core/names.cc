@@ -30,19 +30,23 @@ std::string HostName() {
 
 const char* ToString(ErrorCode code) {
   switch (code) {
-    case ErrorCode::kUnavailable: return "unavailable";
-    case ErrorCode::kOutcomeUnknown: return "outcome unknown";
-    case ErrorCode::kConflict: return "conflict";
-    case ErrorCode::kSchemaMismatch: return "schema mismatch";
-    case ErrorCode::kInvalidArgument: return "invalid argument";
-    case ErrorCode::kInternal: return "internal error";
+    case ErrorCode::kUnavailable:
+      return "unavailable";
+    case ErrorCode::kOutcomeUnknown:
+      return "outcome unknown";
+    case ErrorCode::kConflict:
+      return "conflict";
+    case ErrorCode::kSchemaMismatch:
+      return "schema mismatch";
+    case ErrorCode::kInvalidArgument:
+      return "invalid argument";
+    case ErrorCode::kInternal:
+      return "internal error";
   }
   return "unknown";
 }
 
-const char* ToString(MemberRole role) {
-  return role == MemberRole::kActive ? "active" : "passive";
-}
+const char* ToString(MemberRole role) { return role == MemberRole::kActive ? "active" : "passive"; }
 
 std::string DefaultInstanceId() {
   return HostName() + "-" + std::to_string(getpid()) + "-" + RandomHex(8);

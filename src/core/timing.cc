@@ -13,7 +13,9 @@ using std::chrono::milliseconds;
 constexpr Duration kMinTtl = milliseconds(500);
 constexpr Duration kMinMargin = milliseconds(100);
 
-Error Invalid(std::string message) { return Error(ErrorCode::kInvalidArgument, std::move(message)); }
+Error Invalid(std::string message) {
+  return Error(ErrorCode::kInvalidArgument, std::move(message));
+}
 
 }  // namespace
 
@@ -30,7 +32,10 @@ Result<Duration> ParseDuration(const std::string& text) {
   }
   const long double number = std::stold(match[1].str());
   const std::string unit = match[3].str();
-  const long double ns_per_unit = unit == "ms" ? 1e6L : unit == "s" ? 1e9L : unit == "m" ? 6e10L : 3.6e12L;
+  const long double ns_per_unit = unit == "ms"  ? 1e6L
+                                  : unit == "s" ? 1e9L
+                                  : unit == "m" ? 6e10L
+                                                : 3.6e12L;
   const long double ns = number * ns_per_unit;
   if (ns > 1e18L) return Invalid("\"" + text + "\" is too long a duration");
   return Duration(static_cast<Duration::rep>(std::llround(ns)));

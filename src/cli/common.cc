@@ -1,0 +1,50 @@
+#include "common.h"
+
+#include <cstdio>
+
+#include "baton/elector.h"
+#include "store_url.h"
+
+namespace baton::cli {
+
+void AddCommonOptions(CLI::App* app, Settings& settings) {
+  settings.Add(app, "store", "Store URL: sqlite:PATH (default sqlite:baton.db)");
+  settings.Add(app, "group", "The service's group: the instances that elect one active");
+  settings.Add(app, "id", "This instance's id (default <host>-<pid>-<random hex>)");
+  settings.Add(app, "config", "A TOML file with option values (flag > environment > file)");
+  settings.Add(app, "log-format", "text (default) or json");
+}
+
+Result<Common> ResolveCommon(const Settings& settings, bool need_group) {
+  Common common;
+  common.store_url = settings.GetOr("store", kDefaultStoreUrl);
+  common.log_format = settings.GetOr("log-format", "text");
+  if (auto group = settings.Get("group")) {
+    if (auto valid = ValidateName(settings.Source("group"), *group); !valid) return valid.error();
+    common.group = *group;
+  } else if (need_group) {
+    return Error(ErrorCode::kInvalidArgument,
+                 "--group is required: name the service's group, for example --group billing-sync");
+  }
+  if (auto id = settings.Get("id")) {
+    if (auto valid = ValidateName(settings.Source("id"), *id); !valid) return valid.error();
+    common.id = *id;
+  } else {
+    common.id = DefaultInstanceId();
+  }
+  return common;
+}
+
+int ReportError(const Error& error) {
+  std::fprintf(stderr, "baton: %s\n", error.message().c_str());
+  switch (error.code()) {
+    case ErrorCode::kInvalidArgument:
+    case ErrorCode::kSchemaMismatch:
+    case ErrorCode::kConflict:
+      return kExitUsage;
+    default:
+      return kExitFailure;
+  }
+}
+
+}  // namespace baton::cli

@@ -1,0 +1,33 @@
+#pragma once
+
+#include <CLI/CLI.hpp>
+
+#include <string>
+
+#include "baton/result.h"
+#include "settings.h"
+
+namespace baton::cli {
+
+// Exit codes of SPEC 4.
+inline constexpr int kExitOk = 0;
+inline constexpr int kExitFailure = 1;
+inline constexpr int kExitUsage = 2;
+inline constexpr int kExitNoActive = 3;
+
+// The options every subcommand takes.
+struct Common {
+  std::string store_url;
+  std::string group;
+  std::string id;  // Given or generated: <host>-<pid>-<random hex>.
+  std::string log_format;
+};
+
+void AddCommonOptions(CLI::App* app, Settings& settings);
+// Checks the common options; `need_group` for commands that act on one group.
+Result<Common> ResolveCommon(const Settings& settings, bool need_group);
+
+// Prints "baton: <message>" to stderr and returns the exit code the error calls for.
+int ReportError(const Error& error);
+
+}  // namespace baton::cli

@@ -1,0 +1,201 @@
+#include <signal.h>
+#include <unistd.h>
+
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <thread>
+
+#include "baton/elector.h"
+#include "child_supervisor.h"
+#include "commands.h"
+#include "logging.h"
+#include "store_url.h"
+
+namespace baton::cli {
+namespace {
+
+// A child that exits sooner than this after starting counts as failing: the hold-off
+// before competing again doubles, from kFirstHoldOff up to kMaxHoldOff.
+constexpr Duration kShortLife = std::chrono::seconds(60);
+constexpr Duration kFirstHoldOff = std::chrono::seconds(1);
+constexpr Duration kMaxHoldOff = std::chrono::seconds(60);
+
+struct RunConfig {
+  Common common;
+  Timing timing;
+  bool exit_with_child = false;
+  std::optional<std::string> passive_command;
+  std::vector<std::string> command;
+};
+
+Result<RunConfig> ResolveRunConfig(const Settings& settings,
+                                   const std::vector<std::string>& command) {
+  RunConfig config;
+  auto common = ResolveCommon(settings, true);
+  if (!common) return common.error();
+  config.common = *common;
+  TimingOptions timing;
+  auto ttl = settings.GetDuration("ttl");
+  if (!ttl) return ttl.error();
+  if (*ttl) timing.ttl = **ttl;
+  for (const auto& [name, field] :
+       {std::pair{"heartbeat", &timing.heartbeat}, std::pair{"grace", &timing.grace},
+        std::pair{"margin", &timing.margin}}) {
+    auto d = settings.GetDuration(name);
+    if (!d) return d.error();
+    *field = *d;
+  }
+  auto resolved = ResolveTiming(timing);
+  if (!resolved) return resolved.error();
+  config.timing = *resolved;
+  const std::string on_exit = settings.GetOr("on-exit", "release");
+  if (on_exit != "release" && on_exit != "exit") {
+    return Error(ErrorCode::kInvalidArgument,
+                 settings.Source("on-exit") + " \"" + on_exit + "\" is not one of: release, exit");
+  }
+  config.exit_with_child = on_exit == "exit";
+  config.passive_command = settings.Get("passive-command");
+  if (config.passive_command && config.passive_command->empty()) {
+    return Error(ErrorCode::kInvalidArgument, settings.Source("passive-command") + " is empty");
+  }
+  if (command.empty()) {
+    return Error(ErrorCode::kInvalidArgument,
+                 "baton run needs a command after --, for example: baton run --group billing "
+                 "-- ./sync --all");
+  }
+  config.command = command;
+  return config;
+}
+
+// SIGTERM, SIGINT and SIGHUP are blocked in every thread and taken here, one at a time,
+// so no handler ever runs in the middle of a store call.
+void StartSignalThread(EventQueue<RunEvent>& events) {
+  std::thread([&events] {
+    sigset_t set;
+    sigemptyset(&set);
+    for (int s : {SIGTERM, SIGINT, SIGHUP}) sigaddset(&set, s);
+    while (true) {
+      int sig = 0;
+      if (sigwait(&set, &sig) != 0) continue;
+      RunEvent event;
+      event.kind = RunEvent::Kind::kSignal;
+      event.signal = sig;
+      events.Push(event);
+    }
+  }).detach();
+}
+
+int ExitCodeOf(const guardian::ChildExit& exit) {
+  if (exit.kind == guardian::ExitKind::kExited) return exit.code;
+  if (exit.kind == guardian::ExitKind::kSpawnFailed) return 127;
+  return 128 + exit.signal;
+}
+
+std::string Describe(const guardian::ChildExit& exit) {
+  switch (exit.kind) {
+    case guardian::ExitKind::kExited:
+      return "exited with code " + std::to_string(exit.code);
+    case guardian::ExitKind::kSignaled:
+      return "was killed by signal " + std::to_string(exit.signal);
+    case guardian::ExitKind::kSpawnFailed:
+      return std::string("could not be started: ") + std::strerror(exit.code);
+    default:
+      return guardian::ToString(exit.kind);
+  }
+}
+
+}  // namespace
+
+int RunCommand(const Settings& settings, const std::vector<std::string>& command) {
+  auto config = ResolveRunConfig(settings, command);
+  if (!config) return ReportError(config.error());
+  if (auto logging = SetUpLogging(config->common.log_format, config->common.id); !logging) {
+    return ReportError(logging.error());
+  }
+  auto store = OpenStore(config->common.store_url, Clock::Real(), {});
+  if (!store) return ReportError(store.error());
+
+  sigset_t blocked;
+  sigemptyset(&blocked);
+  for (int s : {SIGTERM, SIGINT, SIGHUP}) sigaddset(&blocked, s);
+  pthread_sigmask(SIG_BLOCK, &blocked, nullptr);
+  signal(SIGPIPE, SIG_IGN);
+
+  EventQueue<RunEvent> events;
+  StartSignalThread(events);
+
+  ChildCommands commands;
+  commands.active = config->command;
+  commands.passive = config->passive_command;
+  commands.base_env = InheritedEnvironment();
+  commands.group = config->common.group;
+  commands.instance_id = config->common.id;
+  commands.grace = config->timing.grace;
+  ChildSupervisor supervisor(commands, events);
+
+  ElectorOptions options;
+  options.lease = {config->common.group, kActiveLease};
+  options.self = {config->common.id, NewHolder(config->common.id), LocalHostName(),
+                  static_cast<int64_t>(getpid()), BATON_VERSION};
+  options.timing = config->timing;
+  Elector elector(**store, options, supervisor);
+
+  Result<void> elector_result;
+  std::thread elector_thread([&] {
+    elector_result = elector.Run();
+    RunEvent done;
+    done.kind = RunEvent::Kind::kElectorDone;
+    events.Push(done);
+  });
+  supervisor.StartPassive();
+
+  int exit_code = kExitOk;
+  bool stopping = false;
+  int short_lives = 0;
+  while (true) {
+    RunEvent event = events.Pop();
+    if (event.kind == RunEvent::Kind::kElectorDone) break;
+    if (event.kind == RunEvent::Kind::kSignal) {
+      if (!stopping) spdlog::info("received {}: stopping", strsignal(event.signal));
+      stopping = true;
+      elector.RequestStop();
+      continue;
+    }
+    if (stopping) continue;
+    if (!event.active_child) {
+      spdlog::warn("the passive command {}", Describe(event.exit));
+      continue;
+    }
+    const bool current = elector.active() && elector.token() == event.token;
+    if (event.exit.kind == guardian::ExitKind::kDeadline ||
+        event.exit.kind == guardian::ExitKind::kTerminated) {
+      // Stopped by us or by the guardian. If a renewal raced the deadline, the lease is
+      // still ours but its work is gone: start over with a new token.
+      if (current) elector.GiveUp(Duration::zero());
+      continue;
+    }
+    if (!current) continue;
+    spdlog::warn("the command {} while active (token {})", Describe(event.exit), event.token);
+    if (config->exit_with_child) {
+      exit_code = ExitCodeOf(event.exit);
+      stopping = true;
+      elector.RequestStop();
+      continue;
+    }
+    short_lives = event.lived < kShortLife ? short_lives + 1 : 0;
+    const Duration hold_off =
+        short_lives == 0 ? Duration::zero()
+                         : std::min<Duration>(
+                               kFirstHoldOff * (1LL << std::min(short_lives - 1, 10)), kMaxHoldOff);
+    spdlog::info("giving up the lease; competing again in {}", FormatDuration(hold_off));
+    elector.GiveUp(hold_off);
+  }
+  elector_thread.join();
+  supervisor.StopAll();
+  if (!elector_result) return ReportError(elector_result.error());
+  spdlog::info("stopped");
+  return exit_code;
+}
+
+}  // namespace baton::cli

@@ -1,0 +1,126 @@
+#include "settings.h"
+
+#include <toml++/toml.h>
+
+#include <cstdlib>
+#include <fstream>
+
+namespace baton::cli {
+namespace {
+
+Error Invalid(std::string message) {
+  return Error(ErrorCode::kInvalidArgument, std::move(message));
+}
+
+}  // namespace
+
+std::string EnvName(const std::string& option_name) {
+  std::string env = "BATON_";
+  for (char c : option_name) env += c == '-' ? '_' : static_cast<char>(std::toupper(c));
+  return env;
+}
+
+void Settings::Add(CLI::App* app, const std::string& name, const std::string& help) {
+  Entry& e = entries_[name];
+  e.option = app->add_option("--" + name, e.cli_value, help + " [env " + EnvName(name) + "]");
+}
+
+void Settings::AddFlag(CLI::App* app, const std::string& name, const std::string& help) {
+  Entry& e = entries_[name];
+  e.flag = true;
+  e.option = app->add_flag("--" + name, e.flag_value, help);
+}
+
+Result<void> Settings::Resolve() {
+  auto config = entries_.find("config");
+  std::optional<toml::table> table;
+  for (auto& [name, e] : entries_) {
+    if (e.option != nullptr && e.option->count() > 0) {
+      e.value = e.flag ? std::string(e.flag_value ? "true" : "false") : e.cli_value;
+      e.source = "--" + name;
+    } else if (const char* env = std::getenv(EnvName(name).c_str()); env != nullptr && *env) {
+      e.value = env;
+      e.source = EnvName(name);
+    }
+  }
+  if (config != entries_.end() && config->second.value) config_path_ = *config->second.value;
+  if (config_path_.empty()) return Ok();
+  if (!std::ifstream(config_path_)) {
+    return Invalid("cannot read the config file " + config_path_ + " (" + config->second.source +
+                   "): no such file or not readable");
+  }
+  try {
+    table = toml::parse_file(config_path_);
+  } catch (const toml::parse_error& e) {
+    return Invalid("config file " + config_path_ + " line " +
+                   std::to_string(e.source().begin.line) + ": " + std::string(e.description()));
+  }
+  for (auto&& [key, node] : *table) {
+    const std::string k(key.str());
+    auto it = entries_.find(k);
+    if (it == entries_.end() || k == "config") {
+      return Invalid("config file " + config_path_ + ": unknown key \"" + k + "\"");
+    }
+    Entry& e = it->second;
+    if (e.value) continue;  // The flag or the environment wins.
+    if (auto s = node.value<std::string>()) {
+      e.value = *s;
+    } else if (auto b = node.value<bool>()) {
+      e.value = *b ? "true" : "false";
+    } else if (auto i = node.value<int64_t>()) {
+      e.value = std::to_string(*i);
+    } else {
+      return Invalid("config file " + config_path_ + ": \"" + k +
+                     "\" must be a string, a number or true/false");
+    }
+    e.source = k + " in " + config_path_;
+  }
+  return Ok();
+}
+
+std::optional<std::string> Settings::Get(const std::string& name) const {
+  auto it = entries_.find(name);
+  if (it == entries_.end()) return std::nullopt;
+  return it->second.value;
+}
+
+std::string Settings::GetOr(const std::string& name, const std::string& fallback) const {
+  return Get(name).value_or(fallback);
+}
+
+bool Settings::GetFlag(const std::string& name) const {
+  auto v = Get(name);
+  return v && (*v == "true" || *v == "1" || *v == "yes");
+}
+
+std::string Settings::Source(const std::string& name) const {
+  auto it = entries_.find(name);
+  if (it == entries_.end() || it->second.source.empty()) return "--" + name;
+  return it->second.source;
+}
+
+Result<std::optional<Duration>> Settings::GetDuration(const std::string& name) const {
+  auto text = Get(name);
+  if (!text) return std::optional<Duration>();
+  auto parsed = ParseDuration(*text);
+  if (!parsed) return Invalid(Source(name) + ": " + parsed.error().message());
+  if (*parsed <= Duration::zero()) {
+    return Invalid(Source(name) + " must be positive (got \"" + *text + "\")");
+  }
+  return std::optional<Duration>(*parsed);
+}
+
+Result<std::optional<long>> Settings::GetInt(const std::string& name, long min, long max) const {
+  auto text = Get(name);
+  if (!text) return std::optional<long>();
+  char* end = nullptr;
+  errno = 0;
+  const long v = std::strtol(text->c_str(), &end, 10);
+  if (text->empty() || *end != '\0' || errno != 0 || v < min || v > max) {
+    return Invalid(Source(name) + ": \"" + *text + "\" is not a whole number from " +
+                   std::to_string(min) + " to " + std::to_string(max));
+  }
+  return std::optional<long>(v);
+}
+
+}  // namespace baton::cli

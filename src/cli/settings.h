@@ -1,0 +1,55 @@
+#pragma once
+
+#include <CLI/CLI.hpp>
+
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "baton/result.h"
+#include "baton/timing.h"
+
+namespace baton::cli {
+
+// The options of one subcommand, each settable by flag, by a BATON_* environment variable
+// or by a key in the TOML config file, with that precedence (SPEC 4). Values stay text
+// until asked for, so an error can name where a bad value came from.
+//
+// Thread-compatible: built and read on the main thread.
+class Settings final {
+ public:
+  // Declares --name (a value option, or a flag) on `app`. The environment variable is
+  // BATON_<NAME> with '-' as '_', the config key is `name`.
+  void Add(CLI::App* app, const std::string& name, const std::string& help);
+  void AddFlag(CLI::App* app, const std::string& name, const std::string& help);
+
+  // After CLI11 has parsed: fills what the command line left unset from the environment,
+  // then from the config file (--config or BATON_CONFIG), if any.
+  Result<void> Resolve();
+
+  std::optional<std::string> Get(const std::string& name) const;
+  std::string GetOr(const std::string& name, const std::string& fallback) const;
+  bool GetFlag(const std::string& name) const;
+  // Parses a duration; the error names the flag, variable or config key it came from.
+  Result<std::optional<Duration>> GetDuration(const std::string& name) const;
+  Result<std::optional<long>> GetInt(const std::string& name, long min, long max) const;
+  // "--ttl", "BATON_TTL" or "ttl in /etc/baton.toml": where `name` got its value.
+  std::string Source(const std::string& name) const;
+
+ private:
+  struct Entry {
+    std::string cli_value;
+    bool flag = false;
+    bool flag_value = false;
+    CLI::Option* option = nullptr;
+    std::optional<std::string> value;
+    std::string source;
+  };
+  std::map<std::string, Entry> entries_;
+  std::string config_path_;
+};
+
+std::string EnvName(const std::string& option_name);
+
+}  // namespace baton::cli

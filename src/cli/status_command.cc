@@ -1,0 +1,132 @@
+#include <signal.h>
+
+#include <nlohmann/json.hpp>
+
+#include <chrono>
+#include <cstdio>
+#include <ctime>
+#include <thread>
+
+#include "commands.h"
+#include "store_url.h"
+
+namespace baton::cli {
+namespace {
+
+using std::chrono::duration_cast;
+using std::chrono::milliseconds;
+
+int64_t Ms(Duration d) { return duration_cast<milliseconds>(d).count(); }
+
+std::string Iso(std::chrono::system_clock::time_point tp) {
+  const std::time_t secs = std::chrono::system_clock::to_time_t(tp);
+  std::tm tm{};
+  gmtime_r(&secs, &tm);
+  char buf[32];
+  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
+  return buf;
+}
+
+// The id part of a holder identity ("<id>/<nonce>").
+std::string IdOf(const std::string& holder) { return holder.substr(0, holder.rfind('/')); }
+
+nlohmann::json ToJson(const std::string& group, const GroupSnapshot& snapshot) {
+  const LeaseView& lease = snapshot.lease;
+  const bool active = !lease.free();
+  nlohmann::json members = nlohmann::json::array();
+  for (const Member& m : snapshot.members) {
+    members.push_back({{"id", m.info.id},
+                       {"host", m.info.host},
+                       {"pid", m.info.pid},
+                       {"version", m.info.version},
+                       {"role", ToString(m.role)},
+                       {"started", Iso(m.started)},
+                       {"last_heartbeat_ms_ago", Ms(m.since_heartbeat)},
+                       {"expires_in_ms", Ms(m.expires_in)}});
+  }
+  return {{"group", group},
+          {"active", active ? nlohmann::json(IdOf(lease.holder)) : nlohmann::json(nullptr)},
+          {"lease",
+           {{"holder", active ? nlohmann::json(IdOf(lease.holder)) : nlohmann::json(nullptr)},
+            {"token", lease.token},
+            {"renewals", lease.renewals},
+            {"remaining_ms", active ? Ms(lease.remaining) : 0}}},
+          {"members", members}};
+}
+
+void PrintTable(const std::string& store, const std::string& group, const GroupSnapshot& snapshot) {
+  const LeaseView& lease = snapshot.lease;
+  std::printf("group %s on %s\n", group.c_str(), store.c_str());
+  if (lease.free()) {
+    std::printf("active: none (last token %llu)\n", static_cast<unsigned long long>(lease.token));
+  } else {
+    std::printf("active: %s  token %llu  renewals %llu  lease expires in %s\n",
+                IdOf(lease.holder).c_str(), static_cast<unsigned long long>(lease.token),
+                static_cast<unsigned long long>(lease.renewals),
+                FormatDuration(duration_cast<milliseconds>(lease.remaining)).c_str());
+  }
+  std::printf("\n%-36s %-8s %-16s %-8s %-8s %-21s %-10s %s\n", "ID", "ROLE", "HOST", "PID",
+              "VERSION", "STARTED", "HEARTBEAT", "EXPIRES IN");
+  for (const Member& m : snapshot.members) {
+    std::printf("%-36s %-8s %-16s %-8lld %-8s %-21s %-10s %s\n", m.info.id.c_str(),
+                ToString(m.role), m.info.host.c_str(), static_cast<long long>(m.info.pid),
+                m.info.version.c_str(), Iso(m.started).c_str(),
+                (FormatDuration(duration_cast<milliseconds>(m.since_heartbeat)) + " ago").c_str(),
+                FormatDuration(duration_cast<milliseconds>(m.expires_in)).c_str());
+  }
+  if (snapshot.members.empty()) std::printf("(no members)\n");
+}
+
+}  // namespace
+
+int StatusCommand(const Settings& settings) {
+  auto common = ResolveCommon(settings, true);
+  if (!common) return ReportError(common.error());
+  const bool json = settings.GetFlag("json");
+  const bool watch = settings.GetFlag("watch");
+  auto store =
+      OpenStore(common->store_url, Clock::Real(), {.create_schema = false, .must_exist = true});
+  if (!store) return ReportError(store.error());
+  while (true) {
+    auto snapshot = (*store)->Snapshot(common->group);
+    if (!snapshot) return ReportError(snapshot.error());
+    if (watch && !json) std::printf("\033[H\033[2J");
+    if (json) {
+      std::printf("%s\n", ToJson(common->group, *snapshot).dump().c_str());
+    } else {
+      PrintTable((*store)->Describe(), common->group, *snapshot);
+    }
+    std::fflush(stdout);
+    if (!watch) return snapshot->lease.free() ? kExitNoActive : kExitOk;
+    std::this_thread::sleep_for(std::chrono::seconds(1));
+  }
+}
+
+int MigrateCommand(const Settings& settings) {
+  auto common = ResolveCommon(settings, false);
+  if (!common) return ReportError(common.error());
+  auto store =
+      OpenStore(common->store_url, Clock::Real(), {.create_schema = false, .must_exist = false});
+  if (!store && store.error().code() != ErrorCode::kSchemaMismatch) {
+    return ReportError(store.error());
+  }
+  if (!store) {
+    // An older schema is what migrate is for; a newer one it cannot fix.
+    auto again =
+        OpenStore(common->store_url, Clock::Real(), {.create_schema = true, .must_exist = false});
+    if (!again) return ReportError(again.error());
+    store = std::move(again);
+  }
+  auto migrated = (*store)->Migrate();
+  if (!migrated) return ReportError(migrated.error());
+  if (migrated->found == migrated->current) {
+    std::printf("%s: schema is at version %d, nothing to do\n", (*store)->Describe().c_str(),
+                migrated->current);
+  } else {
+    std::printf("%s: schema migrated from version %d to %d\n", (*store)->Describe().c_str(),
+                migrated->found, migrated->current);
+  }
+  return kExitOk;
+}
+
+}  // namespace baton::cli

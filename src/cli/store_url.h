@@ -1,0 +1,30 @@
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include "baton/clock.h"
+#include "baton/result.h"
+#include "baton/store.h"
+
+namespace baton::cli {
+
+inline constexpr const char* kDefaultStoreUrl = "sqlite:baton.db";
+
+// `url` with any password replaced by "***", for logs and messages.
+std::string RedactUrl(const std::string& url);
+
+// Overwrites, in place, the password of every URL in argv, so /proc/<pid>/cmdline stops
+// showing it as soon as baton has read it.
+void BlankPasswordsInArgv(int argc, char** argv);
+
+struct OpenOptions {
+  bool create_schema = true;  // false: refuse a store without a schema (status, migrate).
+  bool must_exist = false;    // true: refuse to create a new SQLite file (status).
+};
+
+// Opens the store a URL names: sqlite:PATH today; the error says what is wrong with the URL.
+Result<std::unique_ptr<Store>> OpenStore(const std::string& url, Clock& clock,
+                                         const OpenOptions& options);
+
+}  // namespace baton::cli

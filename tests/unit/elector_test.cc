@@ -1,0 +1,351 @@
+// The elector on a fake clock over the real SQLite store: every deadline is checked to the
+// nanosecond, and nothing sleeps.
+#include "baton/elector.h"
+
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <optional>
+#include <thread>
+#include <vector>
+
+#include "baton/sqlite_store.h"
+#include "faulty_store.h"
+
+namespace baton {
+namespace {
+
+using namespace std::chrono_literals;
+using testing::FaultyStore;
+
+struct Event {
+  enum Kind { kActive, kRenewed, kPassive } kind;
+  uint64_t token = 0;
+  TimePoint deadline;
+  PassiveReason reason = PassiveReason::kStopping;
+};
+
+class RecordingListener final : public ElectorListener {
+ public:
+  void OnActive(uint64_t token, TimePoint deadline) override {
+    Add({Event::kActive, token, deadline});
+  }
+  void OnRenewed(uint64_t token, TimePoint deadline) override {
+    Add({Event::kRenewed, token, deadline});
+  }
+  void OnPassive(PassiveReason reason) override {
+    Add({Event::kPassive, 0, TimePoint(), reason});
+    if (on_passive) on_passive();
+  }
+
+  std::vector<Event> events() const {
+    std::lock_guard lock(mu_);
+    return events_;
+  }
+  // Waits in real time (bounded) for the n-th event.
+  bool AwaitEvents(size_t n) {
+    std::unique_lock lock(mu_);
+    return cv_.wait_for(lock, 10s, [&] { return events_.size() >= n; });
+  }
+  // Waits in real time (bounded) for a passive transition and returns its reason.
+  std::optional<PassiveReason> AwaitPassive() {
+    std::unique_lock lock(mu_);
+    std::optional<PassiveReason> reason;
+    cv_.wait_for(lock, 10s, [&] {
+      for (const Event& e : events_) {
+        if (e.kind == Event::kPassive) reason = e.reason;
+      }
+      return reason.has_value();
+    });
+    return reason;
+  }
+  std::function<void()> on_passive;
+
+ private:
+  void Add(Event e) {
+    {
+      std::lock_guard lock(mu_);
+      events_.push_back(e);
+    }
+    cv_.notify_all();
+  }
+  mutable std::mutex mu_;
+  std::condition_variable cv_;
+  std::vector<Event> events_;
+};
+
+// ttl 10s, heartbeat 2s, margin 1s, grace 2s.
+Timing TestTiming() { return Timing{10s, 2s, 1s, 2s}; }
+
+class ElectorTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = std::filesystem::temp_directory_path() /
+           ("baton-elector-" + std::to_string(getpid()) + "-" +
+            ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    std::filesystem::remove_all(dir_);
+    std::filesystem::create_directories(dir_);
+  }
+  void TearDown() override { std::filesystem::remove_all(dir_); }
+
+  std::unique_ptr<Store> OpenStore() {
+    SqliteStoreOptions options;
+    options.path = (dir_ / "baton.db").string();
+    options.clock = &clock_;
+    auto store = OpenSqliteStore(options);
+    EXPECT_TRUE(store.ok()) << store.error().message();
+    return std::move(store).value();
+  }
+
+  ElectorOptions Options(const std::string& id) {
+    ElectorOptions options;
+    options.lease = {"billing", kActiveLease};
+    options.self = {id, NewHolder(id), "host", 1, "test"};
+    options.timing = TestTiming();
+    options.clock = &clock_;
+    return options;
+  }
+
+  std::filesystem::path dir_;
+  FakeClock clock_;
+};
+
+TEST_F(ElectorTest, HolderStopsAtSentPlusTtlMinusMarginWhenRenewalsFail) {
+  auto inner = OpenStore();
+  FaultyStore store(*inner, clock_);
+  RecordingListener listener;
+  Elector elector(store, Options("a"), listener);
+  ASSERT_TRUE(store.Register("billing", elector.options().self, 10s).ok());
+
+  const TimePoint sent = clock_.Now();
+  elector.Tick();
+  ASSERT_TRUE(elector.active());
+  EXPECT_EQ(elector.deadline(), sent + 10s - 1s);
+
+  store.set_mode(FaultyStore::Mode::kFail);
+  for (int i = 0; i < 4; ++i) {
+    clock_.Advance(2s);
+    elector.Tick();
+    EXPECT_TRUE(elector.active());
+  }
+  clock_.Set(sent + 9s - 1ns);
+  EXPECT_EQ(elector.CheckDeadline(), sent + 9s);
+  EXPECT_TRUE(elector.active());
+  clock_.Set(sent + 9s);
+  elector.CheckDeadline();
+  EXPECT_FALSE(elector.active());
+  auto events = listener.events();
+  ASSERT_EQ(events.size(), 2u);
+  EXPECT_EQ(events[1].kind, Event::kPassive);
+  EXPECT_EQ(events[1].reason, PassiveReason::kDeadlinePassed);
+  EXPECT_EQ(elector.counters().lost_to_deadline, 1u);
+}
+
+TEST_F(ElectorTest, DeadlineCountsFromSendNotFromReply) {
+  auto inner = OpenStore();
+  FaultyStore store(*inner, clock_);
+  RecordingListener listener;
+  Elector elector(store, Options("a"), listener);
+  ASSERT_TRUE(store.Register("billing", elector.options().self, 10s).ok());
+  store.set_latency(3s);  // The reply arrives 3 s after the request left.
+  const TimePoint sent = clock_.Now();
+  elector.Tick();
+  ASSERT_TRUE(elector.active());
+  EXPECT_EQ(elector.deadline(), sent + 9s);
+}
+
+TEST_F(ElectorTest, AcquisitionThatReturnsAfterItsDeadlineIsNotUsed) {
+  auto inner = OpenStore();
+  FaultyStore store(*inner, clock_);
+  RecordingListener listener;
+  Elector elector(store, Options("a"), listener);
+  ASSERT_TRUE(store.Register("billing", elector.options().self, 10s).ok());
+  store.set_latency(9s);
+  elector.Tick();
+  EXPECT_FALSE(elector.active());
+  EXPECT_TRUE(listener.events().empty());
+  EXPECT_EQ(elector.counters().late_renewals, 1u);
+}
+
+TEST_F(ElectorTest, HolderStopsAtDeadlineWhileRenewalHangs) {
+  auto inner = OpenStore();
+  FaultyStore store(*inner, clock_);
+  RecordingListener listener;
+  Elector elector(store, Options("a"), listener);
+  const TimePoint start = clock_.Now();
+  std::thread runner([&] { EXPECT_TRUE(elector.Run().ok()); });
+  ASSERT_TRUE(listener.AwaitEvents(1));
+  ASSERT_EQ(listener.events()[0].kind, Event::kActive);
+  const TimePoint deadline = listener.events()[0].deadline;
+  EXPECT_EQ(deadline, start + 9s);
+
+  store.set_mode(FaultyStore::Mode::kHang);
+  clock_.Advance(2s);  // The next heartbeat leaves and hangs.
+  for (int i = 0; i < 1000 && store.hanging() == 0; ++i) std::this_thread::sleep_for(1ms);
+  ASSERT_EQ(store.hanging(), 1);
+  clock_.Set(deadline - 1ns);
+  std::this_thread::sleep_for(20ms);
+  EXPECT_TRUE(elector.active());
+  clock_.Set(deadline);
+  EXPECT_EQ(listener.AwaitPassive(), PassiveReason::kDeadlinePassed);
+  EXPECT_FALSE(elector.active());
+
+  store.set_mode(FaultyStore::Mode::kPass);
+  elector.RequestStop();
+  runner.join();
+}
+
+TEST_F(ElectorTest, PassiveRetriesJustAfterTheExpiryItWasTold) {
+  auto store_a = OpenStore();
+  auto store_b = OpenStore();
+  RecordingListener listener_a, listener_b;
+  Elector a(*store_a, Options("a"), listener_a);
+  Elector b(*store_b, Options("b"), listener_b);
+  ASSERT_TRUE(store_a->Register("billing", a.options().self, 10s).ok());
+  ASSERT_TRUE(store_b->Register("billing", b.options().self, 10s).ok());
+  const TimePoint acquired = clock_.Now();
+  a.Tick();
+  ASSERT_TRUE(a.active());
+
+  // With 1 s left on a's lease, b plans its next try 1 ms after the expiry, not a full
+  // heartbeat later.
+  clock_.Set(acquired + 9s);
+  const TimePoint next = b.Tick();
+  EXPECT_FALSE(b.active());
+  EXPECT_EQ(next, acquired + 10s + 1ms);
+  clock_.Set(next);
+  b.Tick();
+  EXPECT_TRUE(b.active());
+  EXPECT_EQ(b.token(), 2u);
+}
+
+TEST_F(ElectorTest, PassiveFollowsRenewalsAtItsHeartbeat) {
+  auto store_a = OpenStore();
+  auto store_b = OpenStore();
+  RecordingListener listener_a, listener_b;
+  Elector a(*store_a, Options("a"), listener_a);
+  Elector b(*store_b, Options("b"), listener_b);
+  a.Tick();
+  const TimePoint sent = clock_.Now();
+  EXPECT_EQ(b.Tick(), sent + 2s);
+}
+
+TEST_F(ElectorTest, TokenIsNewAndLargerAtEveryAcquisitionAndKeptByRenewals) {
+  auto store_a = OpenStore();
+  auto store_b = OpenStore();
+  RecordingListener listener_a, listener_b;
+  Elector a(*store_a, Options("a"), listener_a);
+  Elector b(*store_b, Options("b"), listener_b);
+  a.Tick();
+  ASSERT_TRUE(a.active());
+  const uint64_t first = a.token();
+  for (int i = 0; i < 5; ++i) {
+    clock_.Advance(2s);
+    a.Tick();
+    EXPECT_EQ(a.token(), first);
+  }
+  for (const Event& e : listener_a.events()) EXPECT_EQ(e.token, first);
+
+  a.GiveUp(0s);
+  EXPECT_FALSE(a.active());
+  b.Tick();
+  ASSERT_TRUE(b.active());
+  EXPECT_GT(b.token(), first);
+
+  b.GiveUp(1h);
+  a.Tick();
+  ASSERT_TRUE(a.active());
+  EXPECT_GT(a.token(), b.token());
+}
+
+TEST_F(ElectorTest, DeposedHolderCannotRenewOrRelease) {
+  auto store_a = OpenStore();
+  auto store_b = OpenStore();
+  RecordingListener listener_a, listener_b;
+  Elector a(*store_a, Options("a"), listener_a);
+  Elector b(*store_b, Options("b"), listener_b);
+  a.Tick();
+  const uint64_t old_token = a.token();
+  clock_.Advance(10s);  // a was paused past its ttl.
+  b.Tick();
+  ASSERT_TRUE(b.active());
+
+  a.Tick();  // Its deadline passed long ago; the store has moved on too.
+  EXPECT_FALSE(a.active());
+  auto events = listener_a.events();
+  ASSERT_EQ(events.back().kind, Event::kPassive);
+  EXPECT_EQ(events.back().reason, PassiveReason::kDeadlinePassed);
+
+  auto released = store_a->Release({"billing", kActiveLease}, a.options().self.holder, old_token);
+  ASSERT_TRUE(released.ok());
+  EXPECT_FALSE(*released);
+  auto snapshot = store_b->Snapshot("billing", kActiveLease);
+  ASSERT_TRUE(snapshot.ok());
+  EXPECT_EQ(snapshot->lease.holder, b.options().self.holder);
+  EXPECT_EQ(snapshot->lease.token, b.token());
+}
+
+TEST_F(ElectorTest, StopEndsWorkThenReleasesThenUnregisters) {
+  auto store = OpenStore();
+  RecordingListener listener;
+  Elector elector(*store, Options("a"), listener);
+  bool lease_held_while_stopping = false;
+  listener.on_passive = [&] {
+    auto snapshot = store->Snapshot("billing", kActiveLease);
+    lease_held_while_stopping =
+        snapshot.ok() && !snapshot->lease.free() && snapshot->members.size() == 1;
+  };
+  std::thread runner([&] { EXPECT_TRUE(elector.Run().ok()); });
+  ASSERT_TRUE(listener.AwaitEvents(1));
+  elector.RequestStop();
+  runner.join();
+  EXPECT_TRUE(lease_held_while_stopping);
+  EXPECT_EQ(listener.AwaitPassive(), PassiveReason::kStopping);
+  auto snapshot = store->Snapshot("billing", kActiveLease);
+  ASSERT_TRUE(snapshot.ok());
+  EXPECT_TRUE(snapshot->lease.free());
+  EXPECT_TRUE(snapshot->members.empty());
+}
+
+TEST_F(ElectorTest, SecondInstanceWithTheSameIdIsRefused) {
+  auto store_a = OpenStore();
+  auto store_b = OpenStore();
+  RecordingListener listener_a, listener_b;
+  Elector a(*store_a, Options("same"), listener_a);
+  Elector b(*store_b, Options("same"), listener_b);
+  std::thread runner([&] { EXPECT_TRUE(a.Run().ok()); });
+  ASSERT_TRUE(listener_a.AwaitEvents(1));
+  auto result = b.Run();
+  ASSERT_FALSE(result.ok());
+  EXPECT_EQ(result.error().code(), ErrorCode::kConflict);
+  a.RequestStop();
+  runner.join();
+}
+
+TEST_F(ElectorTest, UnavailableStoreIsRetriedWithBackoff) {
+  auto inner = OpenStore();
+  FaultyStore store(*inner, clock_);
+  RecordingListener listener;
+  Elector elector(store, Options("a"), listener);
+  ASSERT_TRUE(store.Register("billing", elector.options().self, 10s).ok());
+  store.set_mode(FaultyStore::Mode::kFail);
+  Duration previous{0};
+  for (int i = 0; i < 8; ++i) {
+    const TimePoint now = clock_.Now();
+    const Duration wait = elector.Tick() - now;
+    EXPECT_GT(wait, 0s);
+    EXPECT_LE(wait, 2400ms);  // Capped near the heartbeat (with jitter).
+    if (i > 0 && i < 4) {
+      EXPECT_GT(wait, previous * 1.2);  // Grows at first.
+    }
+    previous = wait;
+    clock_.Advance(wait);
+  }
+  store.set_mode(FaultyStore::Mode::kPass);
+  elector.Tick();
+  EXPECT_TRUE(elector.active());
+}
+
+}  // namespace
+}  // namespace baton

@@ -1,0 +1,74 @@
+#pragma once
+
+#include <atomic>
+#include <condition_variable>
+#include <mutex>
+
+#include "baton/clock.h"
+#include "baton/store.h"
+
+namespace baton::testing {
+
+// Wraps a real store and breaks its heartbeats on demand: fail them, hang them until
+// released, or let fake time pass while one is in flight. Thread-safe.
+class FaultyStore final : public Store {
+ public:
+  enum class Mode { kPass, kFail, kHang };
+
+  FaultyStore(Store& inner, FakeClock& clock) : inner_(inner), clock_(clock) {}
+
+  void set_mode(Mode mode) {
+    {
+      std::lock_guard lock(mu_);
+      mode_ = mode;
+    }
+    cv_.notify_all();
+  }
+  // Fake time that passes inside each heartbeat before it reaches the store.
+  void set_latency(Duration latency) { latency_ns_ = latency.count(); }
+  int hanging() const { return hanging_; }
+
+  Result<SchemaInfo> Migrate() override { return inner_.Migrate(); }
+  Result<void> Register(const std::string& group, const MemberInfo& self, Duration ttl) override {
+    return inner_.Register(group, self, ttl);
+  }
+  Result<HeartbeatReply> Heartbeat(const HeartbeatRequest& request) override {
+    {
+      std::unique_lock lock(mu_);
+      if (mode_ == Mode::kFail) return Error(ErrorCode::kUnavailable, "injected failure");
+      if (mode_ == Mode::kHang) {
+        ++hanging_;
+        cv_.wait(lock, [&] { return mode_ != Mode::kHang; });
+        --hanging_;
+        return Error(ErrorCode::kOutcomeUnknown, "injected hang ended");
+      }
+    }
+    if (latency_ns_ != 0) clock_.Advance(Duration(latency_ns_.load()));
+    return inner_.Heartbeat(request);
+  }
+  Result<bool> Release(const LeaseKey& lease, const std::string& holder, uint64_t token) override {
+    return inner_.Release(lease, holder, token);
+  }
+  Result<void> Unregister(const std::string& group, const MemberInfo& self) override {
+    return inner_.Unregister(group, self);
+  }
+  Result<GroupSnapshot> Snapshot(const std::string& group, const std::string& lease_name) override {
+    return inner_.Snapshot(group, lease_name);
+  }
+  std::unique_ptr<Subscription> WatchReleases(const LeaseKey& lease,
+                                              std::function<void()> on_release) override {
+    return inner_.WatchReleases(lease, std::move(on_release));
+  }
+  std::string Describe() const override { return "faulty " + inner_.Describe(); }
+
+ private:
+  Store& inner_;
+  FakeClock& clock_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  Mode mode_ = Mode::kPass;
+  std::atomic<int> hanging_{0};
+  std::atomic<Duration::rep> latency_ns_{0};
+};
+
+}  // namespace baton::testing
