@@ -1,0 +1,88 @@
+#pragma once
+
+#include <functional>
+#include <memory>
+#include <stop_token>
+#include <string>
+#include <vector>
+
+#include "baton/clock.h"
+#include "baton/result.h"
+#include "baton/store.h"
+#include "baton/timing.h"
+
+namespace baton {
+
+// What the active callback gets. Valid for the callback's whole run; safe to read from
+// any thread.
+class ActiveContext {
+ public:
+  virtual ~ActiveContext() = default;
+  // The fencing token of this active interval: larger than any earlier interval's. Pass it
+  // to the data you write (see README "Fenced data").
+  virtual uint64_t token() const = 0;
+  virtual const std::string& instance_id() const = 0;
+  // Requested when the interval ends (lease lost, deadline near, stop). Return promptly.
+  virtual std::stop_token stop_token() const = 0;
+  // Time until the local deadline; <= 0 once it has passed.
+  virtual Duration TimeLeft() const = 0;
+};
+
+// What the passive callback gets.
+class PassiveContext {
+ public:
+  virtual ~PassiveContext() = default;
+  virtual const std::string& instance_id() const = 0;
+  virtual std::stop_token stop_token() const = 0;  // Requested on becoming active or stopping.
+};
+
+// One service the host runs: elected in its own group, with its own callbacks.
+struct HostedService {
+  std::string group;
+  TimingOptions timing;
+  // Runs on a thread of its own while this instance is active; must return soon after
+  // its stop token is requested.
+  std::function<void(ActiveContext&)> active;
+  // Optional: runs on a thread of its own while this instance is passive.
+  std::function<void(PassiveContext&)> passive;
+  // If the active callback has not returned by the deadline, end the process (exit code
+  // 70) rather than let it run on without the lease. For work that cannot be trusted to
+  // stop. Off: the host waits for the callback to return.
+  bool exit_on_overrun = false;
+};
+
+struct HostOptions {
+  std::string id;          // Default: <host>-<pid>-<random hex>.
+  Clock* clock = nullptr;  // Default: Clock::Real(). Must outlive the host.
+};
+
+// Runs one or more hosted services in one process, each electing its own active instance
+// through `store` (like a .NET host with several hosted services). On stop, each service
+// ends its active work first, then releases its lease, then deletes its member row.
+//
+// Thread safety: Add() and Run() from one thread; RequestStop() from any thread.
+class ServiceHost final {
+ public:
+  ServiceHost(Store& store, HostOptions options = {});
+  ~ServiceHost();
+  ServiceHost(const ServiceHost&) = delete;
+  ServiceHost& operator=(const ServiceHost&) = delete;
+
+  // REQUIRES: before Run(). kInvalidArgument for a bad group, timing or missing callback.
+  Result<void> Add(HostedService service);
+  // Runs until RequestStop() (or a signal, after StopOnSignals()); returns the first
+  // non-retryable error of any service (kConflict: the id is in use).
+  Result<void> Run();
+  void RequestStop();
+  // Turns SIGTERM, SIGINT and SIGHUP into RequestStop(). Call before any other thread
+  // starts: it blocks those signals in the calling thread, whose mask new threads inherit.
+  void StopOnSignals();
+
+  const std::string& instance_id() const;
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace baton

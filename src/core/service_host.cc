@@ -1,0 +1,236 @@
+#include "baton/service_host.h"
+
+#include <signal.h>
+#include <unistd.h>
+
+#include <spdlog/spdlog.h>
+
+#include <atomic>
+#include <condition_variable>
+#include <mutex>
+#include <thread>
+
+#include "baton/elector.h"
+
+namespace baton {
+namespace {
+
+constexpr int kOverrunExitCode = 70;  // EX_SOFTWARE
+
+class ActiveContextImpl final : public ActiveContext {
+ public:
+  ActiveContextImpl(uint64_t token, const std::string& id, Clock& clock, TimePoint deadline)
+      : token_(token), id_(id), clock_(clock), deadline_ns_(deadline.time_since_epoch().count()) {}
+
+  uint64_t token() const override { return token_; }
+  const std::string& instance_id() const override { return id_; }
+  std::stop_token stop_token() const override { return stop_.get_token(); }
+  Duration TimeLeft() const override {
+    return TimePoint(Duration(deadline_ns_.load())) - clock_.Now();
+  }
+  void set_deadline(TimePoint deadline) { deadline_ns_ = deadline.time_since_epoch().count(); }
+  TimePoint deadline() const { return TimePoint(Duration(deadline_ns_.load())); }
+  void RequestStop() { stop_.request_stop(); }
+
+ private:
+  const uint64_t token_;
+  const std::string& id_;
+  Clock& clock_;
+  std::atomic<Duration::rep> deadline_ns_;
+  std::stop_source stop_;
+};
+
+class PassiveContextImpl final : public PassiveContext {
+ public:
+  explicit PassiveContextImpl(const std::string& id) : id_(id) {}
+  const std::string& instance_id() const override { return id_; }
+  std::stop_token stop_token() const override { return stop_.get_token(); }
+  void RequestStop() { stop_.request_stop(); }
+
+ private:
+  const std::string& id_;
+  std::stop_source stop_;
+};
+
+// Runs one hosted service's callbacks on their own threads as its elector says.
+class ServiceRunner final : public ElectorListener {
+ public:
+  ServiceRunner(HostedService service, const std::string& id, Clock& clock)
+      : service_(std::move(service)), id_(id), clock_(clock) {}
+  ~ServiceRunner() override { StopPassive(); }
+
+  void OnActive(uint64_t token, TimePoint deadline) override {
+    StopPassive();
+    active_ = std::make_unique<ActiveContextImpl>(token, id_, clock_, deadline);
+    done_ = false;
+    active_thread_ = std::thread([this] {
+      try {
+        service_.active(*active_);
+      } catch (const std::exception& e) {
+        spdlog::error("the active callback of group \"{}\" threw: {}", service_.group, e.what());
+      }
+      {
+        std::lock_guard lock(mu_);
+        done_ = true;
+      }
+      done_cv_.notify_all();
+    });
+  }
+
+  void OnRenewed(uint64_t /*token*/, TimePoint deadline) override {
+    if (active_) active_->set_deadline(deadline);
+  }
+
+  void OnPassive(PassiveReason reason) override {
+    StopActive();
+    if (reason != PassiveReason::kStopping) StartPassive();
+  }
+
+  void StartPassive() {
+    if (!service_.passive || passive_thread_.joinable()) return;
+    passive_ = std::make_unique<PassiveContextImpl>(id_);
+    passive_thread_ = std::thread([this] {
+      try {
+        service_.passive(*passive_);
+      } catch (const std::exception& e) {
+        spdlog::error("the passive callback of group \"{}\" threw: {}", service_.group, e.what());
+      }
+    });
+  }
+
+ private:
+  void StopActive() {
+    if (!active_) return;
+    active_->RequestStop();
+    if (service_.exit_on_overrun) {
+      std::unique_lock lock(mu_);
+      // Waits in slices on the host's clock so a fake clock in tests decides the deadline.
+      while (!done_ && clock_.Now() < active_->deadline()) {
+        done_cv_.wait_for(lock, std::chrono::milliseconds(5));
+      }
+      if (!done_) {
+        spdlog::critical("the active callback of group \"{}\" did not return by the deadline; "
+                         "exiting so it cannot run on without the lease", service_.group);
+        _exit(kOverrunExitCode);
+      }
+    }
+    active_thread_.join();
+    active_.reset();
+  }
+
+  void StopPassive() {
+    if (!passive_thread_.joinable()) return;
+    passive_->RequestStop();
+    passive_thread_.join();
+    passive_.reset();
+  }
+
+  const HostedService service_;
+  const std::string& id_;
+  Clock& clock_;
+  std::unique_ptr<ActiveContextImpl> active_;
+  std::thread active_thread_;
+  std::unique_ptr<PassiveContextImpl> passive_;
+  std::thread passive_thread_;
+  std::mutex mu_;
+  std::condition_variable done_cv_;
+  bool done_ = false;
+};
+
+}  // namespace
+
+struct ServiceHost::Impl {
+  Impl(Store& s, HostOptions o)
+      : store(s),
+        id(o.id.empty() ? DefaultInstanceId() : o.id),
+        clock(o.clock != nullptr ? *o.clock : Clock::Real()) {}
+
+  Store& store;
+  const std::string id;
+  Clock& clock;
+  std::vector<HostedService> services;
+  std::mutex mu;
+  std::vector<Elector*> electors;  // Guarded by mu; for RequestStop().
+  bool stop_requested = false;     // Guarded by mu.
+};
+
+ServiceHost::ServiceHost(Store& store, HostOptions options)
+    : impl_(std::make_unique<Impl>(store, std::move(options))) {}
+
+ServiceHost::~ServiceHost() = default;
+
+const std::string& ServiceHost::instance_id() const { return impl_->id; }
+
+Result<void> ServiceHost::Add(HostedService service) {
+  if (auto valid = ValidateName("group", service.group); !valid) return valid;
+  if (auto timing = ResolveTiming(service.timing); !timing) return timing.error();
+  if (!service.active) {
+    return Error(ErrorCode::kInvalidArgument,
+                 "hosted service \"" + service.group + "\" has no active callback");
+  }
+  impl_->services.push_back(std::move(service));
+  return Ok();
+}
+
+Result<void> ServiceHost::Run() {
+  if (auto valid = ValidateName("id", impl_->id); !valid) return valid;
+  const MemberInfo self{impl_->id, NewHolder(impl_->id), LocalHostName(),
+                        static_cast<int64_t>(getpid()), "library"};
+  std::vector<std::unique_ptr<ServiceRunner>> runners;
+  std::vector<std::unique_ptr<Elector>> electors;
+  for (const HostedService& service : impl_->services) {
+    runners.push_back(std::make_unique<ServiceRunner>(service, impl_->id, impl_->clock));
+    ElectorOptions options;
+    options.lease = {service.group, kActiveLease};
+    options.self = self;
+    options.timing = *ResolveTiming(service.timing);
+    options.clock = &impl_->clock;
+    electors.push_back(std::make_unique<Elector>(impl_->store, options, *runners.back()));
+  }
+  {
+    std::lock_guard lock(impl_->mu);
+    for (auto& e : electors) impl_->electors.push_back(e.get());
+    if (impl_->stop_requested) return Ok();
+  }
+  std::vector<Result<void>> results(electors.size());
+  std::vector<std::thread> threads;
+  for (size_t i = 0; i < electors.size(); ++i) {
+    runners[i]->StartPassive();
+    threads.emplace_back([&, i] {
+      results[i] = electors[i]->Run();
+      // One service that cannot run (its id is taken) stops the whole host.
+      if (!results[i]) RequestStop();
+    });
+  }
+  for (auto& t : threads) t.join();
+  {
+    std::lock_guard lock(impl_->mu);
+    impl_->electors.clear();
+  }
+  for (auto& r : results) {
+    if (!r) return r;
+  }
+  return Ok();
+}
+
+void ServiceHost::RequestStop() {
+  std::lock_guard lock(impl_->mu);
+  impl_->stop_requested = true;
+  for (Elector* e : impl_->electors) e->RequestStop();
+}
+
+void ServiceHost::StopOnSignals() {
+  sigset_t set;
+  sigemptyset(&set);
+  for (int s : {SIGTERM, SIGINT, SIGHUP}) sigaddset(&set, s);
+  pthread_sigmask(SIG_BLOCK, &set, nullptr);
+  std::thread([this, set] {
+    int sig = 0;
+    if (sigwait(&set, &sig) == 0) {
+      spdlog::info("received {}: stopping", strsignal(sig));
+      RequestStop();
+    }
+  }).detach();
+}
+
+}  // namespace baton

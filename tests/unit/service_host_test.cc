@@ -1,0 +1,135 @@
+// The library's service host with real threads on a short real ttl: callbacks get the
+// token and a stop signal, a stopped host hands over, an overrunning callback ends the
+// process.
+#include "baton/service_host.h"
+
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <filesystem>
+#include <thread>
+
+#include "baton/sqlite_store.h"
+
+namespace baton {
+namespace {
+
+using namespace std::chrono_literals;
+
+class ServiceHostTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = std::filesystem::temp_directory_path() /
+           ("baton-host-" + std::to_string(getpid()) + "-" +
+            ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    std::filesystem::remove_all(dir_);
+    std::filesystem::create_directories(dir_);
+  }
+  void TearDown() override { std::filesystem::remove_all(dir_); }
+
+  std::unique_ptr<Store> OpenStore() {
+    SqliteStoreOptions options;
+    options.path = (dir_ / "baton.db").string();
+    auto store = OpenSqliteStore(options);
+    EXPECT_TRUE(store.ok()) << store.error().message();
+    return std::move(store).value();
+  }
+
+  static HostedService Service(std::function<void(ActiveContext&)> active) {
+    HostedService service;
+    service.group = "reports";
+    service.timing.ttl = 1s;
+    service.active = std::move(active);
+    return service;
+  }
+
+  template <typename Pred>
+  static bool WaitFor(Pred pred, std::chrono::milliseconds limit = 5s) {
+    const auto end = std::chrono::steady_clock::now() + limit;
+    while (!pred()) {
+      if (std::chrono::steady_clock::now() > end) return false;
+      std::this_thread::sleep_for(2ms);
+    }
+    return true;
+  }
+
+  std::filesystem::path dir_;
+};
+
+TEST_F(ServiceHostTest, ActiveCallbackGetsTokenAndStopsOnHandover) {
+  auto store_a = OpenStore();
+  auto store_b = OpenStore();
+  std::atomic<uint64_t> token_a{0}, token_b{0};
+  std::atomic<bool> a_returned{false};
+  std::atomic<bool> passive_b_ran{false};
+  std::string id_seen;
+  ServiceHost a(*store_a, {.id = "a", .clock = nullptr});
+  ServiceHost b(*store_b, {.id = "b", .clock = nullptr});
+  ASSERT_TRUE(a.Add(Service([&](ActiveContext& ctx) {
+                 id_seen = ctx.instance_id();
+                 token_a = ctx.token();
+                 EXPECT_GT(ctx.TimeLeft(), 0ms);
+                 while (!ctx.stop_token().stop_requested()) std::this_thread::sleep_for(1ms);
+                 a_returned = true;
+               })).ok());
+  HostedService second = Service([&](ActiveContext& ctx) {
+    EXPECT_TRUE(a_returned);  // Never two active: a returned before b started.
+    token_b = ctx.token();
+    while (!ctx.stop_token().stop_requested()) std::this_thread::sleep_for(1ms);
+  });
+  second.passive = [&](PassiveContext& ctx) {
+    passive_b_ran = true;
+    while (!ctx.stop_token().stop_requested()) std::this_thread::sleep_for(1ms);
+  };
+  ASSERT_TRUE(b.Add(second).ok());
+
+  std::thread run_a([&] { EXPECT_TRUE(a.Run().ok()); });
+  ASSERT_TRUE(WaitFor([&] { return token_a != 0; }));
+  std::thread run_b([&] { EXPECT_TRUE(b.Run().ok()); });
+  ASSERT_TRUE(WaitFor([&] { return passive_b_ran.load(); }));
+  EXPECT_EQ(token_b, 0u);
+
+  a.RequestStop();
+  run_a.join();
+  EXPECT_TRUE(a_returned);
+  ASSERT_TRUE(WaitFor([&] { return token_b != 0; }, 2s));
+  EXPECT_GT(token_b, token_a);
+  EXPECT_EQ(id_seen, "a");
+  b.RequestStop();
+  run_b.join();
+}
+
+TEST_F(ServiceHostTest, RefusesBadServices) {
+  auto store = OpenStore();
+  ServiceHost host(*store);
+  HostedService no_group = Service([](ActiveContext&) {});
+  no_group.group = "";
+  EXPECT_EQ(host.Add(no_group).error().code(), ErrorCode::kInvalidArgument);
+  HostedService tight = Service([](ActiveContext&) {});
+  tight.timing.heartbeat = 400ms;
+  EXPECT_EQ(host.Add(tight).error().code(), ErrorCode::kInvalidArgument);
+  HostedService no_callback = Service(nullptr);
+  EXPECT_EQ(host.Add(no_callback).error().code(), ErrorCode::kInvalidArgument);
+}
+
+TEST_F(ServiceHostTest, OverrunningCallbackEndsTheProcessAtTheDeadline) {
+  GTEST_FLAG_SET(death_test_style, "threadsafe");
+  EXPECT_EXIT(
+      {
+        auto store = OpenStore();
+        ServiceHost host(*store, {.id = "stubborn", .clock = nullptr});
+        HostedService service = Service([&](ActiveContext&) {
+          host.RequestStop();
+          std::this_thread::sleep_for(1h);  // Ignores its stop token.
+        });
+        service.exit_on_overrun = true;
+        (void)host.Add(service);
+        (void)host.Run();
+        std::exit(0);
+      },
+      ::testing::ExitedWithCode(70), "");
+}
+
+}  // namespace
+}  // namespace baton
