@@ -109,8 +109,10 @@ class ServiceRunner final : public ElectorListener {
         done_cv_.wait_for(lock, std::chrono::milliseconds(5));
       }
       if (!done_) {
-        spdlog::critical("the active callback of group \"{}\" did not return by the deadline; "
-                         "exiting so it cannot run on without the lease", service_.group);
+        spdlog::critical(
+            "the active callback of group \"{}\" did not return by the deadline; "
+            "exiting so it cannot run on without the lease",
+            service_.group);
         _exit(kOverrunExitCode);
       }
     }

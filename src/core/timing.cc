@@ -53,15 +53,14 @@ std::string FormatDuration(Duration d) {
   if (ns % 1'000'000 == 0 && std::llabs(ns) < 1'000'000'000) {
     return std::to_string(ns / 1'000'000) + "ms";
   }
-  if (ns % 1'000'000 == 0) {
-    char buf[64];
+  char buf[64];
+  if (std::llabs(ns) >= 1'000'000'000) {
     std::snprintf(buf, sizeof buf, "%.3f", static_cast<double>(ns) / 1e9);
     std::string s = buf;
     while (s.back() == '0') s.pop_back();
     if (s.back() == '.') s.pop_back();
     return s + "s";
   }
-  char buf[64];
   std::snprintf(buf, sizeof buf, "%.3fms", static_cast<double>(ns) / 1e6);
   return buf;
 }

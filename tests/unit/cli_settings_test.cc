@@ -1,0 +1,107 @@
+// The program's option layer: flag > environment > config file > default, and the
+// store URL rules (passwords never shown).
+#include <gtest/gtest.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#include <fstream>
+
+#include "settings.h"
+#include "store_url.h"
+
+namespace baton::cli {
+namespace {
+
+class SettingsTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    config_ = "/tmp/baton-settings-" + std::to_string(getpid()) + ".toml";
+    unsetenv("BATON_TTL");
+    unsetenv("BATON_GROUP");
+  }
+  void TearDown() override {
+    std::remove(config_.c_str());
+    unsetenv("BATON_TTL");
+    unsetenv("BATON_GROUP");
+  }
+
+  // Parses `args` (without the program name) into a fresh Settings.
+  Result<void> Parse(std::vector<std::string> args) {
+    app_ = std::make_unique<CLI::App>();
+    settings_ = std::make_unique<Settings>();
+    for (const char* name : {"ttl", "group", "config", "heartbeat"}) {
+      settings_->Add(app_.get(), name, "");
+    }
+    std::vector<std::string> reversed(args.rbegin(), args.rend());
+    app_->parse(reversed);
+    return settings_->Resolve();
+  }
+
+  void WriteConfig(const std::string& text) { std::ofstream(config_) << text; }
+
+  std::string config_;
+  std::unique_ptr<CLI::App> app_;
+  std::unique_ptr<Settings> settings_;
+};
+
+TEST_F(SettingsTest, FlagBeatsEnvironmentBeatsFile) {
+  WriteConfig("ttl = \"30s\"\ngroup = \"from-file\"\nheartbeat = \"3s\"\n");
+  setenv("BATON_TTL", "20s", 1);
+  setenv("BATON_GROUP", "from-env", 1);
+  ASSERT_TRUE(Parse({"--config", config_, "--ttl", "10s"}).ok());
+  EXPECT_EQ(settings_->Get("ttl"), "10s");
+  EXPECT_EQ(settings_->Source("ttl"), "--ttl");
+  EXPECT_EQ(settings_->Get("group"), "from-env");
+  EXPECT_EQ(settings_->Source("group"), "BATON_GROUP");
+  EXPECT_EQ(settings_->Get("heartbeat"), "3s");
+  EXPECT_EQ(settings_->Source("heartbeat"), "heartbeat in " + config_);
+}
+
+TEST_F(SettingsTest, BadValuesNameTheirSource) {
+  setenv("BATON_TTL", "10", 1);
+  ASSERT_TRUE(Parse({}).ok());
+  auto ttl = settings_->GetDuration("ttl");
+  ASSERT_FALSE(ttl.ok());
+  EXPECT_EQ(ttl.error().message().rfind("BATON_TTL: \"10\" is not a duration", 0), 0u)
+      << ttl.error().message();
+}
+
+TEST_F(SettingsTest, UnknownConfigKeyAndBadTomlAreRefused) {
+  WriteConfig("tll = \"10s\"\n");
+  auto typo = Parse({"--config", config_});
+  ASSERT_FALSE(typo.ok());
+  EXPECT_NE(typo.error().message().find("unknown key \"tll\""), std::string::npos);
+  WriteConfig("ttl = \n");
+  auto broken = Parse({"--config", config_});
+  ASSERT_FALSE(broken.ok());
+  EXPECT_NE(broken.error().message().find("line 1"), std::string::npos);
+  auto missing = Parse({"--config", "/nonexistent/baton.toml"});
+  ASSERT_FALSE(missing.ok());
+  EXPECT_NE(missing.error().message().find("/nonexistent/baton.toml"), std::string::npos);
+}
+
+TEST(StoreUrl, PasswordsAreRedacted) {
+  EXPECT_EQ(RedactUrl("postgresql://app:s3cret@db.example/baton"),
+            "postgresql://app:***@db.example/baton");
+  EXPECT_EQ(RedactUrl("postgresql://app@db/baton"), "postgresql://app@db/baton");
+  EXPECT_EQ(RedactUrl("sqlite:/var/lib/baton.db"), "sqlite:/var/lib/baton.db");
+}
+
+TEST(StoreUrl, PasswordsAreBlankedInArgv) {
+  std::string a0 = "baton", a1 = "--store=postgres://u:hunter2@h/d", a2 = "postgres://u:pw@h/d";
+  char* argv[] = {a0.data(), a1.data(), a2.data()};
+  BlankPasswordsInArgv(3, argv);
+  EXPECT_STREQ(argv[1], "--store=postgres://u:xxxxxxx@h/d");
+  EXPECT_STREQ(argv[2], "postgres://u:xx@h/d");
+}
+
+TEST(StoreUrl, UnknownSchemesAreRefusedWithAdvice) {
+  auto store = OpenStore("mysql://u:pw@h/d", Clock::Real(), {});
+  ASSERT_FALSE(store.ok());
+  EXPECT_EQ(store.error().code(), ErrorCode::kInvalidArgument);
+  EXPECT_NE(store.error().message().find("use sqlite:PATH"), std::string::npos);
+  EXPECT_EQ(store.error().message().find("pw"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace baton::cli
