@@ -30,6 +30,11 @@ std::string Iso(std::chrono::system_clock::time_point tp) {
 // The id part of a holder identity ("<id>/<nonce>").
 std::string IdOf(const std::string& holder) { return holder.substr(0, holder.rfind('/')); }
 
+// The lease decides who is active; a member row's own role is one heartbeat behind it.
+const char* RoleOf(const Member& m, const LeaseView& lease) {
+  return !lease.free() && m.info.holder == lease.holder ? "active" : "passive";
+}
+
 nlohmann::json ToJson(const std::string& group, const GroupSnapshot& snapshot) {
   const LeaseView& lease = snapshot.lease;
   const bool active = !lease.free();
@@ -39,7 +44,7 @@ nlohmann::json ToJson(const std::string& group, const GroupSnapshot& snapshot) {
                        {"host", m.info.host},
                        {"pid", m.info.pid},
                        {"version", m.info.version},
-                       {"role", ToString(m.role)},
+                       {"role", RoleOf(m, lease)},
                        {"started", Iso(m.started)},
                        {"last_heartbeat_ms_ago", Ms(m.since_heartbeat)},
                        {"expires_in_ms", Ms(m.expires_in)}});
@@ -69,7 +74,7 @@ void PrintTable(const std::string& store, const std::string& group, const GroupS
               "VERSION", "STARTED", "HEARTBEAT", "EXPIRES IN");
   for (const Member& m : snapshot.members) {
     std::printf("%-36s %-8s %-16s %-8lld %-8s %-21s %-10s %s\n", m.info.id.c_str(),
-                ToString(m.role), m.info.host.c_str(), static_cast<long long>(m.info.pid),
+                RoleOf(m, lease), m.info.host.c_str(), static_cast<long long>(m.info.pid),
                 m.info.version.c_str(), Iso(m.started).c_str(),
                 (FormatDuration(duration_cast<milliseconds>(m.since_heartbeat)) + " ago").c_str(),
                 FormatDuration(duration_cast<milliseconds>(m.expires_in)).c_str());
