@@ -112,24 +112,22 @@ int MigrateCommand(const Settings& settings) {
   if (!common) return ReportError(common.error());
   auto store =
       OpenStore(common->store_url, Clock::Real(), {.create_schema = false, .must_exist = false});
-  if (!store && store.error().code() != ErrorCode::kSchemaMismatch) {
-    return ReportError(store.error());
-  }
-  if (!store) {
-    // An older schema is what migrate is for; a newer one it cannot fix.
-    auto again =
+  // A missing or older schema is what migrate is for: opening with create_schema upgrades
+  // it in one locked transaction. A newer one it cannot fix, and that open says so.
+  const bool upgraded = !store && store.error().code() == ErrorCode::kSchemaMismatch;
+  if (upgraded) {
+    store =
         OpenStore(common->store_url, Clock::Real(), {.create_schema = true, .must_exist = false});
-    if (!again) return ReportError(again.error());
-    store = std::move(again);
   }
+  if (!store) return ReportError(store.error());
   auto migrated = (*store)->Migrate();
   if (!migrated) return ReportError(migrated.error());
-  if (migrated->found == migrated->current) {
+  if (!upgraded && migrated->found == migrated->current) {
     std::printf("%s: schema is at version %d, nothing to do\n", (*store)->Describe().c_str(),
                 migrated->current);
   } else {
-    std::printf("%s: schema migrated from version %d to %d\n", (*store)->Describe().c_str(),
-                migrated->found, migrated->current);
+    std::printf("%s: schema is now at version %d\n", (*store)->Describe().c_str(),
+                migrated->current);
   }
   return kExitOk;
 }

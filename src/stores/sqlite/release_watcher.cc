@@ -1,0 +1,77 @@
+#include "release_watcher.h"
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <utility>
+
+#include "connection.h"
+#include "rows.h"
+
+namespace baton::sqlite_detail {
+namespace {
+
+// What the watcher last saw of the lease, to report each release once.
+struct Seen {
+  bool free = false;
+  uint64_t token = 0;
+};
+
+Result<int64_t> DataVersion(Connection& connection) {
+  Result<Statement> pragma = connection.Prepare("PRAGMA data_version", "watching for releases");
+  if (!pragma) return pragma.error();
+  Result<bool> row = pragma->Step();
+  if (!row) return row.error();
+  if (!*row) return Error(ErrorCode::kInternal, "PRAGMA data_version returned no row");
+  return pragma->Int(0);
+}
+
+}  // namespace
+
+ReleaseWatcher::ReleaseWatcher(std::string path, std::string describe, Clock& clock, Duration poll,
+                               LeaseKey lease, std::function<void()> on_release)
+    : path_(std::move(path)),
+      describe_(std::move(describe)),
+      clock_(clock),
+      poll_(poll),
+      lease_(std::move(lease)),
+      on_release_(std::move(on_release)),
+      thread_([this] { Loop(); }) {}
+
+ReleaseWatcher::~ReleaseWatcher() {
+  stop_.store(true);
+  wakeup_.Notify();
+  thread_.join();
+}
+
+void ReleaseWatcher::Loop() {
+  std::unique_ptr<Connection> connection;
+  std::optional<int64_t> version;
+  std::optional<Seen> seen;
+  while (!stop_.load()) {
+    if (connection == nullptr) {
+      // Errors are not reported: a failed look only delays a release to the waiting
+      // instance's next heartbeat, which the contract allows. The next poll tries again.
+      Result<std::unique_ptr<Connection>> opened = Connection::Open(path_, describe_);
+      if (opened) connection = std::move(*opened);
+    }
+    if (connection != nullptr) {
+      Result<int64_t> now_version = DataVersion(*connection);
+      if (!now_version) {
+        connection.reset();
+      } else if (*now_version != version) {
+        Result<std::optional<LeaseRow>> row = ReadLease(*connection, lease_);
+        if (row) {
+          version = *now_version;
+          Seen current{.free = !*row || (*row)->holder.empty(), .token = *row ? (*row)->token : 0};
+          bool released = current.free && (!seen || !seen->free || seen->token != current.token);
+          seen = current;
+          if (released && !stop_.load()) on_release_();
+        }
+      }
+    }
+    clock_.WaitUntil(clock_.Now() + poll_, wakeup_);
+  }
+}
+
+}  // namespace baton::sqlite_detail

@@ -1,0 +1,108 @@
+#include "schema.h"
+
+namespace baton::sqlite_detail {
+namespace {
+
+// Version 1. Times are CLOCK_BOOTTIME nanoseconds, meaningful only with the row's boot id: a
+// row written in another boot counts as expired. Lease rows are never deleted, so a lease's
+// token only grows over its whole life.
+constexpr const char* kSchemaV1 = R"sql(
+CREATE TABLE IF NOT EXISTS baton_meta (
+  key   TEXT PRIMARY KEY,
+  value INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS baton_members (
+  group_name   TEXT NOT NULL,
+  id           TEXT NOT NULL,
+  holder       TEXT NOT NULL,
+  host         TEXT NOT NULL,
+  pid          INTEGER NOT NULL,
+  version      TEXT NOT NULL,
+  role         TEXT NOT NULL,
+  started_ms   INTEGER NOT NULL,  -- wall clock, for people only
+  heartbeat_ns INTEGER NOT NULL,
+  expiry_ns    INTEGER NOT NULL,
+  boot_id      TEXT NOT NULL,
+  PRIMARY KEY (group_name, id)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS baton_leases (
+  group_name  TEXT NOT NULL,
+  name        TEXT NOT NULL,
+  holder      TEXT NOT NULL,     -- '' when free
+  token       INTEGER NOT NULL,  -- kept on release
+  renewals    INTEGER NOT NULL,
+  acquired_ns INTEGER NOT NULL,
+  expiry_ns   INTEGER NOT NULL,
+  boot_id     TEXT NOT NULL,
+  PRIMARY KEY (group_name, name)
+) WITHOUT ROWID;
+)sql";
+
+constexpr const char* kHasMetaTable =
+    "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'baton_meta'";
+constexpr const char* kSelectVersion = "SELECT value FROM baton_meta WHERE key = 'schema_version'";
+constexpr const char* kWriteVersion =
+    "INSERT INTO baton_meta (key, value) VALUES ('schema_version', ?1) "
+    "ON CONFLICT (key) DO UPDATE SET value = excluded.value";
+
+}  // namespace
+
+Result<int> ReadSchemaVersion(Connection& connection) {
+  Result<Statement> has_meta = connection.Prepare(kHasMetaTable, "reading the schema version");
+  if (!has_meta) return has_meta.error();
+  Result<bool> row = has_meta->Step();
+  if (!row) return row.error();
+  if (!*row || has_meta->Int(0) == 0) return 0;
+
+  Result<Statement> version = connection.Prepare(kSelectVersion, "reading the schema version");
+  if (!version) return version.error();
+  row = version->Step();
+  if (!row) return row.error();
+  if (!*row) return 0;
+  return static_cast<int>(version->Int(0));
+}
+
+Result<void> CheckSchemaVersion(const std::string& describe, int found) {
+  if (found == kSchemaVersion) return Ok();
+  if (found > kSchemaVersion) {
+    return Error(ErrorCode::kSchemaMismatch,
+                 describe + " has schema version " + std::to_string(found) +
+                     ", this baton supports up to " + std::to_string(kSchemaVersion) +
+                     ": upgrade baton");
+  }
+  if (found == 0) {
+    return Error(ErrorCode::kSchemaMismatch,
+                 describe + " has no baton schema yet (this baton needs version " +
+                     std::to_string(kSchemaVersion) + "): run `baton migrate --store " + describe +
+                     "` first");
+  }
+  return Error(ErrorCode::kSchemaMismatch, describe + " has schema version " +
+                                               std::to_string(found) + ", this baton needs " +
+                                               std::to_string(kSchemaVersion) +
+                                               ": run `baton migrate --store " + describe + "`");
+}
+
+Result<SchemaInfo> MigrateSchema(Connection& connection) {
+  Transaction tx(connection, Transaction::Kind::kWrite, "migrating the schema");
+  if (auto r = tx.Begin(); !r) return r.error();
+  Result<int> found = ReadSchemaVersion(connection);
+  if (!found) return found.error();
+  SchemaInfo info{.found = *found, .current = *found, .supported = kSchemaVersion};
+  if (*found > kSchemaVersion) {
+    return CheckSchemaVersion(connection.describe(), *found).error();
+  }
+  if (*found == kSchemaVersion) return info;  // Nothing to do; the rollback is harmless.
+
+  // Each step upgrades from the version before it; version 1 is the first.
+  if (*found < 1) {
+    if (auto r = connection.Exec(kSchemaV1, "creating schema version 1"); !r) return r.error();
+  }
+  Result<Statement> write = connection.Prepare(kWriteVersion, "writing the schema version");
+  if (!write) return write.error();
+  if (auto r = write->Bind(int64_t{kSchemaVersion}).Run(); !r) return r.error();
+  if (auto r = tx.Commit(); !r) return r.error();
+  info.current = kSchemaVersion;
+  return info;
+}
+
+}  // namespace baton::sqlite_detail

@@ -1,0 +1,266 @@
+#include "store_conformance.h"
+
+#include <chrono>
+#include <ostream>
+#include <string>
+
+#include "test_util.h"
+
+namespace baton::conformance {
+
+using std::chrono::nanoseconds;
+using std::chrono::seconds;
+
+void PrintTo(const StoreFactory& factory, std::ostream* out) { *out << factory.name; }
+
+std::string StoreFactoryName(const ::testing::TestParamInfo<StoreFactory>& info) {
+  return info.param.name;
+}
+
+LeaseKey StoreConformance::Key(const std::string& group) {
+  return LeaseKey{.group = group, .name = kActiveLease};
+}
+
+void StoreConformance::SetUp() {
+  std::string skip_reason;
+  backend_ = GetParam().make_backend(&skip_reason);
+  if (backend_ == nullptr) GTEST_SKIP() << GetParam().name << " store skipped: " << skip_reason;
+}
+
+std::unique_ptr<Store> StoreConformance::OpenStore(Clock* clock) {
+  return backend_->Open(clock != nullptr ? clock : &clock_);
+}
+
+MemberInfo StoreConformance::Instance(const std::string& name, const std::string& nonce) {
+  return MemberInfo{.id = name,
+                    .holder = name + "#" + nonce,
+                    .host = "host-" + name,
+                    .pid = 4000 + static_cast<int64_t>(name.size()),
+                    .version = "1.2.3"};
+}
+
+HeartbeatRequest StoreConformance::Request(const MemberInfo& self, LeaseIntent intent,
+                                           uint64_t token) const {
+  HeartbeatRequest request;
+  request.lease = LeaseKey{.group = group_, .name = kActiveLease};
+  request.self = self;
+  request.role = intent == LeaseIntent::kRenew ? MemberRole::kActive : MemberRole::kPassive;
+  request.member_ttl = ttl_;
+  request.intent = intent;
+  request.lease_ttl = ttl_;
+  request.token = token;
+  return request;
+}
+
+HeartbeatReply StoreConformance::Beat(Store& store, const MemberInfo& self, LeaseIntent intent,
+                                      uint64_t token) {
+  Result<HeartbeatReply> reply = store.Heartbeat(Request(self, intent, token));
+  EXPECT_TRUE(IsOk(reply));
+  return reply ? *reply : HeartbeatReply{};
+}
+
+namespace {
+
+// The lease: acquisition, renewal, tokens, expiry and release.
+
+TEST_P(StoreConformance, MigrateIsIdempotent) {
+  auto store = OpenStore();
+  Result<SchemaInfo> first = store->Migrate();
+  ASSERT_TRUE(IsOk(first));
+  EXPECT_EQ(first->current, first->supported);
+  Result<SchemaInfo> second = store->Migrate();
+  ASSERT_TRUE(IsOk(second));
+  EXPECT_EQ(second->found, second->current);
+  EXPECT_EQ(second->current, second->supported);
+  EXPECT_FALSE(store->Describe().empty());
+}
+
+TEST_P(StoreConformance, AcquiresAFreeLeaseWithTokenOne) {
+  auto store = OpenStore();
+  MemberInfo a = Instance("a");
+  ASSERT_TRUE(IsOk(store->Register(group_, a, ttl_)));
+  HeartbeatReply reply = Beat(*store, a, LeaseIntent::kAcquire);
+  EXPECT_TRUE(reply.acquired);
+  EXPECT_TRUE(reply.held);
+  EXPECT_EQ(reply.lease.holder, a.holder);
+  EXPECT_EQ(reply.lease.token, 1u);
+  EXPECT_EQ(reply.lease.renewals, 0u);
+  EXPECT_EQ(reply.lease.remaining, ttl_);
+  EXPECT_FALSE(reply.lease.free());
+}
+
+TEST_P(StoreConformance, ObserveOnlyReports) {
+  auto store_a = OpenStore();
+  auto store_b = OpenStore();
+  MemberInfo a = Instance("a");
+  MemberInfo b = Instance("b");
+  HeartbeatReply fresh = Beat(*store_b, b, LeaseIntent::kObserve);
+  EXPECT_FALSE(fresh.held);
+  EXPECT_FALSE(fresh.acquired);
+  EXPECT_TRUE(fresh.lease.free());
+  EXPECT_EQ(fresh.lease.token, 0u);
+  EXPECT_LE(fresh.lease.remaining, Duration::zero());
+
+  ASSERT_TRUE(Beat(*store_a, a, LeaseIntent::kAcquire).acquired);
+  HeartbeatReply seen_by_b = Beat(*store_b, b, LeaseIntent::kObserve);
+  EXPECT_FALSE(seen_by_b.held);
+  EXPECT_EQ(seen_by_b.lease.holder, a.holder);
+  HeartbeatReply seen_by_a = Beat(*store_a, a, LeaseIntent::kObserve);
+  EXPECT_TRUE(seen_by_a.held);
+  EXPECT_FALSE(seen_by_a.acquired);
+  EXPECT_EQ(seen_by_a.lease.token, 1u);
+  EXPECT_EQ(seen_by_a.lease.renewals, 0u);
+}
+
+TEST_P(StoreConformance, SecondHolderIsRefusedWhileHeld) {
+  auto store_a = OpenStore();
+  auto store_b = OpenStore();
+  MemberInfo a = Instance("a");
+  MemberInfo b = Instance("b");
+  ASSERT_TRUE(Beat(*store_a, a, LeaseIntent::kAcquire).acquired);
+  clock_.Advance(seconds(3));
+  HeartbeatReply reply = Beat(*store_b, b, LeaseIntent::kAcquire);
+  EXPECT_FALSE(reply.acquired);
+  EXPECT_FALSE(reply.held);
+  EXPECT_EQ(reply.lease.holder, a.holder);
+  EXPECT_EQ(reply.lease.token, 1u);
+  EXPECT_EQ(reply.lease.remaining, ttl_ - seconds(3));
+  // b's renewal of a token it never had is refused too.
+  EXPECT_FALSE(Beat(*store_b, b, LeaseIntent::kRenew, 1).held);
+}
+
+TEST_P(StoreConformance, RenewKeepsTokenCountsRenewalsAndExtendsExpiry) {
+  auto store_a = OpenStore();
+  auto store_b = OpenStore();
+  MemberInfo a = Instance("a");
+  MemberInfo b = Instance("b");
+  ASSERT_TRUE(Beat(*store_a, a, LeaseIntent::kAcquire).acquired);
+  for (uint64_t i = 1; i <= 3; ++i) {
+    clock_.Advance(seconds(4));
+    HeartbeatReply renewed = Beat(*store_a, a, LeaseIntent::kRenew, 1);
+    EXPECT_TRUE(renewed.held);
+    EXPECT_FALSE(renewed.acquired);
+    EXPECT_EQ(renewed.lease.token, 1u);
+    EXPECT_EQ(renewed.lease.renewals, i);
+    EXPECT_EQ(renewed.lease.remaining, ttl_);
+  }
+  // 12 s after the acquisition, but only 9 s after the last renewal: still a's.
+  clock_.Advance(seconds(9));
+  HeartbeatReply refused = Beat(*store_b, b, LeaseIntent::kAcquire);
+  EXPECT_FALSE(refused.acquired);
+  EXPECT_EQ(refused.lease.holder, a.holder);
+  EXPECT_EQ(refused.lease.renewals, 3u);
+  EXPECT_EQ(refused.lease.remaining, seconds(1));
+}
+
+TEST_P(StoreConformance, TokenGrowsAtEveryAcquisitionAndNeverOnRenewal) {
+  auto store_a = OpenStore();
+  auto store_b = OpenStore();
+  MemberInfo a = Instance("a");
+  MemberInfo b = Instance("b");
+  EXPECT_EQ(Beat(*store_a, a, LeaseIntent::kAcquire).lease.token, 1u);
+  for (int i = 0; i < 3; ++i) EXPECT_EQ(Beat(*store_a, a, LeaseIntent::kRenew, 1).lease.token, 1u);
+
+  // After a release: the token is kept, and the next holder's is larger.
+  Result<bool> released = store_a->Release(Key(group_), a.holder, 1);
+  ASSERT_TRUE(IsOk(released));
+  EXPECT_TRUE(*released);
+  HeartbeatReply after_release = Beat(*store_b, b, LeaseIntent::kObserve);
+  EXPECT_TRUE(after_release.lease.free());
+  EXPECT_TRUE(after_release.lease.holder.empty());
+  EXPECT_EQ(after_release.lease.token, 1u);
+  EXPECT_EQ(Beat(*store_b, b, LeaseIntent::kAcquire).lease.token, 2u);
+
+  // After an expiry.
+  clock_.Advance(ttl_);
+  HeartbeatReply taken = Beat(*store_a, a, LeaseIntent::kAcquire);
+  EXPECT_TRUE(taken.acquired);
+  EXPECT_EQ(taken.lease.token, 3u);
+
+  // A new acquisition by the same holder starts a new interval with a new token.
+  HeartbeatReply again = Beat(*store_a, a, LeaseIntent::kAcquire);
+  EXPECT_TRUE(again.acquired);
+  EXPECT_EQ(again.lease.token, 4u);
+  EXPECT_EQ(again.lease.renewals, 0u);
+  EXPECT_EQ(Beat(*store_a, a, LeaseIntent::kRenew, 4).lease.token, 4u);
+}
+
+TEST_P(StoreConformance, StaleHolderCannotRenewOrRelease) {
+  auto store_a = OpenStore();
+  auto store_b = OpenStore();
+  MemberInfo a = Instance("a");
+  MemberInfo b = Instance("b");
+  ASSERT_TRUE(Beat(*store_a, a, LeaseIntent::kAcquire).acquired);
+  ASSERT_EQ(Beat(*store_a, a, LeaseIntent::kAcquire).lease.token, 2u);
+  // An old token of the same holder.
+  EXPECT_FALSE(Beat(*store_a, a, LeaseIntent::kRenew, 1).held);
+  Result<bool> old_release = store_a->Release(Key(group_), a.holder, 1);
+  ASSERT_TRUE(IsOk(old_release));
+  EXPECT_FALSE(*old_release);
+  EXPECT_EQ(Beat(*store_b, b, LeaseIntent::kObserve).lease.holder, a.holder);
+
+  // After another holder took over.
+  clock_.Advance(ttl_);
+  ASSERT_EQ(Beat(*store_b, b, LeaseIntent::kAcquire).lease.token, 3u);
+  HeartbeatReply stale = Beat(*store_a, a, LeaseIntent::kRenew, 2);
+  EXPECT_FALSE(stale.held);
+  EXPECT_EQ(stale.lease.holder, b.holder);
+  EXPECT_EQ(stale.lease.token, 3u);
+  Result<bool> stale_release = store_a->Release(Key(group_), a.holder, 2);
+  ASSERT_TRUE(IsOk(stale_release));
+  EXPECT_FALSE(*stale_release);
+  // b's own token 3 with a's identity is not a's either.
+  Result<bool> wrong_holder = store_a->Release(Key(group_), a.holder, 3);
+  ASSERT_TRUE(IsOk(wrong_holder));
+  EXPECT_FALSE(*wrong_holder);
+  EXPECT_TRUE(Beat(*store_b, b, LeaseIntent::kRenew, 3).held);
+}
+
+TEST_P(StoreConformance, ExpiredLeaseCannotBeRenewed) {
+  auto store = OpenStore();
+  MemberInfo a = Instance("a");
+  ASSERT_TRUE(Beat(*store, a, LeaseIntent::kAcquire).acquired);
+  clock_.Advance(ttl_);
+  HeartbeatReply late = Beat(*store, a, LeaseIntent::kRenew, 1);
+  EXPECT_FALSE(late.held);
+  EXPECT_TRUE(late.lease.free());
+  EXPECT_EQ(late.lease.renewals, 0u);
+  // Expired, it is taken again as a new interval.
+  HeartbeatReply retaken = Beat(*store, a, LeaseIntent::kAcquire);
+  EXPECT_TRUE(retaken.acquired);
+  EXPECT_EQ(retaken.lease.token, 2u);
+}
+
+TEST_P(StoreConformance, ExpiredLeaseIsTakenOnlyOnceTheTtlHasPassed) {
+  auto store_a = OpenStore();
+  auto store_b = OpenStore();
+  MemberInfo a = Instance("a");
+  MemberInfo b = Instance("b");
+  ASSERT_TRUE(Beat(*store_a, a, LeaseIntent::kAcquire).acquired);
+  clock_.Advance(ttl_ - nanoseconds(1));
+  HeartbeatReply early = Beat(*store_b, b, LeaseIntent::kAcquire);
+  EXPECT_FALSE(early.acquired);
+  EXPECT_EQ(early.lease.holder, a.holder);
+  EXPECT_EQ(early.lease.remaining, nanoseconds(1));
+  clock_.Advance(nanoseconds(1));
+  HeartbeatReply on_time = Beat(*store_b, b, LeaseIntent::kAcquire);
+  EXPECT_TRUE(on_time.acquired);
+  EXPECT_EQ(on_time.lease.holder, b.holder);
+  EXPECT_EQ(on_time.lease.token, 2u);
+}
+
+TEST_P(StoreConformance, ReleasingALeaseNotHeldReturnsFalse) {
+  auto store = OpenStore();
+  Result<bool> never_taken = store->Release(Key(group_), "nobody#1", 1);
+  ASSERT_TRUE(IsOk(never_taken));
+  EXPECT_FALSE(*never_taken);
+  MemberInfo a = Instance("a");
+  ASSERT_TRUE(Beat(*store, a, LeaseIntent::kAcquire).acquired);
+  ASSERT_TRUE(IsOk(store->Release(Key(group_), a.holder, 1)));
+  Result<bool> twice = store->Release(Key(group_), a.holder, 1);
+  ASSERT_TRUE(IsOk(twice));
+  EXPECT_FALSE(*twice);
+}
+
+}  // namespace
+}  // namespace baton::conformance

@@ -1,0 +1,225 @@
+// Store conformance: member rows, reaping, ids in use, snapshots and names.
+
+#include <chrono>
+#include <string>
+#include <vector>
+
+#include "store_conformance.h"
+#include "test_util.h"
+
+namespace baton::conformance {
+namespace {
+
+using std::chrono::nanoseconds;
+using std::chrono::seconds;
+
+TEST_P(StoreConformance, KilledMemberIsReapedAfterItsTtlAndTheLeaseIsLeftAlone) {
+  auto store_a = OpenStore();
+  auto store_b = OpenStore();
+  MemberInfo a = Instance("a");
+  MemberInfo b = Instance("b");
+  ASSERT_TRUE(IsOk(store_a->Register(group_, a, ttl_)));
+  ASSERT_TRUE(IsOk(store_b->Register(group_, b, ttl_)));
+  HeartbeatRequest acquire = Request(a, LeaseIntent::kAcquire);
+  acquire.lease_ttl = seconds(30);  // Outlives the member row.
+  Result<HeartbeatReply> acquired = store_a->Heartbeat(acquire);
+  ASSERT_TRUE(IsOk(acquired));
+  ASSERT_TRUE(acquired->acquired);
+  // a is killed: no more heartbeats. b keeps beating.
+  clock_.Advance(ttl_ - nanoseconds(1));
+  EXPECT_TRUE(Beat(*store_b, b, LeaseIntent::kObserve).reaped.empty());
+  clock_.Advance(nanoseconds(1));
+  HeartbeatReply reaping = Beat(*store_b, b, LeaseIntent::kObserve);
+  EXPECT_EQ(reaping.reaped, std::vector<std::string>{a.id});
+  EXPECT_EQ(reaping.lease.holder, a.holder);
+  EXPECT_EQ(reaping.lease.token, 1u);
+  EXPECT_EQ(reaping.lease.remaining, seconds(20));
+  EXPECT_TRUE(Beat(*store_b, b, LeaseIntent::kObserve).reaped.empty());  // Reaped once.
+
+  Result<GroupSnapshot> snapshot = store_b->Snapshot(group_);
+  ASSERT_TRUE(IsOk(snapshot));
+  ASSERT_EQ(snapshot->members.size(), 1u);
+  EXPECT_EQ(snapshot->members[0].info.id, b.id);
+  EXPECT_EQ(snapshot->lease.holder, a.holder);
+}
+
+TEST_P(StoreConformance, ReapedMemberIsReinsertedByItsNextHeartbeat) {
+  auto store_a = OpenStore();
+  auto store_b = OpenStore();
+  MemberInfo a = Instance("a");
+  MemberInfo b = Instance("b");
+  ASSERT_TRUE(IsOk(store_a->Register(group_, a, ttl_)));
+  clock_.Advance(ttl_);  // a is paused for a whole ttl.
+  ASSERT_EQ(Beat(*store_b, b, LeaseIntent::kObserve).reaped, std::vector<std::string>{a.id});
+  HeartbeatReply back = Beat(*store_a, a, LeaseIntent::kObserve);
+  EXPECT_TRUE(back.reaped.empty());
+
+  Result<GroupSnapshot> snapshot = store_b->Snapshot(group_);
+  ASSERT_TRUE(IsOk(snapshot));
+  ASSERT_EQ(snapshot->members.size(), 2u);
+  EXPECT_EQ(snapshot->members[0].info.id, a.id);
+  EXPECT_EQ(snapshot->members[0].info.holder, a.holder);
+  EXPECT_EQ(snapshot->members[0].info.host, a.host);
+  EXPECT_EQ(snapshot->members[0].expires_in, ttl_);
+}
+
+TEST_P(StoreConformance, SameIdWithAnotherLiveHolderConflicts) {
+  auto store_1 = OpenStore();
+  auto store_2 = OpenStore();
+  MemberInfo first = Instance("same", "first");
+  MemberInfo second = Instance("same", "second");
+  ASSERT_TRUE(IsOk(store_1->Register(group_, first, ttl_)));
+  ASSERT_TRUE(IsOk(store_1->Register(group_, first, ttl_)));  // Its own row: fine.
+
+  Result<void> refused = store_2->Register(group_, second, ttl_);
+  ASSERT_FALSE(refused.ok());
+  EXPECT_EQ(refused.error().code(), ErrorCode::kConflict);
+  EXPECT_NE(refused.error().message().find("\"same\""), std::string::npos)
+      << refused.error().message();
+  EXPECT_NE(refused.error().message().find(group_), std::string::npos);
+  Result<HeartbeatReply> beat = store_2->Heartbeat(Request(second, LeaseIntent::kAcquire));
+  ASSERT_FALSE(beat.ok());
+  EXPECT_EQ(beat.error().code(), ErrorCode::kConflict);
+  EXPECT_TRUE(Beat(*store_1, first, LeaseIntent::kObserve).lease.free());  // Nothing taken.
+
+  // Once the first row expired, the id is free for the second holder, and the first holder
+  // is the one refused.
+  clock_.Advance(ttl_);
+  ASSERT_TRUE(IsOk(store_2->Register(group_, second, ttl_)));
+  Result<HeartbeatReply> late = store_1->Heartbeat(Request(first, LeaseIntent::kObserve));
+  ASSERT_FALSE(late.ok());
+  EXPECT_EQ(late.error().code(), ErrorCode::kConflict);
+}
+
+TEST_P(StoreConformance, UnregisterDeletesOnlyItsOwnRow) {
+  auto store = OpenStore();
+  MemberInfo a = Instance("a");
+  ASSERT_TRUE(IsOk(store->Register(group_, a, ttl_)));
+  ASSERT_TRUE(IsOk(store->Unregister(group_, Instance("a", "someone-else"))));
+  Result<GroupSnapshot> kept = store->Snapshot(group_);
+  ASSERT_TRUE(IsOk(kept));
+  EXPECT_EQ(kept->members.size(), 1u);
+
+  ASSERT_TRUE(IsOk(store->Unregister(group_, a)));
+  Result<GroupSnapshot> gone = store->Snapshot(group_);
+  ASSERT_TRUE(IsOk(gone));
+  EXPECT_TRUE(gone->members.empty());
+  EXPECT_TRUE(IsOk(store->Unregister(group_, a)));  // Already gone: fine.
+}
+
+TEST_P(StoreConformance, SnapshotShowsTheLeaseAndEveryMember) {
+  auto store_a = OpenStore();
+  auto store_b = OpenStore();
+  MemberInfo a = Instance("a");
+  MemberInfo b = Instance("bb");
+  const auto before = std::chrono::system_clock::now() - seconds(1);
+  ASSERT_TRUE(IsOk(store_a->Register(group_, a, ttl_)));
+  ASSERT_TRUE(IsOk(store_b->Register(group_, b, ttl_)));
+  HeartbeatRequest acquire = Request(a, LeaseIntent::kAcquire);
+  acquire.role = MemberRole::kActive;
+  ASSERT_TRUE(IsOk(store_a->Heartbeat(acquire)));
+  clock_.Advance(seconds(2));
+  ASSERT_TRUE(IsOk(store_a->Heartbeat(Request(a, LeaseIntent::kRenew, 1))));
+  clock_.Advance(seconds(3));
+
+  Result<GroupSnapshot> snapshot = store_b->Snapshot(group_);
+  ASSERT_TRUE(IsOk(snapshot));
+  EXPECT_EQ(snapshot->lease.holder, a.holder);
+  EXPECT_EQ(snapshot->lease.token, 1u);
+  EXPECT_EQ(snapshot->lease.renewals, 1u);
+  EXPECT_EQ(snapshot->lease.remaining, ttl_ - seconds(3));
+  ASSERT_EQ(snapshot->members.size(), 2u);
+  const Member& ma = snapshot->members[0];
+  const Member& mb = snapshot->members[1];
+  EXPECT_EQ(ma.info.id, a.id);
+  EXPECT_EQ(ma.info.holder, a.holder);
+  EXPECT_EQ(ma.info.host, a.host);
+  EXPECT_EQ(ma.info.pid, a.pid);
+  EXPECT_EQ(ma.info.version, a.version);
+  EXPECT_EQ(ma.role, MemberRole::kActive);
+  EXPECT_EQ(ma.since_heartbeat, seconds(3));
+  EXPECT_EQ(ma.expires_in, ttl_ - seconds(3));
+  EXPECT_GE(ma.started, before);
+  EXPECT_LE(ma.started, std::chrono::system_clock::now() + seconds(1));
+  EXPECT_EQ(mb.info.id, b.id);
+  EXPECT_EQ(mb.role, MemberRole::kPassive);
+  EXPECT_EQ(mb.since_heartbeat, seconds(5));
+  EXPECT_EQ(mb.expires_in, ttl_ - seconds(5));
+
+  Result<GroupSnapshot> other = store_b->Snapshot("another-group");
+  ASSERT_TRUE(IsOk(other));
+  EXPECT_TRUE(other->members.empty());
+  EXPECT_TRUE(other->lease.free());
+  EXPECT_EQ(other->lease.token, 0u);
+}
+
+TEST_P(StoreConformance, GroupsAndLeaseNamesAreIndependent) {
+  auto store = OpenStore();
+  MemberInfo a = Instance("a");
+  MemberInfo b = Instance("b");
+  ASSERT_TRUE(Beat(*store, a, LeaseIntent::kAcquire).acquired);
+  HeartbeatRequest other_group = Request(b, LeaseIntent::kAcquire);
+  other_group.lease.group = "other";
+  Result<HeartbeatReply> in_other = store->Heartbeat(other_group);
+  ASSERT_TRUE(IsOk(in_other));
+  EXPECT_TRUE(in_other->acquired);
+  EXPECT_EQ(in_other->lease.token, 1u);
+
+  HeartbeatRequest scheduler = Request(b, LeaseIntent::kAcquire);
+  scheduler.lease.name = "scheduler:reports";
+  Result<HeartbeatReply> scheduled = store->Heartbeat(scheduler);
+  ASSERT_TRUE(IsOk(scheduled));
+  EXPECT_TRUE(scheduled->acquired);
+  EXPECT_EQ(scheduled->lease.token, 1u);
+  EXPECT_EQ(Beat(*store, a, LeaseIntent::kObserve).lease.holder, a.holder);
+
+  // Reaping in one group leaves the other's members alone.
+  clock_.Advance(ttl_);
+  HeartbeatRequest reap_other = Request(Instance("c"), LeaseIntent::kObserve);
+  reap_other.lease.group = "other";
+  Result<HeartbeatReply> reaped = store->Heartbeat(reap_other);
+  ASSERT_TRUE(IsOk(reaped));
+  EXPECT_EQ(reaped->reaped, std::vector<std::string>{b.id});
+  Result<GroupSnapshot> mine = store->Snapshot(group_);
+  ASSERT_TRUE(IsOk(mine));
+  EXPECT_EQ(mine->members.size(), 2u);  // a and b (b's scheduler heartbeat was in group_).
+}
+
+TEST_P(StoreConformance, NamesAreDataNotCode) {
+  auto store = OpenStore();
+  const std::string group = "g'; DROP TABLE baton_leases; --\"";
+  MemberInfo odd = Instance("id' OR '1'='1");
+  odd.host = "h\"ost\\";
+  odd.version = "ünï ✓";
+  ASSERT_TRUE(IsOk(store->Register(group, odd, ttl_)));
+  HeartbeatRequest acquire = Request(odd, LeaseIntent::kAcquire);
+  acquire.lease.group = group;
+  Result<HeartbeatReply> reply = store->Heartbeat(acquire);
+  ASSERT_TRUE(IsOk(reply));
+  EXPECT_TRUE(reply->acquired);
+  Result<GroupSnapshot> snapshot = store->Snapshot(group);
+  ASSERT_TRUE(IsOk(snapshot));
+  ASSERT_EQ(snapshot->members.size(), 1u);
+  EXPECT_EQ(snapshot->members[0].info.id, odd.id);
+  EXPECT_EQ(snapshot->members[0].info.host, odd.host);
+  EXPECT_EQ(snapshot->members[0].info.version, odd.version);
+  EXPECT_EQ(snapshot->lease.holder, odd.holder);
+  Result<GroupSnapshot> plain = store->Snapshot(group_);
+  ASSERT_TRUE(IsOk(plain));
+  EXPECT_TRUE(plain->members.empty());
+}
+
+TEST_P(StoreConformance, EmptyIdentityIsRefused) {
+  auto store = OpenStore();
+  MemberInfo nameless = Instance("a");
+  nameless.holder.clear();
+  Result<HeartbeatReply> reply = store->Heartbeat(Request(nameless, LeaseIntent::kAcquire));
+  ASSERT_FALSE(reply.ok());
+  EXPECT_EQ(reply.error().code(), ErrorCode::kInvalidArgument);
+  Result<void> no_group = store->Register("", Instance("a"), ttl_);
+  ASSERT_FALSE(no_group.ok());
+  EXPECT_EQ(no_group.error().code(), ErrorCode::kInvalidArgument);
+}
+
+}  // namespace
+}  // namespace baton::conformance
