@@ -34,17 +34,25 @@ struct SpawnOptions {
   Duration grace = std::chrono::seconds(2);
   // The binary that understands `__guardian`; the running baton by default.
   std::string guardian_exe = "/proc/self/exe";
+  // When >= 0, the child's standard input (for a payload); baton keeps its own copy.
+  // Default: the child shares baton's standard input.
+  int stdin_fd = -1;
 };
 
 enum class ExitKind {
   kExited,       // The child exited by itself with `code`.
   kSignaled,     // The child was killed by `signal` (not by the guardian).
-  kDeadline,     // The guardian killed it: the deadline passed.
+  kDeadline,     // The guardian stopped it because its deadline came (or had passed before
+                 // it could start: then it never ran).
   kTerminated,   // The guardian stopped it on Terminate() (or because baton went away).
   kSpawnFailed,  // exec failed (`code` is the errno).
 };
 const char* ToString(ExitKind kind);
 
+// How the child ended. `code` is its exit code (kExited; the errno for kSpawnFailed) and
+// `signal` the signal that killed it (kSignaled). kDeadline and kTerminated say why the
+// guardian stopped it; `code` or `signal` then still tell how it died (for example SIGTERM
+// when it obeyed, SIGKILL when the grace ran out).
 struct ChildExit {
   ExitKind kind = ExitKind::kExited;
   int code = 0;
@@ -58,7 +66,9 @@ class GuardedChild final {
   // Starts the guardian, which starts the child. Fails (kInvalidArgument) when the
   // guardian cannot be started; an exec failure of the child shows as kSpawnFailed.
   static Result<std::unique_ptr<GuardedChild>> Spawn(const SpawnOptions& options);
-  ~GuardedChild();  // Closes the control socket: the guardian then stops the child.
+  // Closes the control socket: the guardian then stops the child (SIGTERM, SIGKILL after
+  // grace). Blocks until the guardian has exited, so no child outlives the handle.
+  ~GuardedChild();
 
   // Moves the deadline (later or earlier).
   void SetDeadline(TimePoint deadline);
@@ -70,6 +80,7 @@ class GuardedChild final {
   std::optional<ChildExit> Wait(std::optional<Duration> timeout = std::nullopt);
 
   pid_t guardian_pid() const { return guardian_pid_; }
+  // -1 when the child never started (see kDeadline, kSpawnFailed).
   pid_t child_pid() const { return child_pid_; }
 
  private:
