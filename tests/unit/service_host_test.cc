@@ -114,7 +114,6 @@ TEST_F(ServiceHostTest, RefusesBadServices) {
 }
 
 TEST_F(ServiceHostTest, OverrunningCallbackEndsTheProcessAtTheDeadline) {
-  GTEST_FLAG_SET(death_test_style, "threadsafe");
   EXPECT_EXIT(
       {
         auto store = OpenStore();
