@@ -36,6 +36,24 @@ CREATE TABLE IF NOT EXISTS baton_leases (
   boot_id     TEXT NOT NULL,
   PRIMARY KEY (group_name, name)
 ) WITHOUT ROWID;
+-- Fencing (README "Fenced data"): inside its own BEGIN IMMEDIATE transaction on this file,
+-- the active work inserts (group, token) here before it writes. The trigger aborts the
+-- statement when the token is not the lease's current one, so a stale holder gets an error
+-- it cannot overlook; nothing is ever stored. The write lock the transaction holds keeps
+-- any takeover out until it commits.
+CREATE TABLE IF NOT EXISTS baton_fence (
+  group_name TEXT NOT NULL,
+  token      INTEGER NOT NULL,
+  name       TEXT NOT NULL DEFAULT 'active'
+);
+CREATE TRIGGER IF NOT EXISTS baton_fence_check BEFORE INSERT ON baton_fence
+BEGIN
+  SELECT RAISE(ABORT, 'baton: stale fencing token')
+  WHERE NOT EXISTS (SELECT 1 FROM baton_leases l
+                    WHERE l.group_name = NEW.group_name AND l.name = NEW.name
+                      AND l.token = NEW.token AND l.holder <> '');
+  SELECT RAISE(IGNORE);
+END;
 )sql";
 
 constexpr const char* kHasMetaTable =
