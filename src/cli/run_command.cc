@@ -105,6 +105,25 @@ std::string Describe(const guardian::ChildExit& exit) {
   }
 }
 
+// A store that cannot be reached at start is retried with backoff, never crash-looped;
+// a signal meanwhile ends the wait (an empty pointer). REQUIRES: `signals` blocked.
+Result<std::unique_ptr<Store>> OpenStoreWithRetry(const std::string& url, const sigset_t& signals) {
+  Duration delay = std::chrono::milliseconds(500);
+  for (int attempt = 1;; ++attempt) {
+    auto store = OpenStore(url, Clock::Real(), {});
+    if (store || !store.error().retryable()) return store;
+    spdlog::warn("cannot open {} (attempt {}): {}; retrying in {}", RedactUrl(url), attempt,
+                 store.error().message(), FormatDuration(delay));
+    const timespec wait{static_cast<time_t>(delay.count() / 1'000'000'000),
+                        static_cast<long>(delay.count() % 1'000'000'000)};
+    if (const int sig = sigtimedwait(&signals, nullptr, &wait); sig > 0) {
+      spdlog::info("received {} while waiting for the store: stopping", strsignal(sig));
+      return std::unique_ptr<Store>();
+    }
+    delay = std::min<Duration>(delay * 2, std::chrono::seconds(30));
+  }
+}
+
 }  // namespace
 
 int RunCommand(const Settings& settings, const std::vector<std::string>& command) {
@@ -113,14 +132,15 @@ int RunCommand(const Settings& settings, const std::vector<std::string>& command
   if (auto logging = SetUpLogging(config->common.log_format, config->common.id); !logging) {
     return ReportError(logging.error());
   }
-  auto store = OpenStore(config->common.store_url, Clock::Real(), {});
-  if (!store) return ReportError(store.error());
-
   sigset_t blocked;
   sigemptyset(&blocked);
   for (int s : {SIGTERM, SIGINT, SIGHUP}) sigaddset(&blocked, s);
   pthread_sigmask(SIG_BLOCK, &blocked, nullptr);
   signal(SIGPIPE, SIG_IGN);
+
+  auto store = OpenStoreWithRetry(config->common.store_url, blocked);
+  if (!store) return ReportError(store.error());
+  if (!*store) return kExitOk;  // Stopped by a signal while waiting for the store.
 
   EventQueue<RunEvent> events;
   StartSignalThread(events);
