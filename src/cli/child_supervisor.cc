@@ -21,19 +21,48 @@ ChildSupervisor::ChildSupervisor(ChildCommands commands, EventQueue<RunEvent>& e
 
 ChildSupervisor::~ChildSupervisor() { StopAll(); }
 
-std::optional<ChildSupervisor::Running> ChildSupervisor::Start(std::vector<std::string> argv,
-                                                               std::vector<std::string> env,
-                                                               TimePoint deadline, bool active,
-                                                               uint64_t token) {
+guardian::SpawnOptions ChildSupervisor::SpawnOptionsFor(std::vector<std::string> argv,
+                                                        std::vector<std::string> env,
+                                                        TimePoint deadline) const {
   guardian::SpawnOptions options;
   options.argv = std::move(argv);
   options.env = std::move(env);
   options.deadline = deadline;
   options.grace = commands_.grace;
+  return options;
+}
+
+void ChildSupervisor::PrepareActiveLocked() {
+  if (warm_) return;
+  auto prepared = guardian::GuardedChild::Prepare(SpawnOptionsFor(commands_.active, {}, {}));
+  if (prepared) {
+    warm_ = std::move(prepared).value();
+  } else {
+    spdlog::warn("cannot prepare a guardian ahead of time: {}", prepared.error().message());
+  }
+}
+
+Result<std::shared_ptr<guardian::GuardedChild>> ChildSupervisor::StartActiveLocked(
+    std::vector<std::string> env, TimePoint deadline) {
+  if (std::shared_ptr<guardian::GuardedChild> warm = std::move(warm_)) {
+    if (warm->Start(env, deadline, commands_.grace)) return warm;
+    spdlog::warn("the prepared guardian was gone; starting a new one");
+  }
+  return SpawnShared(SpawnOptionsFor(commands_.active, std::move(env), deadline));
+}
+
+Result<std::shared_ptr<guardian::GuardedChild>> ChildSupervisor::SpawnShared(
+    const guardian::SpawnOptions& options) {
   auto spawned = guardian::GuardedChild::Spawn(options);
-  if (!spawned) {
+  if (!spawned) return spawned.error();
+  return std::shared_ptr<guardian::GuardedChild>(std::move(spawned).value());
+}
+
+std::optional<ChildSupervisor::Running> ChildSupervisor::Watch(
+    Result<std::shared_ptr<guardian::GuardedChild>> started, bool active, uint64_t token) {
+  if (!started) {
     spdlog::error("cannot start the {} command: {}", active ? "active" : "passive",
-                  spawned.error().message());
+                  started.error().message());
     RunEvent event;
     event.kind = RunEvent::Kind::kChildExited;
     event.exit = {guardian::ExitKind::kSpawnFailed, 127, 0};
@@ -42,17 +71,17 @@ std::optional<ChildSupervisor::Running> ChildSupervisor::Start(std::vector<std::
     events_.Push(event);
     return std::nullopt;
   }
-  std::shared_ptr<guardian::GuardedChild> child = std::move(spawned).value();
-  const TimePoint started = BootClock::now();
+  std::shared_ptr<guardian::GuardedChild> child = *started;
+  const TimePoint began = BootClock::now();
   Running running;
   running.child = child;
-  running.waiter = std::thread([this, child, active, token, started] {
+  running.waiter = std::thread([this, child, active, token, began] {
     RunEvent event;
     event.kind = RunEvent::Kind::kChildExited;
     event.exit = child->Wait().value_or(guardian::ChildExit{guardian::ExitKind::kTerminated});
     event.active_child = active;
     event.token = token;
-    event.lived = BootClock::now() - started;
+    event.lived = BootClock::now() - began;
     events_.Push(event);
   });
   return running;
@@ -73,7 +102,7 @@ void ChildSupervisor::OnActive(uint64_t token, TimePoint deadline) {
   env.push_back("BATON_GROUP=" + commands_.group);
   env.push_back("BATON_INSTANCE=" + commands_.instance_id);
   env.push_back("BATON_TOKEN=" + std::to_string(token));
-  active_ = Start(commands_.active, std::move(env), deadline, true, token);
+  active_ = Watch(StartActiveLocked(std::move(env), deadline), true, token);
   if (active_) {
     spdlog::info("started the command (pid {}) with token {}", active_->child->child_pid(), token);
   }
@@ -100,12 +129,14 @@ void ChildSupervisor::StartPassive() {
 }
 
 void ChildSupervisor::StartPassiveLocked() {
+  if (!active_) PrepareActiveLocked();
   if (commands_.passive && !passive_ && !active_) {
     std::vector<std::string> env = commands_.base_env;
     env.push_back("BATON_GROUP=" + commands_.group);
     env.push_back("BATON_INSTANCE=" + commands_.instance_id);
-    passive_ =
-        Start({"/bin/sh", "-c", *commands_.passive}, std::move(env), TimePoint::max(), false, 0);
+    passive_ = Watch(SpawnShared(SpawnOptionsFor({"/bin/sh", "-c", *commands_.passive},
+                                                 std::move(env), TimePoint::max())),
+                     false, 0);
   }
 }
 
@@ -113,6 +144,7 @@ void ChildSupervisor::StopAll() {
   std::lock_guard lock(mu_);
   Stop(active_);
   Stop(passive_);
+  warm_.reset();
 }
 
 }  // namespace baton::cli

@@ -56,8 +56,19 @@ class ChildSupervisor final : public ElectorListener {
     std::shared_ptr<guardian::GuardedChild> child;
     std::thread waiter;
   };
-  std::optional<Running> Start(std::vector<std::string> argv, std::vector<std::string> env,
-                               TimePoint deadline, bool active, uint64_t token);
+  guardian::SpawnOptions SpawnOptionsFor(std::vector<std::string> argv,
+                                         std::vector<std::string> env, TimePoint deadline) const;
+  // Starts a guardian for the active command while passive, so that becoming active costs
+  // only the command's own start. REQUIRES: mu_ held.
+  void PrepareActiveLocked();
+  // The prepared guardian, or a new one if there is none. REQUIRES: mu_ held.
+  Result<std::shared_ptr<guardian::GuardedChild>> StartActiveLocked(std::vector<std::string> env,
+                                                                    TimePoint deadline);
+  static Result<std::shared_ptr<guardian::GuardedChild>> SpawnShared(
+      const guardian::SpawnOptions& options);
+  // Reports the child's exit to the run loop from a thread of its own.
+  std::optional<Running> Watch(Result<std::shared_ptr<guardian::GuardedChild>> started, bool active,
+                               uint64_t token);
   void Stop(std::optional<Running>& running);
   void StartPassiveLocked();  // REQUIRES: mu_ held.
 
@@ -66,6 +77,7 @@ class ChildSupervisor final : public ElectorListener {
   std::mutex mu_;
   std::optional<Running> active_;
   std::optional<Running> passive_;
+  std::shared_ptr<guardian::GuardedChild> warm_;  // Prepared, not started.
 };
 
 // The environment a child inherits: baton's own, minus every BATON_* variable (the store

@@ -1,8 +1,11 @@
 #include "common.h"
 
+#include <spdlog/spdlog.h>
+
 #include <cstdio>
 
 #include "baton/elector.h"
+#include "logging.h"
 #include "store_url.h"
 
 namespace baton::cli {
@@ -36,7 +39,11 @@ Result<Common> ResolveCommon(const Settings& settings, bool need_group) {
 }
 
 int ReportError(const Error& error) {
-  std::fprintf(stderr, "baton: %s\n", error.message().c_str());
+  if (JsonLogging()) {
+    spdlog::error("{}", error.message());
+  } else {
+    std::fprintf(stderr, "baton: %s\n", error.message().c_str());
+  }
   switch (error.code()) {
     case ErrorCode::kInvalidArgument:
     case ErrorCode::kSchemaMismatch:

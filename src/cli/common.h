@@ -27,7 +27,8 @@ void AddCommonOptions(CLI::App* app, Settings& settings);
 // Checks the common options; `need_group` for commands that act on one group.
 Result<Common> ResolveCommon(const Settings& settings, bool need_group);
 
-// Prints "baton: <message>" to stderr and returns the exit code the error calls for.
+// Prints "baton: <message>" to stderr (an error line of the JSON log once JSON logging is
+// set up) and returns the exit code the error calls for.
 int ReportError(const Error& error);
 
 }  // namespace baton::cli

@@ -6,11 +6,14 @@
 #include <spdlog/spdlog.h>
 #include <nlohmann/json.hpp>
 
+#include <atomic>
 #include <chrono>
 #include <ctime>
 
 namespace baton::cli {
 namespace {
+
+std::atomic<bool> json_logging{false};
 
 std::string IsoTime(spdlog::log_clock::time_point tp) {
   const auto since = tp.time_since_epoch();
@@ -67,7 +70,10 @@ Result<void> SetUpLogging(const std::string& format, const std::string& instance
   }
   logger->flush_on(spdlog::level::trace);
   spdlog::set_default_logger(logger);
+  json_logging = format == "json";
   return Ok();
 }
+
+bool JsonLogging() { return json_logging; }
 
 }  // namespace baton::cli

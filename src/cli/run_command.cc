@@ -184,7 +184,10 @@ int RunCommand(const Settings& settings, const std::vector<std::string>& command
     }
     if (stopping) continue;
     if (!event.active_child) {
-      spdlog::warn("the passive command {}", Describe(event.exit));
+      // Stopped by us on becoming active is the normal end of a passive command.
+      if (event.exit.kind != guardian::ExitKind::kTerminated) {
+        spdlog::warn("the passive command {}", Describe(event.exit));
+      }
       continue;
     }
     const bool current = elector.active() && elector.token() == event.token;

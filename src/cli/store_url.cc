@@ -5,6 +5,7 @@
 #include <cstring>
 #include <regex>
 
+#include "baton/postgres_store.h"
 #include "baton/sqlite_store.h"
 
 namespace baton::cli {
@@ -61,9 +62,11 @@ Result<std::unique_ptr<Store>> OpenStore(const std::string& url, Clock& clock,
     return OpenSqliteStore(sqlite);
   }
   if (StartsWith(url, "postgresql://") || StartsWith(url, "postgres://")) {
-    return Error(ErrorCode::kInvalidArgument,
-                 "--store " + RedactUrl(url) +
-                     ": this build of baton has no PostgreSQL store yet; use sqlite:PATH");
+    PostgresStoreOptions postgres;
+    postgres.url = url;
+    postgres.clock = &clock;
+    postgres.create_schema = options.create_schema;
+    return OpenPostgresStore(postgres);
   }
   return Error(ErrorCode::kInvalidArgument,
                "--store \"" + RedactUrl(url) +

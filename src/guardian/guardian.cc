@@ -103,7 +103,7 @@ struct GuardedChild::Impl {
   }
 };
 
-Result<std::unique_ptr<GuardedChild>> GuardedChild::Spawn(const SpawnOptions& options) {
+Result<std::unique_ptr<GuardedChild>> GuardedChild::Prepare(const SpawnOptions& options) {
   if (options.argv.empty()) return SpawnError("no command was given");
   int sv[2];
   if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0) {
@@ -162,26 +162,40 @@ Result<std::unique_ptr<GuardedChild>> GuardedChild::Spawn(const SpawnOptions& op
   impl.fd = sv[0];
   impl.guardian_pid = pid;
   child->guardian_pid_ = pid;
+  child->command_ = options.guardian_exe;
+  return child;
+}
 
+Result<void> GuardedChild::Start(std::vector<std::string> env, TimePoint deadline, Duration grace) {
+  Impl& impl = *impl_;
   detail::Message start;
   start.type = detail::MessageType::kStart;
-  start.deadline_ns = ToNs(options.deadline);
-  start.grace_ns = std::max(options.grace, Duration::zero()).count();
-  start.env = options.env;
+  start.deadline_ns = ToNs(deadline);
+  start.grace_ns = std::max(grace, Duration::zero()).count();
+  start.env = std::move(env);
   impl.Send(start);
 
   std::lock_guard lock(impl.read_mu);
   const TimePoint until = After(kStartTimeout);
   while (impl.started_pid < 0 && !impl.report && !impl.eof && !impl.corrupt) {
     if (!impl.ReadSome(until)) {
-      kill(pid, SIGKILL);  // The destructor reaps it.
-      return SpawnError(options.guardian_exe + " did not start the command in time");
+      kill(impl.guardian_pid, SIGKILL);  // The destructor reaps it.
+      return SpawnError(command_ + " did not start the command in time");
     }
   }
   if (impl.started_pid < 0 && !impl.report) {
-    return SpawnError(options.guardian_exe + " exited before starting the command (is it baton?)");
+    return SpawnError(command_ + " exited before starting the command (is it baton?)");
   }
-  child->child_pid_ = impl.started_pid;
+  child_pid_ = impl.started_pid;
+  return Ok();
+}
+
+Result<std::unique_ptr<GuardedChild>> GuardedChild::Spawn(const SpawnOptions& options) {
+  auto child = Prepare(options);
+  if (!child) return child;
+  if (auto started = (*child)->Start(options.env, options.deadline, options.grace); !started) {
+    return started.error();
+  }
   return child;
 }
 

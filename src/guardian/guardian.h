@@ -66,6 +66,14 @@ class GuardedChild final {
   // Starts the guardian, which starts the child. Fails (kInvalidArgument) when the
   // guardian cannot be started; an exec failure of the child shows as kSpawnFailed.
   static Result<std::unique_ptr<GuardedChild>> Spawn(const SpawnOptions& options);
+  // Spawn() in two steps. Prepare() starts the guardian (an exec of baton, the slow part)
+  // and leaves it waiting; Start() hands it the environment and deadline and returns once
+  // the child runs. baton prepares while passive so that becoming active costs only the
+  // child's own start. Prepare() ignores `env`, `deadline` and `grace`.
+  static Result<std::unique_ptr<GuardedChild>> Prepare(const SpawnOptions& options);
+  // REQUIRES: from Prepare(), not started yet. A guardian that died meanwhile is an error
+  // (kInvalidArgument): prepare another.
+  Result<void> Start(std::vector<std::string> env, TimePoint deadline, Duration grace);
   // Closes the control socket: the guardian then stops the child (SIGTERM, SIGKILL after
   // grace). Blocks until the guardian has exited, so no child outlives the handle.
   ~GuardedChild();
@@ -87,6 +95,7 @@ class GuardedChild final {
   GuardedChild() = default;
   struct Impl;
   std::unique_ptr<Impl> impl_;
+  std::string command_;  // The guardian binary, for messages.
   pid_t guardian_pid_ = -1;
   pid_t child_pid_ = -1;
 };
