@@ -331,3 +331,53 @@ TEST(GuardianLifecycleTest, DestroyingTheHandleStopsTheChildWithinGrace) {
 
 }  // namespace
 }  // namespace baton::guardian
+
+namespace baton::guardian {
+namespace {
+
+using namespace guardian_test;  // NOLINT(google-build-using-namespace): test helpers.
+
+TEST(GuardianPreparedTest, PreparedGuardianRunsNothingUntilStarted) {
+  TempDir dir;
+  const std::string marker = dir.File("ran");
+  SpawnOptions options = Options({"/bin/sh", "-c", "echo $TOKEN > " + marker + "; exit 5"});
+  auto prepared = GuardedChild::Prepare(options);
+  ASSERT_TRUE(prepared.ok()) << prepared.error().message();
+  std::unique_ptr<GuardedChild> child = std::move(prepared).value();
+  EXPECT_GT(child->guardian_pid(), 0);
+  EXPECT_EQ(child->child_pid(), -1);
+  std::this_thread::sleep_for(100ms);
+  EXPECT_FALSE(std::ifstream(marker).good()) << "the command ran before Start()";
+
+  ASSERT_TRUE(child->Start({"TOKEN=42"}, BootClock::now() + 10s, 1s).ok());
+  EXPECT_GT(child->child_pid(), 0);
+  const std::optional<ChildExit> exit = child->Wait(5s);
+  ASSERT_TRUE(exit);
+  EXPECT_EQ(exit->kind, ExitKind::kExited);
+  EXPECT_EQ(exit->code, 5);
+  std::string token;
+  std::ifstream(marker) >> token;
+  EXPECT_EQ(token, "42");  // The environment came with Start(), not with Prepare().
+}
+
+TEST(GuardianPreparedTest, DroppedPreparedGuardianExitsWithoutRunningAnything) {
+  TempDir dir;
+  const std::string marker = dir.File("ran");
+  auto prepared = GuardedChild::Prepare(Options({"/bin/sh", "-c", "touch " + marker}));
+  ASSERT_TRUE(prepared.ok()) << prepared.error().message();
+  const pid_t guardian = (*prepared)->guardian_pid();
+  prepared.value().reset();  // Reaps the guardian: it must exit on its own, at once.
+  EXPECT_TRUE(waitpid(guardian, nullptr, WNOHANG) < 0 && errno == ECHILD);
+  EXPECT_FALSE(std::ifstream(marker).good());
+}
+
+TEST(GuardianPreparedTest, StartOnADeadPreparedGuardianIsAnError) {
+  auto prepared = GuardedChild::Prepare(Options({"true"}));
+  ASSERT_TRUE(prepared.ok()) << prepared.error().message();
+  ASSERT_EQ(kill((*prepared)->guardian_pid(), SIGKILL), 0);
+  std::this_thread::sleep_for(50ms);
+  EXPECT_FALSE((*prepared)->Start({}, BootClock::now() + 10s, 1s).ok());
+}
+
+}  // namespace
+}  // namespace baton::guardian
