@@ -12,6 +12,7 @@
 
 #include "baton/sqlite_store.h"
 #include "faulty_store.h"
+#include "support/temp_dir.h"
 
 namespace baton {
 namespace {
@@ -80,18 +81,9 @@ Timing TestTiming() { return Timing{10s, 2s, 1s, 2s}; }
 
 class ElectorTest : public ::testing::Test {
  protected:
-  void SetUp() override {
-    dir_ = std::filesystem::temp_directory_path() /
-           ("baton-elector-" + std::to_string(getpid()) + "-" +
-            ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    std::filesystem::remove_all(dir_);
-    std::filesystem::create_directories(dir_);
-  }
-  void TearDown() override { std::filesystem::remove_all(dir_); }
-
   std::unique_ptr<Store> OpenStore() {
     SqliteStoreOptions options;
-    options.path = (dir_ / "baton.db").string();
+    options.path = dir_.File("baton.db");
     options.clock = &clock_;
     auto store = OpenSqliteStore(options);
     EXPECT_TRUE(store.ok()) << store.error().message();
@@ -107,7 +99,7 @@ class ElectorTest : public ::testing::Test {
     return options;
   }
 
-  std::filesystem::path dir_;
+  test_support::TempDir dir_{"elector"};
   FakeClock clock_;
 };
 

@@ -11,6 +11,7 @@
 #include <thread>
 
 #include "baton/sqlite_store.h"
+#include "support/temp_dir.h"
 
 namespace baton {
 namespace {
@@ -19,18 +20,9 @@ using namespace std::chrono_literals;
 
 class ServiceHostTest : public ::testing::Test {
  protected:
-  void SetUp() override {
-    dir_ = std::filesystem::temp_directory_path() /
-           ("baton-host-" + std::to_string(getpid()) + "-" +
-            ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    std::filesystem::remove_all(dir_);
-    std::filesystem::create_directories(dir_);
-  }
-  void TearDown() override { std::filesystem::remove_all(dir_); }
-
   std::unique_ptr<Store> OpenStore() {
     SqliteStoreOptions options;
-    options.path = (dir_ / "baton.db").string();
+    options.path = dir_.File("baton.db");
     auto store = OpenSqliteStore(options);
     EXPECT_TRUE(store.ok()) << store.error().message();
     return std::move(store).value();
@@ -54,7 +46,7 @@ class ServiceHostTest : public ::testing::Test {
     return true;
   }
 
-  std::filesystem::path dir_;
+  test_support::TempDir dir_{"host"};
 };
 
 TEST_F(ServiceHostTest, ActiveCallbackGetsTokenAndStopsOnHandover) {
