@@ -9,6 +9,7 @@
 
 #include <gtest/gtest.h>
 
+#include <chrono>
 #include <functional>
 #include <iosfwd>
 #include <memory>
@@ -20,14 +21,32 @@
 
 namespace baton::conformance {
 
+// How a store's expiry moves when a test moves time. The default fits a store that judges
+// expiry on the handle's Clock (SQLite): the suite's durations are used as written, moving
+// time is instant, and the store reports durations exactly. A store that judges expiry by a
+// clock of its own that no test can move (PostgreSQL's) scales the durations down, sleeps
+// through every advance in real time as well, and allows for the time its calls take.
+struct StoreTime {
+  std::chrono::nanoseconds unit = std::chrono::seconds(1);  // What the suite calls 1 s.
+  bool sleeps = false;  // An advance also sleeps that long in real time.
+  // How far from exact a duration the store reports may be: time passes during the calls,
+  // so a time left comes out a little shorter and an age a little longer.
+  std::chrono::nanoseconds tolerance{0};
+  // The least advance that must tell "not expired yet" from "expired" at an expiry.
+  std::chrono::nanoseconds tick{1};
+};
+
 // One backing store holding fresh, empty data for one test (a new database file, a new
-// PostgreSQL database). Used from the test's threads; Open() may be called from several.
+// PostgreSQL schema). Used from the test's threads; Open() may be called from several.
 class StoreBackend {
  public:
   virtual ~StoreBackend() = default;
   // Opens another handle on this backing data with its own connection, as a separate
-  // process would. Expiry is judged on `clock`'s timeline. Fails the test on error.
+  // process would. Expiry is judged on `clock`'s timeline, or for a store with a clock of
+  // its own, with `clock` as the handle's local clock. Fails the test on error.
   virtual std::unique_ptr<Store> Open(Clock* clock) = 0;
+  // How this store's expiry moves with the test's time.
+  virtual StoreTime time() const { return {}; }
 };
 
 struct StoreFactory {
@@ -58,9 +77,23 @@ class StoreConformance : public ::testing::TestWithParam<StoreFactory> {
 
   // One heartbeat that must succeed.
   HeartbeatReply Beat(Store& store, const MemberInfo& self, LeaseIntent intent, uint64_t token = 0);
+  // An observing heartbeat by a contender that will later take over an expired lease. A store
+  // may require the contender to have watched the lease unchanged for its ttl on its own clock
+  // first (SPEC 2.5, PostgreSQL), so every takeover in this suite is watched from the start.
+  void Watch(Store& store, const MemberInfo& self) { Beat(store, self, LeaseIntent::kObserve); }
+
+  // `n` of the suite's seconds: real seconds unless the store scales time (StoreTime::unit).
+  Duration Seconds(int64_t n) const { return time_.unit * n; }
+  // The least advance that tells "not yet" from "now" at an expiry (1 ns on the fake clock).
+  Duration Tick() const { return time_.tick; }
+  // Moves the test's time, and with it the store's, by `d`.
+  void Advance(Duration d);
+  // Whether a duration the store reported is `expected`, within the store's tolerance.
+  ::testing::AssertionResult About(Duration actual, Duration expected) const;
 
   const std::string group_ = "conformance";
-  const Duration ttl_ = std::chrono::seconds(10);
+  StoreTime time_;
+  Duration ttl_ = std::chrono::seconds(10);  // Seconds(10), set by SetUp().
   FakeClock clock_;
   std::unique_ptr<StoreBackend> backend_;
 };

@@ -1,0 +1,158 @@
+#include "schema.h"
+
+#include <string_view>
+
+#include "conninfo.h"
+#include "schema_v1_sql.h"
+
+namespace baton::postgres_detail {
+namespace {
+
+// Any fixed number: the first half of the advisory lock key, the schema's hash the second.
+constexpr const char* kLockKeyClass = "2003724";
+
+// The version script with the schema's name filled in, quoted and as a literal.
+std::string Expand(std::string_view script, const std::string& schema) {
+  const std::string quoted = QuoteIdentifier(schema);
+  const std::string literal = "'" + schema + "'";  // Checked: no quotes inside.
+  std::string out;
+  out.reserve(script.size() + 1024);
+  size_t at = 0;
+  for (;;) {
+    const size_t open = script.find("{{", at);
+    if (open == std::string_view::npos) break;
+    const size_t close = script.find("}}", open);
+    out.append(script.substr(at, open - at));
+    const std::string_view name = script.substr(open + 2, close - open - 2);
+    out += name == "schema" ? quoted : literal;
+    at = close + 2;
+  }
+  out.append(script.substr(at));
+  return out;
+}
+
+// Rolls back an open migration transaction unless it was committed.
+class MigrationTransaction final {
+ public:
+  explicit MigrationTransaction(Connection& connection) : connection_(connection) {}
+  ~MigrationTransaction() {
+    if (open_ && !connection_.lost()) {
+      (void)connection_.Run("ROLLBACK", Effect::kRead, "rolling back the migration");
+    }
+  }
+  MigrationTransaction(const MigrationTransaction&) = delete;
+  MigrationTransaction& operator=(const MigrationTransaction&) = delete;
+
+  Result<void> Begin() {
+    if (auto r = connection_.Run("BEGIN", Effect::kRead, "migrating the schema"); !r) {
+      return r.error();
+    }
+    open_ = true;
+    return Ok();
+  }
+  Result<void> Commit() {
+    auto r = connection_.Run("COMMIT", Effect::kWrite, "committing the migration");
+    open_ = false;
+    if (!r) return r.error();
+    return Ok();
+  }
+
+ private:
+  Connection& connection_;
+  bool open_ = false;
+};
+
+}  // namespace
+
+Result<int> ReadSchemaVersion(Connection& connection, const std::string& schema) {
+  const Statement has_meta{.name = "baton_has_meta",
+                           .sql = "SELECT to_regclass($1::text) IS NOT NULL",
+                           .effect = Effect::kRead,
+                           .what = "reading the schema version"};
+  Result<Rows> exists = connection.Exec(has_meta, {TextParam(QuoteIdentifier(schema) + ".meta")});
+  if (!exists) return exists.error();
+  if (exists->size() != 1 || !exists->Bool(0, 0)) return 0;
+  Result<Rows> version = connection.Run(
+      "SELECT value FROM " + QuoteIdentifier(schema) + ".meta WHERE key = 'schema_version'",
+      Effect::kRead, "reading the schema version");
+  if (!version) return version.error();
+  if (version->size() == 0) return 0;
+  return static_cast<int>(version->Int(0, 0));
+}
+
+Result<void> CheckSchemaVersion(const std::string& describe, int found) {
+  if (found == kSchemaVersion) return Ok();
+  const std::string supported = std::to_string(kSchemaVersion);
+  if (found > kSchemaVersion) {
+    return Error(ErrorCode::kSchemaMismatch,
+                 describe + " has baton schema version " + std::to_string(found) +
+                     ", this baton supports up to version " + supported + ": upgrade baton");
+  }
+  if (found == 0) {
+    return Error(ErrorCode::kSchemaMismatch,
+                 describe + " has no baton schema yet (this baton needs version " + supported +
+                     "): run `baton migrate` with this --store first");
+  }
+  return Error(ErrorCode::kSchemaMismatch, describe + " has baton schema version " +
+                                               std::to_string(found) +
+                                               ", this baton needs version " + supported +
+                                               ": run `baton migrate` with this --store");
+}
+
+Result<SchemaInfo> MigrateSchema(Connection& connection, const std::string& schema) {
+  const std::string quoted = QuoteIdentifier(schema);
+  MigrationTransaction tx(connection);
+  if (auto r = tx.Begin(); !r) return r.error();
+  const Statement lock{
+      .name = "baton_migrate_lock",
+      .sql = std::string("SELECT pg_advisory_xact_lock(") + kLockKeyClass + ", hashtext($1::text))",
+      .effect = Effect::kRead,
+      .what = "waiting for other migrations"};
+  if (auto r = connection.Exec(lock, {TextParam(schema)}); !r) return r.error();
+  // Created only when missing: CREATE SCHEMA IF NOT EXISTS would need the CREATE right on the
+  // database even for a schema an administrator made beforehand.
+  const Statement has_schema{.name = "baton_has_schema",
+                             .sql = "SELECT count(*) FROM pg_namespace WHERE nspname = $1::text",
+                             .effect = Effect::kRead,
+                             .what = "looking for the schema"};
+  Result<Rows> schemas = connection.Exec(has_schema, {TextParam(schema)});
+  if (!schemas) return schemas.error();
+  if (schemas->Int(0, 0) == 0) {
+    if (auto r = connection.Run("CREATE SCHEMA " + quoted, Effect::kRead, "creating the schema");
+        !r) {
+      return r.error();
+    }
+  }
+  if (auto r = connection.Run("CREATE TABLE IF NOT EXISTS " + quoted +
+                                  ".meta (key text PRIMARY KEY, value integer NOT NULL)",
+                              Effect::kRead, "creating the version table");
+      !r) {
+    return r.error();
+  }
+  Result<int> found = ReadSchemaVersion(connection, schema);
+  if (!found) return found.error();
+  SchemaInfo info{.found = *found, .current = *found, .supported = kSchemaVersion};
+  if (*found > kSchemaVersion) return CheckSchemaVersion(connection.describe(), *found).error();
+  if (*found == kSchemaVersion) return info;  // Nothing to do; the rollback is harmless.
+
+  // Each step upgrades from the version before it; version 1 is the first.
+  if (*found < 1) {
+    if (auto r = connection.Run(Expand(kSchemaV1Sql, schema), Effect::kRead,
+                                "creating schema version 1");
+        !r) {
+      return r.error();
+    }
+  }
+  if (auto r = connection.Run("INSERT INTO " + quoted + ".meta (key, value) VALUES " +
+                                  "('schema_version', " + std::to_string(kSchemaVersion) +
+                                  ") ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                              Effect::kRead, "writing the schema version");
+      !r) {
+    return r.error();
+  }
+  if (auto r = tx.Commit(); !r) return r.error();
+  info.current = kSchemaVersion;
+  return info;
+}
+
+}  // namespace baton::postgres_detail

@@ -1,0 +1,215 @@
+// What only the PostgreSQL store promises about its schema, its URL and its names: versions,
+// passwords that never show, schema names checked before they reach SQL.
+
+#include <gtest/gtest.h>
+#include <stdlib.h>
+
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "baton/postgres_store.h"
+#include "postgres_test_env.h"
+#include "test_util.h"
+
+namespace baton::conformance {
+namespace {
+
+class PostgresSchemaTest : public PostgresTest {
+ protected:
+  FakeClock clock_;
+};
+
+TEST_F(PostgresSchemaTest, NewerSchemaIsRefusedNamingBothVersions) {
+  ASSERT_NE(Open(&clock_), nullptr);  // Creates version 1.
+  PgSession admin(url_);
+  admin.Must("UPDATE " + Qualified("meta") + " SET value = 7 WHERE key = 'schema_version'");
+  Result<std::unique_ptr<Store>> newer = OpenPostgresStore(Options(&clock_));
+  ASSERT_FALSE(newer.ok());
+  EXPECT_EQ(newer.error().code(), ErrorCode::kSchemaMismatch);
+  const std::string& message = newer.error().message();
+  EXPECT_NE(message.find("version 7"), std::string::npos) << message;
+  EXPECT_NE(message.find("version " + std::to_string(PostgresSchemaVersion())), std::string::npos)
+      << message;
+  EXPECT_NE(message.find("upgrade baton"), std::string::npos) << message;
+}
+
+TEST_F(PostgresSchemaTest, MissingSchemaIsCreatedOnlyWhenAllowed) {
+  PostgresStoreOptions options = Options(&clock_);
+  options.create_schema = false;
+  Result<std::unique_ptr<Store>> refused = OpenPostgresStore(options);
+  ASSERT_FALSE(refused.ok());
+  EXPECT_EQ(refused.error().code(), ErrorCode::kSchemaMismatch);
+  EXPECT_NE(refused.error().message().find("baton migrate"), std::string::npos)
+      << refused.error().message();
+
+  // `baton migrate`: what a store with create_schema off does when asked explicitly.
+  options.create_schema = true;
+  Result<std::unique_ptr<Store>> store = OpenPostgresStore(options);
+  ASSERT_TRUE(IsOk(store));
+  Result<SchemaInfo> again = (*store)->Migrate();
+  ASSERT_TRUE(IsOk(again));
+  EXPECT_EQ(again->found, PostgresSchemaVersion());
+  options.create_schema = false;
+  EXPECT_TRUE(IsOk(OpenPostgresStore(options)));
+}
+
+TEST_F(PostgresSchemaTest, MigrateReportsTheVersionsItFoundAndMade) {
+  PgSession admin(url_);
+  admin.Must("CREATE SCHEMA \"" + schema_ + "\"");  // Made by an administrator beforehand.
+  auto store = Open(&clock_);
+  ASSERT_NE(store, nullptr);
+  Result<SchemaInfo> unchanged = store->Migrate();
+  ASSERT_TRUE(IsOk(unchanged));
+  EXPECT_EQ(unchanged->found, PostgresSchemaVersion());
+  EXPECT_EQ(unchanged->current, PostgresSchemaVersion());
+
+  admin.Must("DROP SCHEMA \"" + schema_ + "\" CASCADE");
+  Result<HeartbeatReply> lost =
+      store->Heartbeat(Request("g", Instance("a"), LeaseIntent::kObserve));
+  ASSERT_FALSE(lost.ok());
+  EXPECT_EQ(lost.error().code(), ErrorCode::kSchemaMismatch) << lost.error().message();
+  Result<SchemaInfo> created = store->Migrate();
+  ASSERT_TRUE(IsOk(created));
+  EXPECT_EQ(created->found, 0);
+  EXPECT_EQ(created->current, PostgresSchemaVersion());
+  EXPECT_EQ(created->supported, PostgresSchemaVersion());
+  EXPECT_TRUE(IsOk(store->Heartbeat(Request("g", Instance("a"), LeaseIntent::kObserve))));
+}
+
+// Many instances of a new group starting at once all create the schema: one does, the others
+// wait for its lock and find it done.
+TEST_F(PostgresSchemaTest, ConcurrentFirstStartsCreateTheSchemaOnce) {
+  constexpr int kStarters = 6;
+  std::vector<std::thread> threads;
+  std::vector<std::string> errors(kStarters);
+  for (int i = 0; i < kStarters; ++i) {
+    threads.emplace_back([&, i] {
+      Result<std::unique_ptr<Store>> store = OpenPostgresStore(Options(&clock_));
+      if (!store) errors[i] = store.error().message();
+    });
+  }
+  for (std::thread& t : threads) t.join();
+  for (const std::string& error : errors) EXPECT_EQ(error, "");
+  PgSession admin(url_);
+  EXPECT_EQ(admin.Must("SELECT value FROM " + Qualified("meta")),
+            std::to_string(PostgresSchemaVersion()));
+}
+
+TEST_F(PostgresSchemaTest, SchemaNameMustBeAPlainIdentifier) {
+  for (const std::string& bad :
+       std::vector<std::string>{"", "1abc", "a-b", "a\"b", "x; DROP SCHEMA public",
+                                std::string(64, 'a'), "sch\xc3\xa9ma"}) {
+    PostgresStoreOptions options = Options(&clock_);
+    options.schema = bad;
+    Result<std::unique_ptr<Store>> store = OpenPostgresStore(options);
+    ASSERT_FALSE(store.ok()) << bad;
+    EXPECT_EQ(store.error().code(), ErrorCode::kInvalidArgument) << bad;
+  }
+}
+
+TEST_F(PostgresSchemaTest, GroupNamesWithQuotesAndSqlAreData) {
+  auto store = Open(&clock_);
+  ASSERT_NE(store, nullptr);
+  const std::string group = "x'); DROP SCHEMA \"" + schema_ + "\" CASCADE; --";
+  HeartbeatRequest request = Request(group, Instance("o'brien"), LeaseIntent::kAcquire);
+  Result<HeartbeatReply> reply = store->Heartbeat(request);
+  ASSERT_TRUE(IsOk(reply));
+  EXPECT_TRUE(reply->acquired);
+  Result<GroupSnapshot> snapshot = store->Snapshot(group, kActiveLease);
+  ASSERT_TRUE(IsOk(snapshot));
+  ASSERT_EQ(snapshot->members.size(), 1u);
+  EXPECT_EQ(snapshot->members[0].info.id, "o'brien");
+  EXPECT_EQ(snapshot->lease.holder, "o'brien#1");
+  PgSession admin(url_);
+  EXPECT_EQ(admin.Must("SELECT group_name FROM " + Qualified("leases")), group);
+}
+
+class PostgresPasswordTest : public PostgresTest {
+ protected:
+  void SetUp() override {
+    PostgresTest::SetUp();
+    if (IsSkipped() || HasFatalFailure()) return;
+    database_ = cluster_->CreateDatabase("pw", test_support::PgCluster::kPasswordUser);
+  }
+  PostgresStoreOptions PasswordOptions(const std::string& password) {
+    PostgresStoreOptions options = Options(&clock_);
+    options.url = cluster_->PasswordUrl(database_, password);
+    return options;
+  }
+
+  std::string database_;
+  FakeClock clock_;
+};
+
+TEST_F(PostgresPasswordTest, PasswordInTheUrlNeverShows) {
+  const std::string password = cluster_->password();
+  Result<std::unique_ptr<Store>> store = OpenPostgresStore(PasswordOptions(password));
+  ASSERT_TRUE(IsOk(store));
+  const std::string describe = (*store)->Describe();
+  EXPECT_EQ(describe.find(password), std::string::npos) << describe;
+  EXPECT_NE(describe.find("baton_pw:***@127.0.0.1"), std::string::npos) << describe;
+  ASSERT_TRUE(IsOk((*store)->Heartbeat(Request("g", Instance("a"), LeaseIntent::kAcquire))));
+
+  // Errors from a working connection carry the description, not the URL.
+  Result<HeartbeatReply> refused =
+      (*store)->Heartbeat(Request("", Instance("a"), LeaseIntent::kAcquire));
+  ASSERT_FALSE(refused.ok());
+  EXPECT_EQ(refused.error().message().find(password), std::string::npos);
+}
+
+TEST_F(PostgresPasswordTest, WrongPasswordIsAClearErrorWithoutThePassword) {
+  const std::string wrong = "Wr0ng-" + cluster_->password().substr(7);
+  Result<std::unique_ptr<Store>> store = OpenPostgresStore(PasswordOptions(wrong));
+  ASSERT_FALSE(store.ok());
+  EXPECT_EQ(store.error().code(), ErrorCode::kInvalidArgument);
+  const std::string& message = store.error().message();
+  EXPECT_EQ(message.find(wrong), std::string::npos) << message;
+  EXPECT_NE(message.find("password authentication failed"), std::string::npos) << message;
+  EXPECT_NE(message.find("baton_pw:***@"), std::string::npos) << message;
+}
+
+TEST_F(PostgresPasswordTest, MissingPasswordSaysWhereToPutIt) {
+  PostgresStoreOptions options = PasswordOptions("");
+  options.url =
+      "postgresql://baton_pw@127.0.0.1:" + std::to_string(cluster_->port()) + "/" + database_;
+  Result<std::unique_ptr<Store>> store = OpenPostgresStore(options);
+  ASSERT_FALSE(store.ok());
+  EXPECT_EQ(store.error().code(), ErrorCode::kInvalidArgument);
+  EXPECT_NE(store.error().message().find("PGPASSFILE"), std::string::npos)
+      << store.error().message();
+
+  // libpq's own environment works: PGPASSWORD.
+  setenv("PGPASSWORD", cluster_->password().c_str(), 1);
+  Result<std::unique_ptr<Store>> with_env = OpenPostgresStore(options);
+  unsetenv("PGPASSWORD");
+  EXPECT_TRUE(IsOk(with_env));
+}
+
+TEST_F(PostgresPasswordTest, KeyValueConnectionStringsAreRedactedToo) {
+  const std::string password = cluster_->password();
+  PostgresStoreOptions options = Options(&clock_);
+  options.url = "host=127.0.0.1 port=" + std::to_string(cluster_->port()) +
+                " user=baton_pw dbname=" + database_ + " password='" + password + "'";
+  Result<std::unique_ptr<Store>> store = OpenPostgresStore(options);
+  ASSERT_TRUE(IsOk(store));
+  EXPECT_EQ((*store)->Describe().find(password), std::string::npos) << (*store)->Describe();
+  EXPECT_NE((*store)->Describe().find("password=***"), std::string::npos);
+
+  // A URL libpq cannot parse is refused without quoting it (or its password) back.
+  const std::string port = std::to_string(cluster_->port());
+  for (const std::string& url : std::vector<std::string>{
+           "postgresql://baton_pw:" + password + "@127.0.0.1:" + port + "/db?bogus_option=1",
+           "postgresql://baton_pw:%zz" + password + "@127.0.0.1:" + port + "/db",
+           "host=127.0.0.1 password='" + password + "' junk"}) {
+    options.url = url;
+    Result<std::unique_ptr<Store>> bad = OpenPostgresStore(options);
+    ASSERT_FALSE(bad.ok()) << url;
+    EXPECT_EQ(bad.error().code(), ErrorCode::kInvalidArgument);
+    EXPECT_EQ(bad.error().message().find(password), std::string::npos) << bad.error().message();
+  }
+}
+
+}  // namespace
+}  // namespace baton::conformance
