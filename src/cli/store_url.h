@@ -23,7 +23,8 @@ struct OpenOptions {
   bool must_exist = false;    // true: refuse to create a new SQLite file (status).
 };
 
-// Opens the store a URL names: sqlite:PATH today; the error says what is wrong with the URL.
+// Opens the store a URL names: sqlite:PATH or postgresql://… (postgres://…); the error says
+// what is wrong with the URL.
 Result<std::unique_ptr<Store>> OpenStore(const std::string& url, Clock& clock,
                                          const OpenOptions& options);
 
