@@ -15,7 +15,12 @@ using std::chrono::milliseconds;
 constexpr Duration kAfterExpiry = milliseconds(1);
 constexpr Duration kFirstBackoff = milliseconds(50);
 
-bool IsPowerOfTwo(int n) { return n > 0 && (n & (n - 1)) == 0; }
+// Failures in a row worth a log line: 1, 2, 4, 8, 16, then every 30th (about once a minute
+// at the default heartbeat), so an outage is visible without flooding the log.
+bool WorthLogging(int failures) {
+  if (failures <= 16) return failures > 0 && (failures & (failures - 1)) == 0;
+  return failures % 30 == 0;
+}
 
 }  // namespace
 
@@ -47,9 +52,16 @@ Result<void> Elector::Run() {
     auto registered = store_.Register(group, options_.self, options_.timing.ttl);
     if (registered) break;
     if (!registered.error().retryable()) return registered.error();
+    int failures;
+    {
+      std::lock_guard lock(mu_);
+      failures = ++consecutive_failures_;
+    }
     const Duration delay = Backoff(false);
-    spdlog::warn("cannot register in {}: {}; retrying in {}", store_.Describe(),
-                 registered.error().message(), FormatDuration(delay));
+    if (WorthLogging(failures)) {
+      spdlog::warn("cannot register in {} ({} in a row): {}; retrying in {}", store_.Describe(),
+                   failures, registered.error().message(), FormatDuration(delay));
+    }
     clock_.WaitUntil(clock_.Now() + delay, heartbeat_wakeup_);
   }
   if (stop_requested_) return Ok();
@@ -285,7 +297,7 @@ TimePoint Elector::OnHeartbeatFailed(const Error& error, TimePoint received) {
     return received;
   }
   const Duration delay = Backoff(active);
-  if (IsPowerOfTwo(failures)) {
+  if (WorthLogging(failures)) {
     spdlog::warn("heartbeat to {} failed ({} in a row): {}; retrying in {}", store_.Describe(),
                  failures, error.message(), FormatDuration(delay));
   }

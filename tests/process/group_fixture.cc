@@ -41,30 +41,43 @@ void BatonGroupTest::ShowLogs() const {
   for (const auto& [id, inst] : instances_) {
     std::cerr << "--- baton " << id << " (pid " << inst.process.pid() << ") ---\n"
               << test_support::ReadFile(inst.output_path);
+    if (!inst.stderr_path.empty()) {
+      std::cerr << "--- its stderr ---\n" << test_support::ReadFile(inst.stderr_path);
+    }
   }
 }
 
 std::vector<std::string> BatonGroupTest::RunArgv(const std::string& id,
-                                                 const std::vector<std::string>& probe_args) const {
-  std::vector<std::string> argv = {BATON_BIN, "run",  "--store", store_,
-                                   "--group", group_, "--id",    id};
+                                                 const InstanceOptions& options) const {
+  std::vector<std::string> argv = {BATON_BIN, "run", "--group", group_, "--id", id};
+  if (!options.store_in_env) argv.insert(argv.end(), {"--store", store_});
   using Flag = std::pair<const char*, milliseconds>;
   for (const Flag& flag : {Flag{"--ttl", kTtl}, Flag{"--heartbeat", kHeartbeat},
                            Flag{"--margin", kMargin}, Flag{"--grace", kGrace}}) {
     argv.insert(argv.end(), {flag.first, Ms(flag.second)});
   }
+  argv.insert(argv.end(), options.baton_args.begin(), options.baton_args.end());
   argv.insert(argv.end(), {"--", BATON_PROBE_BIN, "--lock", lock_path_, "--log", probe_log_});
-  argv.insert(argv.end(), probe_args.begin(), probe_args.end());
+  argv.insert(argv.end(), options.probe_args.begin(), options.probe_args.end());
   return argv;
 }
 
 Instance& BatonGroupTest::Start(const std::string& id, const InstanceOptions& options) {
+  InstanceOptions spawn = options;
+  if (options.store_in_env) spawn.baton_env.push_back("BATON_STORE=" + store_);
+  return Spawn(id, RunArgv(id, options), spawn);
+}
+
+Instance& BatonGroupTest::Spawn(const std::string& id, const std::vector<std::string>& argv,
+                                const InstanceOptions& options) {
   const std::string output = dir_.File(id + ".out");
-  Process process = Process::Spawn({.argv = RunArgv(id, options.probe_args),
-                                    .extra_env = options.baton_env,
-                                    .stdout_path = output,
-                                    .stderr_path = output});
-  auto [it, inserted] = instances_.emplace(id, Instance{id, std::move(process), output});
+  Process process =
+      Process::Spawn({.argv = argv,
+                      .extra_env = options.baton_env,
+                      .stdout_path = output,
+                      .stderr_path = options.stderr_path.empty() ? output : options.stderr_path});
+  auto [it, inserted] =
+      instances_.emplace(id, Instance{id, std::move(process), output, options.stderr_path});
   EXPECT_TRUE(inserted) << "instance " << id << " started twice";
   return it->second;
 }

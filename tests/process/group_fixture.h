@@ -36,13 +36,17 @@ inline constexpr milliseconds kSlack{1000};
 // What to change about one `baton run`.
 struct InstanceOptions {
   std::vector<std::string> baton_env = {};   // Extra environment of baton (not of the probe).
+  std::vector<std::string> baton_args = {};  // Extra options of `baton run`, before `--`.
   std::vector<std::string> probe_args = {};  // Extra arguments of the probe.
+  bool store_in_env = false;                 // BATON_STORE instead of --store.
+  std::string stderr_path = {};              // baton's stderr apart from its output.
 };
 
 struct Instance {
   std::string id;
   Process process;
   std::string output_path;  // baton's stdout and stderr, with the probe's output.
+  std::string stderr_path;  // baton's stderr when kept apart (InstanceOptions), else empty.
 };
 
 class BatonGroupTest : public ::testing::Test {
@@ -56,9 +60,13 @@ class BatonGroupTest : public ::testing::Test {
 
   // The argv of `baton run` for instance `id` wrapping the probe.
   std::vector<std::string> RunArgv(const std::string& id,
-                                   const std::vector<std::string>& probe_args = {}) const;
+                                   const InstanceOptions& options = {}) const;
   // Starts `baton run --id id`.
   Instance& Start(const std::string& id, const InstanceOptions& options = {});
+  // Starts baton with any `argv` (from options, only the environment and stderr_path
+  // count) and keeps it under the name `id`, for the logs and the clean-up.
+  Instance& Spawn(const std::string& id, const std::vector<std::string>& argv,
+                  const InstanceOptions& options = {});
   Instance& instance(const std::string& id) { return instances_.at(id); }
 
   StatusView Status() const;

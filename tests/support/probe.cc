@@ -5,6 +5,7 @@
 //   start   token=N instance=ID pid=P mono_ns=T   when it starts
 //   overlap token=N instance=ID pid=P mono_ns=T   when another probe already holds the lock
 //   stop    token=N instance=ID pid=P mono_ns=T   when SIGTERM ends it (exit 0)
+//   exit    token=N instance=ID pid=P mono_ns=T   when it exits by itself (--exit-after)
 // mono_ns is CLOCK_MONOTONIC, the clock of std::chrono::steady_clock in the tests.
 //
 //   --lock FILE         hold an exclusive flock on FILE for the whole life. Two probes that
@@ -15,13 +16,19 @@
 //   --grandchild FILE   start a descendant in its own session that ignores SIGTERM and
 //                       writes its pid to FILE: something only the guardian can clean up.
 //   --ignore-term       ignore SIGTERM (only SIGKILL ends the probe).
+//   --exit-after D      exit by itself D after starting, with the code of --exit-code.
+//   --exit-code N       the code for --exit-after (default 0).
+//   --env FILE          write the environment to FILE at start, one NAME=value a line
+//                       (written whole under another name, then renamed).
 //   --now               print CLOCK_MONOTONIC in nanoseconds and exit (for scripts).
 
 #include <fcntl.h>
 #include <sys/file.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
+#include <climits>
 #include <csignal>
 #include <cstdio>
 #include <cstdlib>
@@ -29,13 +36,18 @@
 #include <ctime>
 #include <string>
 
+extern char** environ;
+
 namespace {
 
 struct Options {
   std::string lock_path;
   std::string log_path;
   std::string grandchild_pidfile;
+  std::string env_path;
   long long print_every_ns = 1'000'000'000;
+  long long exit_after_ns = -1;  // -1: only SIGTERM ends the probe.
+  int exit_code = 0;
   bool ignore_term = false;
 };
 
@@ -79,6 +91,12 @@ Options ParseArgs(int argc, char** argv) {
       options.grandchild_pidfile = value();
     } else if (arg == "--ignore-term") {
       options.ignore_term = true;
+    } else if (arg == "--exit-after") {
+      options.exit_after_ns = ParseDurationNs(value());
+    } else if (arg == "--exit-code") {
+      options.exit_code = std::atoi(value().c_str());
+    } else if (arg == "--env") {
+      options.env_path = value();
     } else if (arg == "--now") {
       std::printf("%lld\n", MonoNs());
       std::exit(0);
@@ -117,6 +135,15 @@ class EventLog final {
   int fd_ = -1;
 };
 
+// Writes `text` under a temporary name and renames it, so a reader never sees half of it.
+bool WriteWhole(const std::string& path, const std::string& text) {
+  const std::string tmp = path + ".tmp";
+  const int fd = open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd < 0) return false;
+  const bool written = write(fd, text.data(), text.size()) == static_cast<ssize_t>(text.size());
+  return close(fd) == 0 && written && rename(tmp.c_str(), path.c_str()) == 0;
+}
+
 // Forks a process that leaves the probe's session (so killing the probe's process group
 // would miss it) and ignores SIGTERM. Called before any file is opened, so it holds no copy
 // of the lock: a flock lives as long as any descriptor of it, even across exec.
@@ -132,14 +159,7 @@ void StartGrandchild(const std::string& pidfile) {
   dup2(null_fd, STDOUT_FILENO);
   dup2(null_fd, STDERR_FILENO);
   if (null_fd > STDERR_FILENO) close(null_fd);
-  // Written under a temporary name and renamed, so a reader never sees half a pid.
-  const std::string tmp = pidfile + ".tmp";
-  const std::string text = std::to_string(getpid()) + "\n";
-  const int fd = open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  if (fd < 0 || write(fd, text.data(), text.size()) < 0 || close(fd) != 0 ||
-      rename(tmp.c_str(), pidfile.c_str()) != 0) {
-    _exit(3);
-  }
+  if (!WriteWhole(pidfile, std::to_string(getpid()) + "\n")) _exit(3);
   execlp("sleep", "sleep", "1000", static_cast<char*>(nullptr));
   for (;;) pause();
 }
@@ -163,6 +183,15 @@ int main(int argc, char** argv) {
     sigprocmask(SIG_BLOCK, &term, nullptr);
   }
 
+  // Before the start line: a test that has seen the start finds the whole file.
+  if (!options.env_path.empty()) {
+    std::string text;
+    for (char** e = environ; *e != nullptr; ++e) text += std::string(*e) + "\n";
+    if (!WriteWhole(options.env_path, text)) {
+      Die("cannot write " + options.env_path + ": " + std::strerror(errno));
+    }
+  }
+
   const EventLog log(options.log_path);
   log.Write("start", token, instance);
 
@@ -179,6 +208,8 @@ int main(int argc, char** argv) {
   }
 
   long long next_tick = MonoNs();
+  const long long exit_at =
+      options.exit_after_ns < 0 ? LLONG_MAX : next_tick + options.exit_after_ns;
   for (long long tick = 0;; ++tick) {
     const std::string line =
         "[" + instance + "] token " + token + ", tick " + std::to_string(tick) + "\n";
@@ -186,8 +217,13 @@ int main(int argc, char** argv) {
 
     next_tick += options.print_every_ns;
     for (;;) {
-      const long long left = next_tick - MonoNs();
-      if (left <= 0) break;
+      const long long now = MonoNs();
+      if (now >= exit_at) {
+        log.Write("exit", token, instance);
+        return options.exit_code;
+      }
+      if (now >= next_tick) break;
+      const long long left = std::min(next_tick, exit_at) - now;
       const timespec timeout{left / 1'000'000'000, left % 1'000'000'000};
       if (options.ignore_term) {
         nanosleep(&timeout, nullptr);
