@@ -207,8 +207,9 @@ int RunCommand(const Settings& settings, const std::vector<std::string>& command
       continue;
     }
     short_lives = event.lived < kShortLife ? short_lives + 1 : 0;
+    // Even after a long run, wait one heartbeat so another instance gets the first chance.
     const Duration hold_off =
-        short_lives == 0 ? Duration::zero()
+        short_lives == 0 ? config->timing.heartbeat
                          : std::min<Duration>(
                                kFirstHoldOff * (1LL << std::min(short_lives - 1, 10)), kMaxHoldOff);
     spdlog::info("giving up the lease; competing again in {}", FormatDuration(hold_off));
