@@ -138,4 +138,8 @@ class Store {
   virtual std::string Describe() const = 0;
 };
 
+// For store implementations: kInvalidArgument unless `group`, `self.id` and `self.holder`
+// are all set.
+Result<void> CheckMemberIdentity(const std::string& group, const MemberInfo& self);
+
 }  // namespace baton

@@ -56,6 +56,16 @@ std::string NewHolder(const std::string& id) { return id + "/" + RandomHex(16); 
 
 std::string LocalHostName() { return HostName(); }
 
+Result<void> CheckMemberIdentity(const std::string& group, const MemberInfo& self) {
+  if (group.empty()) return Error(ErrorCode::kInvalidArgument, "the group name is empty");
+  if (self.id.empty()) return Error(ErrorCode::kInvalidArgument, "the instance id is empty");
+  if (self.holder.empty()) {
+    return Error(ErrorCode::kInvalidArgument,
+                 "the holder identity of instance \"" + self.id + "\" is empty");
+  }
+  return Ok();
+}
+
 Result<void> ValidateName(const std::string& what, const std::string& value) {
   if (value.empty()) return Error(ErrorCode::kInvalidArgument, what + " must not be empty");
   if (value.size() > kMaxNameBytes) {

@@ -15,7 +15,9 @@ using test_support::IsAlive;
 using test_support::MonoNowNs;
 using test_support::WaitFor;
 
-TEST_F(BatonGroupTest, ThreeInstancesRunExactlyOneChild) {
+class ElectionTest : public StoreGroupTest {};
+
+TEST_P(ElectionTest, ThreeInstancesRunExactlyOneChild) {
   // Started together, so they race for the lease.
   Start("a");
   Start("b");
@@ -38,7 +40,7 @@ TEST_F(BatonGroupTest, ThreeInstancesRunExactlyOneChild) {
   EXPECT_TRUE(IsAlive(start->pid));
 }
 
-TEST_F(BatonGroupTest, KilledActiveIsReplacedWithinTheTtlAndItsChildDies) {
+TEST_P(ElectionTest, KilledActiveIsReplacedWithinTheTtlAndItsChildDies) {
   const ProbeEvent old = StartGroup({"a", "b", "c"});
   Instance& killed = instance(old.instance);
 
@@ -71,7 +73,7 @@ TEST_F(BatonGroupTest, KilledActiveIsReplacedWithinTheTtlAndItsChildDies) {
   EXPECT_TRUE(WaitFor([&] { return Status().active() == next->instance; }, kSlack));
 }
 
-TEST_F(BatonGroupTest, TerminatedActiveHandsOverAtOnceAndUnregisters) {
+TEST_P(ElectionTest, TerminatedActiveHandsOverAtOnceAndUnregisters) {
   const ProbeEvent old = StartGroup({"a", "b", "c"});
   Instance& leaving = instance(old.instance);
 
@@ -127,7 +129,7 @@ TEST_F(BatonGroupTest, TerminatedActiveHandsOverAtOnceAndUnregisters) {
       << "processes were left behind after every baton exited";
 }
 
-TEST_F(BatonGroupTest, PausedActiveLosesItsChildByTheDeadlineAndReturnsPassive) {
+TEST_P(ElectionTest, PausedActiveLosesItsChildByTheDeadlineAndReturnsPassive) {
   const ProbeEvent old = StartGroup({"a", "b", "c"});
   Instance& paused = instance(old.instance);
 
@@ -161,7 +163,7 @@ TEST_F(BatonGroupTest, PausedActiveLosesItsChildByTheDeadlineAndReturnsPassive) 
 
 // The overlap check must be able to fail: with the deadline switched off in the paused
 // instance, its child outlives its lease and the next child finds the lock taken.
-TEST_F(BatonGroupTest, OverlapCheckCatchesAChildThatOutlivesItsLease) {
+TEST_P(ElectionTest, OverlapCheckCatchesAChildThatOutlivesItsLease) {
   expect_overlap_ = true;
   Start("unsafe", {.baton_env = {"BATON_UNSAFE_IGNORE_DEADLINE=1"}});
   const std::optional<ProbeEvent> old = WaitForGroup({"unsafe"});
@@ -179,7 +181,7 @@ TEST_F(BatonGroupTest, OverlapCheckCatchesAChildThatOutlivesItsLease) {
   EXPECT_TRUE(WaitFor([&] { return !IsAlive(old->pid); }, kTtl + kSlack));
 }
 
-TEST_F(BatonGroupTest, KilledMemberIsReapedByTheOthersAfterTheTtl) {
+TEST_P(ElectionTest, KilledMemberIsReapedByTheOthersAfterTheTtl) {
   const ProbeEvent active = StartGroup({"a", "b", "c"});
   const std::string victim = active.instance == "c" ? "b" : "c";
 
@@ -195,7 +197,7 @@ TEST_F(BatonGroupTest, KilledMemberIsReapedByTheOthersAfterTheTtl) {
   EXPECT_EQ(Events("start").size(), 1u);
 }
 
-TEST_F(BatonGroupTest, SecondProcessWithTheSameIdIsRefused) {
+TEST_P(ElectionTest, SecondProcessWithTheSameIdIsRefused) {
   const std::string id = "worker-7f3a";
   Start(id);
   const std::optional<ProbeEvent> first = WaitForGroup({id});
@@ -214,6 +216,8 @@ TEST_F(BatonGroupTest, SecondProcessWithTheSameIdIsRefused) {
   EXPECT_EQ(status.member_ids().size(), 1u);
   EXPECT_EQ(Events("start").size(), 1u);
 }
+
+BATON_INSTANTIATE_ON_STORE_UNDER_TEST(ElectionTest);
 
 }  // namespace
 }  // namespace baton::process_test

@@ -50,7 +50,9 @@ void BatonGroupTest::ShowLogs() const {
 std::vector<std::string> BatonGroupTest::RunArgv(const std::string& id,
                                                  const InstanceOptions& options) const {
   std::vector<std::string> argv = {BATON_BIN, "run", "--group", group_, "--id", id};
-  if (!options.store_in_env) argv.insert(argv.end(), {"--store", store_});
+  if (!options.store_in_env) {
+    argv.insert(argv.end(), {"--store", options.store.empty() ? store_ : options.store});
+  }
   using Flag = std::pair<const char*, milliseconds>;
   for (const Flag& flag : {Flag{"--ttl", kTtl}, Flag{"--heartbeat", kHeartbeat},
                            Flag{"--margin", kMargin}, Flag{"--grace", kGrace}}) {
@@ -64,7 +66,9 @@ std::vector<std::string> BatonGroupTest::RunArgv(const std::string& id,
 
 Instance& BatonGroupTest::Start(const std::string& id, const InstanceOptions& options) {
   InstanceOptions spawn = options;
-  if (options.store_in_env) spawn.baton_env.push_back("BATON_STORE=" + store_);
+  if (options.store_in_env) {
+    spawn.baton_env.push_back("BATON_STORE=" + (options.store.empty() ? store_ : options.store));
+  }
   return Spawn(id, RunArgv(id, options), spawn);
 }
 

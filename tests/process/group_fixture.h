@@ -1,8 +1,9 @@
 #pragma once
 
-// A fixture for tests that run real `baton run` processes of one group on one SQLite file,
-// each wrapping baton-probe. The probes share one lock file and one log, so the log and
-// the kernel's flock tell whether two children ever ran at once.
+// A fixture for tests that run real `baton run` processes of one group on one store (a SQLite
+// file unless the test picks another with UseStore), each wrapping baton-probe. The probes
+// share one lock file and one log, so the log and the kernel's flock tell whether two
+// children ever ran at once.
 
 #include <gtest/gtest.h>
 
@@ -40,6 +41,7 @@ struct InstanceOptions {
   std::vector<std::string> probe_args = {};  // Extra arguments of the probe.
   bool store_in_env = false;                 // BATON_STORE instead of --store.
   std::string stderr_path = {};              // baton's stderr apart from its output.
+  std::string store = {};                    // Another store URL than the test's.
 };
 
 struct Instance {
@@ -50,6 +52,11 @@ struct Instance {
 };
 
 class BatonGroupTest : public ::testing::Test {
+ public:
+  // Points the test at another store than its SQLite file. REQUIRES: called from SetUp,
+  // before any instance starts.
+  void UseStore(const std::string& url) { store_ = url; }
+
  protected:
   BatonGroupTest();
 
@@ -84,8 +91,8 @@ class BatonGroupTest : public ::testing::Test {
 
   test_support::TempDir dir_;
   std::string group_ = "svc";
-  const std::string db_path_;
-  const std::string store_;
+  const std::string db_path_;  // The SQLite file, also when the test uses another store.
+  std::string store_;
   const std::string lock_path_;
   const std::string probe_log_;
   // Set by a test that makes two children overlap on purpose.
@@ -96,5 +103,30 @@ class BatonGroupTest : public ::testing::Test {
 
   std::map<std::string, Instance> instances_;
 };
+
+// The store that the store-parameterized suites run on. Each test binary defines
+// StoreUnderTest() for the store it tests (sqlite_store.cc, postgres_store.cc).
+struct StoreKind {
+  const char* name;                       // The suffix of the tests' names.
+  void (*set_up)(BatonGroupTest& test);  // Gives the test a fresh store, or skips or fails it.
+};
+StoreKind StoreUnderTest();
+
+// BatonGroupTest on the store of StoreUnderTest().
+class StoreGroupTest : public BatonGroupTest, public ::testing::WithParamInterface<StoreKind> {
+ protected:
+  void SetUp() override {
+    BatonGroupTest::SetUp();
+    GetParam().set_up(*this);
+  }
+};
+
+// Instantiates a StoreGroupTest suite on the store of this binary; tests are named
+// Suite.Test/sqlite or Suite.Test/postgresql.
+#define BATON_INSTANTIATE_ON_STORE_UNDER_TEST(suite)                                   \
+  INSTANTIATE_TEST_SUITE_P(, suite, ::testing::Values(StoreUnderTest()),               \
+                           [](const ::testing::TestParamInfo<StoreKind>& param_info) { \
+                             return std::string(param_info.param.name);                \
+                           })
 
 }  // namespace baton::process_test

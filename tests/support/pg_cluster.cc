@@ -131,6 +131,22 @@ PgCluster::~PgCluster() {
   }
 }
 
+void PgCluster::StopServer() {
+  if (RunServerCommand(
+          {options_.bin_dir + "/pg_ctl", "-D", data_dir_, "-m", "fast", "-w", "stop"}) != 0) {
+    throw std::runtime_error("pg_ctl stop failed: " + LogTail());
+  }
+  started_ = false;
+}
+
+void PgCluster::StartServer() {
+  if (RunServerCommand({options_.bin_dir + "/pg_ctl", "-D", data_dir_, "-l", dir_ + "/server.log",
+                        "-w", "-t", "60", "start"}) != 0) {
+    throw std::runtime_error("pg_ctl start failed: " + LogTail());
+  }
+  started_ = true;
+}
+
 void PgCluster::WriteConfig(int port) const {
   std::ostringstream conf;
   conf << "\n# baton test cluster\n"

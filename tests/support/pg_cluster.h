@@ -51,6 +51,12 @@ class PgCluster final {
   // ("" when there is none). Throws std::runtime_error with the server's message on error.
   std::string Query(const std::string& sql, const std::string& database = "postgres") const;
 
+  // Stops the server as an administrator would for a restart (pg_ctl stop -m fast: every
+  // session ends with an admin-shutdown error), and starts it again on the same port. For
+  // fault tests; each throws std::runtime_error when pg_ctl fails.
+  void StopServer();
+  void StartServer();
+
   // Creates an empty database with a new name starting with `prefix`, owned by `owner`
   // (default: the superuser), and returns its name.
   std::string CreateDatabase(const std::string& prefix = "test", const std::string& owner = "");

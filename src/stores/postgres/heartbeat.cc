@@ -60,7 +60,7 @@ std::vector<Param> PostgresStore::HeartbeatParams(const HeartbeatRequest& reques
 }
 
 Result<HeartbeatReply> PostgresStore::Heartbeat(const HeartbeatRequest& request) {
-  if (auto r = CheckIdentity(request.lease.group, request.self); !r) return r.error();
+  if (auto r = CheckMemberIdentity(request.lease.group, request.self); !r) return r.error();
   std::lock_guard lock(mu_);
   Result<Connection*> connection = Ready();
   if (!connection) return connection.error();

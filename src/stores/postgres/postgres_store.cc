@@ -79,16 +79,6 @@ Statements::Statements(const std::string& schema) {
              .what = "finding the group's channel"};
 }
 
-Result<void> CheckIdentity(const std::string& group, const MemberInfo& self) {
-  if (group.empty()) return Error(ErrorCode::kInvalidArgument, "the group name is empty");
-  if (self.id.empty()) return Error(ErrorCode::kInvalidArgument, "the instance id is empty");
-  if (self.holder.empty()) {
-    return Error(ErrorCode::kInvalidArgument,
-                 "the holder identity of instance \"" + self.id + "\" is empty");
-  }
-  return Ok();
-}
-
 Error IdInUse(const std::string& group, const std::string& id, const ServerError& refused) {
   std::string who = "a live process";
   const nlohmann::json other = nlohmann::json::parse(refused.detail, nullptr, false);
@@ -164,7 +154,7 @@ Result<SchemaInfo> PostgresStore::Migrate() {
 
 Result<void> PostgresStore::Register(const std::string& group, const MemberInfo& self,
                                      Duration ttl) {
-  if (auto r = CheckIdentity(group, self); !r) return r;
+  if (auto r = CheckMemberIdentity(group, self); !r) return r;
   std::lock_guard lock(mu_);
   Result<Connection*> connection = Ready();
   if (!connection) return connection.error();

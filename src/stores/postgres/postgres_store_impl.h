@@ -68,8 +68,6 @@ class PostgresStore final : public Store {
   bool schema_checked_ = false;
 };
 
-// kInvalidArgument for an empty group, id or holder (an empty holder would mean "free").
-Result<void> CheckIdentity(const std::string& group, const MemberInfo& self);
 
 // kConflict for an id in use, from the BT002 that put_member raised.
 Error IdInUse(const std::string& group, const std::string& id, const ServerError& refused);

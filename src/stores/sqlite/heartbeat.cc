@@ -39,7 +39,7 @@ constexpr const char* kRenewLease =
 }  // namespace
 
 Result<HeartbeatReply> SqliteStore::Heartbeat(const HeartbeatRequest& request) {
-  if (auto r = CheckIdentity(request.lease.group, request.self); !r) return r.error();
+  if (auto r = CheckMemberIdentity(request.lease.group, request.self); !r) return r.error();
   std::lock_guard lock(mu_);
   Transaction tx(*connection_, Transaction::Kind::kWrite, "heartbeat");
   if (auto r = tx.Begin(); !r) return r.error();

@@ -42,16 +42,6 @@ Result<std::unique_ptr<Connection>> OpenConnection(const SqliteStoreOptions& opt
 
 }  // namespace
 
-Result<void> CheckIdentity(const std::string& group, const MemberInfo& self) {
-  if (group.empty()) return Error(ErrorCode::kInvalidArgument, "the group name is empty");
-  if (self.id.empty()) return Error(ErrorCode::kInvalidArgument, "the instance id is empty");
-  if (self.holder.empty()) {
-    return Error(ErrorCode::kInvalidArgument,
-                 "the holder identity of instance \"" + self.id + "\" is empty");
-  }
-  return Ok();
-}
-
 SqliteStore::SqliteStore(std::unique_ptr<Connection> connection, const SqliteStoreOptions& options,
                          Clock& clock, std::string boot_id)
     : path_(options.path),
@@ -71,7 +61,7 @@ Result<SchemaInfo> SqliteStore::Migrate() {
 }
 
 Result<void> SqliteStore::Register(const std::string& group, const MemberInfo& self, Duration ttl) {
-  if (auto r = CheckIdentity(group, self); !r) return r;
+  if (auto r = CheckMemberIdentity(group, self); !r) return r;
   std::lock_guard lock(mu_);
   Transaction tx(*connection_, Transaction::Kind::kWrite, "registering the member row");
   if (auto r = tx.Begin(); !r) return r;

@@ -50,7 +50,5 @@ class SqliteStore final : public Store {
   std::unique_ptr<Connection> connection_;
 };
 
-// kInvalidArgument for an empty group, id or holder (an empty holder would mean "free").
-Result<void> CheckIdentity(const std::string& group, const MemberInfo& self);
 
 }  // namespace baton::sqlite_detail
