@@ -99,16 +99,29 @@ class ElectorTest : public ::testing::Test {
     return options;
   }
 
+  // One elector over a real store wrapped by a FaultyStore, its member row written.
+  struct FaultyRig {
+    FaultyRig(ElectorTest& test, const std::string& id, bool do_register = true)
+        : inner(test.OpenStore()),
+          store(*inner, test.clock_),
+          elector(store, test.Options(id), listener) {
+      if (do_register) {
+        EXPECT_TRUE(store.Register("billing", elector.options().self, 10s).ok());
+      }
+    }
+    std::unique_ptr<Store> inner;
+    FaultyStore store;
+    RecordingListener listener;
+    Elector elector;
+  };
+
   test_support::TempDir dir_{"elector"};
   FakeClock clock_;
 };
 
 TEST_F(ElectorTest, HolderStopsAtSentPlusTtlMinusMarginWhenRenewalsFail) {
-  auto inner = OpenStore();
-  FaultyStore store(*inner, clock_);
-  RecordingListener listener;
-  Elector elector(store, Options("a"), listener);
-  ASSERT_TRUE(store.Register("billing", elector.options().self, 10s).ok());
+  FaultyRig rig(*this, "a");
+  auto& [inner, store, listener, elector] = rig;
 
   const TimePoint sent = clock_.Now();
   elector.Tick();
@@ -135,11 +148,8 @@ TEST_F(ElectorTest, HolderStopsAtSentPlusTtlMinusMarginWhenRenewalsFail) {
 }
 
 TEST_F(ElectorTest, DeadlineCountsFromSendNotFromReply) {
-  auto inner = OpenStore();
-  FaultyStore store(*inner, clock_);
-  RecordingListener listener;
-  Elector elector(store, Options("a"), listener);
-  ASSERT_TRUE(store.Register("billing", elector.options().self, 10s).ok());
+  FaultyRig rig(*this, "a");
+  auto& [inner, store, listener, elector] = rig;
   store.set_latency(3s);  // The reply arrives 3 s after the request left.
   const TimePoint sent = clock_.Now();
   elector.Tick();
@@ -148,11 +158,8 @@ TEST_F(ElectorTest, DeadlineCountsFromSendNotFromReply) {
 }
 
 TEST_F(ElectorTest, AcquisitionThatReturnsAfterItsDeadlineIsNotUsed) {
-  auto inner = OpenStore();
-  FaultyStore store(*inner, clock_);
-  RecordingListener listener;
-  Elector elector(store, Options("a"), listener);
-  ASSERT_TRUE(store.Register("billing", elector.options().self, 10s).ok());
+  FaultyRig rig(*this, "a");
+  auto& [inner, store, listener, elector] = rig;
   store.set_latency(9s);
   elector.Tick();
   EXPECT_FALSE(elector.active());
@@ -161,10 +168,8 @@ TEST_F(ElectorTest, AcquisitionThatReturnsAfterItsDeadlineIsNotUsed) {
 }
 
 TEST_F(ElectorTest, HolderStopsAtDeadlineWhileRenewalHangs) {
-  auto inner = OpenStore();
-  FaultyStore store(*inner, clock_);
-  RecordingListener listener;
-  Elector elector(store, Options("a"), listener);
+  FaultyRig rig(*this, "a", /*do_register=*/false);
+  auto& [inner, store, listener, elector] = rig;
   const TimePoint start = clock_.Now();
   std::thread runner([&] { EXPECT_TRUE(elector.Run().ok()); });
   ASSERT_TRUE(listener.AwaitEvents(1));
@@ -316,11 +321,8 @@ TEST_F(ElectorTest, SecondInstanceWithTheSameIdIsRefused) {
 }
 
 TEST_F(ElectorTest, UnavailableStoreIsRetriedWithBackoff) {
-  auto inner = OpenStore();
-  FaultyStore store(*inner, clock_);
-  RecordingListener listener;
-  Elector elector(store, Options("a"), listener);
-  ASSERT_TRUE(store.Register("billing", elector.options().self, 10s).ok());
+  FaultyRig rig(*this, "a");
+  auto& [inner, store, listener, elector] = rig;
   store.set_mode(FaultyStore::Mode::kFail);
   Duration previous{0};
   for (int i = 0; i < 8; ++i) {
