@@ -22,6 +22,7 @@
 #include <vector>
 
 #include "cluster.h"
+#include "duration.h"
 #include "report.h"
 #include "start_log.h"
 
@@ -51,20 +52,6 @@ struct Options {
                "[--trials N] [--ttl D] [--heartbeat D] [--instances N] [--keep]\n",
                problem.c_str());
   std::exit(2);
-}
-
-// "500ms", "1s", "1.5s", "2m": the forms baton itself accepts.
-std::optional<nanoseconds> ParseDuration(const std::string& text) {
-  char* end = nullptr;
-  const double value = std::strtod(text.c_str(), &end);
-  if (end == text.c_str() || !(value > 0)) return std::nullopt;
-  const std::string unit = end;
-  double scale = 0;
-  if (unit == "ms") scale = 1e6;
-  if (unit == "s") scale = 1e9;
-  if (unit == "m") scale = 60e9;
-  if (scale == 0) return std::nullopt;
-  return nanoseconds(static_cast<int64_t>(value * scale));
 }
 
 Options ParseOptions(int argc, char** argv) {

@@ -25,6 +25,7 @@ pg_bin=${BATON_PG_BIN:-/usr/lib/postgresql/15/bin}
 pg_user=postgres   # The server runs as this user when we are root (PostgreSQL refuses root).
 pg_dir=""
 pg_data=""
+pg_pid=""
 broken=0
 
 # Runs a server program, as $pg_user when we are root.
@@ -36,11 +37,13 @@ as_server() {
   fi
 }
 
-# Whether a process whose command line mentions our data directory is still alive.
+# Whether the server is still alive: its postmaster, or any process whose command line
+# mentions our data directory.
 server_processes_left() {
   local cmdline
+  if [[ -n $pg_pid && -d /proc/$pg_pid ]]; then return 0; fi
   for cmdline in /proc/[0-9]*/cmdline; do
-    if tr '\0' ' ' <"$cmdline" 2>/dev/null | grep -qF -- "$pg_data"; then
+    if tr '\0' ' ' 2>/dev/null <"$cmdline" | grep -qF -- "$pg_data"; then
       return 0
     fi
   done
@@ -50,6 +53,7 @@ server_processes_left() {
 stop_cluster() {
   [[ -n $pg_dir ]] || return 0
   if [[ -f $pg_data/postmaster.pid ]]; then
+    pg_pid=$(head -n 1 "$pg_data/postmaster.pid")
     as_server "$pg_bin/pg_ctl" -D "$pg_data" -m fast -w -t 30 stop >/dev/null 2>&1 ||
       as_server "$pg_bin/pg_ctl" -D "$pg_data" -m immediate -w -t 30 stop >/dev/null 2>&1 || true
   fi

@@ -107,7 +107,7 @@ class BatonGroupTest : public ::testing::Test {
 // The store that the store-parameterized suites run on. Each test binary defines
 // StoreUnderTest() for the store it tests (sqlite_store.cc, postgres_store.cc).
 struct StoreKind {
-  const char* name;                       // The suffix of the tests' names.
+  const char* name;                      // The suffix of the tests' names.
   void (*set_up)(BatonGroupTest& test);  // Gives the test a fresh store, or skips or fails it.
 };
 StoreKind StoreUnderTest();

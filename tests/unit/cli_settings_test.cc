@@ -85,6 +85,13 @@ TEST(StoreUrl, PasswordsAreRedacted) {
             "postgresql://app:***@db.example/baton");
   EXPECT_EQ(RedactUrl("postgresql://app@db/baton"), "postgresql://app@db/baton");
   EXPECT_EQ(RedactUrl("sqlite:/var/lib/baton.db"), "sqlite:/var/lib/baton.db");
+  EXPECT_EQ(RedactUrl("postgresql://app@db/baton?sslmode=require&password=s3cret&x=1"),
+            "postgresql://app@db/baton?sslmode=require&password=***&x=1");
+  EXPECT_EQ(RedactUrl("postgresql://app:a@db/baton?password=b"),
+            "postgresql://app:***@db/baton?password=***");
+  EXPECT_EQ(RedactUrl("host=db password=s3cret dbname=baton"), "host=db password=*** dbname=baton");
+  EXPECT_EQ(RedactUrl("host=db password = 'two words' dbname=baton"),
+            "host=db password = *** dbname=baton");
 }
 
 TEST(StoreUrl, PasswordsAreBlankedInArgv) {
@@ -93,6 +100,13 @@ TEST(StoreUrl, PasswordsAreBlankedInArgv) {
   BlankPasswordsInArgv(3, argv);
   EXPECT_STREQ(argv[1], "--store=postgres://u:xxxxxxx@h/d");
   EXPECT_STREQ(argv[2], "postgres://u:xx@h/d");
+
+  std::string b1 = "--store", b2 = "postgresql://u@h/d?password=hunter2&sslmode=disable",
+              b3 = "--store=host=h password=hunter2";
+  char* more[] = {a0.data(), b1.data(), b2.data(), b3.data()};
+  BlankPasswordsInArgv(4, more);
+  EXPECT_STREQ(more[2], "postgresql://u@h/d?password=xxxxxxx&sslmode=disable");
+  EXPECT_STREQ(more[3], "--store=host=h password=xxxxxxx");
 }
 
 TEST(StoreUrl, UnknownSchemesAreRefusedWithAdvice) {

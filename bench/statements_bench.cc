@@ -1,0 +1,358 @@
+// baton-pg-statements-bench: how many statements each `baton run` instance makes per heartbeat
+// at steady state on PostgreSQL, counted by the server itself (pg_stat_statements). SPEC 2,
+// "Numbers it must reach": one per heartbeat, active or passive; waking is by NOTIFY, not by
+// polling. Prints a Markdown table; exits non-zero only when something broke (a group that
+// did not settle, an instance that died, a query that failed, a process left behind).
+//
+//   baton-pg-statements-bench --baton PATH --store URL --stats URL [--instances 3,20]
+//                             [--window 10s] [--ttl 1s] [--heartbeat D] [--keep]
+//
+// --store is what baton connects with; --stats must connect to the same database as a
+// different role (a superuser, to reset pg_stat_statements): statements made by the --stats
+// role are the benchmark's own and are not counted.
+
+#include <unistd.h>
+
+#include <atomic>
+#include <csignal>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <filesystem>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "cluster.h"
+#include "duration.h"
+#include "pg_session.h"
+#include "start_log.h"
+#include "statements_report.h"
+
+namespace baton::bench {
+namespace {
+
+using std::chrono::milliseconds;
+using std::chrono::nanoseconds;
+
+std::atomic<bool> g_interrupted{false};
+
+struct Options {
+  std::string baton;
+  std::string store_url;
+  std::string stats_url;
+  std::vector<int> instances = {3, 20};
+  std::string window = "10s";
+  std::string ttl = "1s";
+  std::string heartbeat;  // Empty: baton's default, ttl/5.
+  bool keep = false;
+};
+
+[[noreturn]] void Usage(const std::string& problem) {
+  std::fprintf(stderr,
+               "baton-pg-statements-bench: %s\n"
+               "usage: baton-pg-statements-bench --baton PATH --store URL --stats URL "
+               "[--instances 3,20] [--window 10s] [--ttl 1s] [--heartbeat D] [--keep]\n",
+               problem.c_str());
+  std::exit(2);
+}
+
+std::vector<int> ParseCounts(const std::string& text) {
+  std::vector<int> counts;
+  std::stringstream in(text);
+  for (std::string item; std::getline(in, item, ',');) {
+    const int n = std::atoi(item.c_str());
+    if (n < 1) Usage("--instances " + text + " is not a list of counts like 3,20");
+    counts.push_back(n);
+  }
+  if (counts.empty()) Usage("--instances needs at least one count");
+  return counts;
+}
+
+Options ParseOptions(int argc, char** argv) {
+  Options o;
+  for (int i = 1; i < argc; ++i) {
+    const std::string arg = argv[i];
+    if (arg == "--keep") {
+      o.keep = true;
+      continue;
+    }
+    if (i + 1 >= argc) Usage(arg + " needs a value (or is unknown)");
+    const std::string value = argv[++i];
+    if (arg == "--baton") {
+      o.baton = value;
+    } else if (arg == "--store") {
+      o.store_url = value;
+    } else if (arg == "--stats") {
+      o.stats_url = value;
+    } else if (arg == "--instances") {
+      o.instances = ParseCounts(value);
+    } else if (arg == "--window") {
+      o.window = value;
+    } else if (arg == "--ttl") {
+      o.ttl = value;
+    } else if (arg == "--heartbeat") {
+      o.heartbeat = value;
+    } else {
+      Usage("unknown option " + arg);
+    }
+  }
+  if (o.baton.empty()) Usage("--baton is required");
+  if (access(o.baton.c_str(), X_OK) != 0) Usage("--baton " + o.baton + " is not executable");
+  if (o.store_url.empty() || o.stats_url.empty()) Usage("--store and --stats are required");
+  for (const auto* d : {&o.window, &o.ttl}) {
+    if (!ParseDuration(*d)) Usage(*d + " is not a duration like 10s");
+  }
+  if (!o.heartbeat.empty() && !ParseDuration(o.heartbeat)) {
+    Usage("--heartbeat " + o.heartbeat + " is not a duration like 200ms");
+  }
+  return o;
+}
+
+std::string SelfExe() {
+  char buf[4096];
+  const ssize_t n = readlink("/proc/self/exe", buf, sizeof buf - 1);
+  return n > 0 ? std::string(buf, static_cast<size_t>(n)) : std::string();
+}
+
+double LoadAverage() {
+  double load[1] = {0};
+  return getloadavg(load, 1) == 1 ? load[0] : 0;
+}
+
+// Sleeps `how_long` unless interrupted first; false when interrupted.
+bool Sleep(nanoseconds how_long) {
+  for (const int64_t end = MonoNs() + how_long.count(); MonoNs() < end;) {
+    if (g_interrupted) return false;
+    std::this_thread::sleep_for(
+        std::min<nanoseconds>(milliseconds(50), nanoseconds(end - MonoNs())));
+  }
+  return !g_interrupted;
+}
+
+// The queries the benchmark makes as the --stats role.
+class Stats final {
+ public:
+  explicit Stats(PgSession session) : session_(std::move(session)) {}
+
+  // Fails unless pg_stat_statements is loaded and installed in this database.
+  bool Check() {
+    return Run("SELECT 1 FROM pg_stat_statements LIMIT 1", {}) &&
+           Run("SELECT pg_stat_statements_reset()", {});
+  }
+
+  // baton's sessions on this database, or nullopt when one of them is the --stats role's
+  // (its statements could then not be told from the benchmark's).
+  std::optional<int> BatonSessions() {
+    auto rows =
+        Run("SELECT count(*), count(*) FILTER (WHERE usename = current_user) FROM pg_stat_activity "
+            "WHERE datname = current_database() AND application_name = 'baton'",
+            {});
+    if (!rows || rows->empty()) return std::nullopt;
+    if ((*rows)[0][1] != "0") {
+      std::fprintf(stderr,
+                   "bench: baton connects as the --stats role; give it a role of its own\n");
+      return std::nullopt;
+    }
+    return std::atoi((*rows)[0][0].c_str());
+  }
+
+  // The group's lease as (token, renewals), or nullopt.
+  std::optional<std::pair<int64_t, int64_t>> Lease(const std::string& group) {
+    auto rows =
+        Run("SELECT token, renewals FROM baton.leases WHERE group_name = $1 AND holder <> '' "
+            "ORDER BY name LIMIT 1",
+            {group});
+    if (!rows || rows->empty()) return std::nullopt;
+    return std::pair{std::atoll((*rows)[0][0].c_str()), std::atoll((*rows)[0][1].c_str())};
+  }
+
+  bool Reset() { return Run("SELECT pg_stat_statements_reset()", {}).has_value(); }
+
+  // Every statement made on this database since Reset() by a role other than ours.
+  std::optional<std::vector<StatementCount>> Counts() {
+    auto rows =
+        Run("SELECT calls, query FROM pg_stat_statements "
+            "WHERE dbid = (SELECT oid FROM pg_database WHERE datname = current_database()) "
+            "AND userid <> (SELECT oid FROM pg_roles WHERE rolname = current_user) "
+            "ORDER BY calls DESC, query",
+            {});
+    if (!rows) return std::nullopt;
+    std::vector<StatementCount> counts;
+    for (const auto& row : *rows) counts.push_back({std::atoll(row[0].c_str()), row[1]});
+    return counts;
+  }
+
+ private:
+  std::optional<PgRows> Run(const std::string& sql, const std::vector<std::string>& params) {
+    std::string error;
+    auto rows = session_.Query(sql, params, error);
+    if (!rows) std::fprintf(stderr, "bench: %s: %s", sql.c_str(), error.c_str());
+    return rows;
+  }
+
+  PgSession session_;
+};
+
+// Starts `instances` of one group, waits for steady state, counts statements over the window.
+// nullopt when something broke; `leaks` gets any process left behind.
+std::optional<Measurement> Measure(int instances, const Options& options, nanoseconds heartbeat,
+                                   const std::string& dir, Stats& stats,
+                                   std::vector<std::string>& leaks) {
+  ClusterOptions cluster_options;
+  cluster_options.baton = options.baton;
+  cluster_options.store_url = options.store_url;
+  cluster_options.group =
+      "statements-bench-" + std::to_string(getpid()) + "-" + std::to_string(instances);
+  cluster_options.ttl = options.ttl;
+  if (!options.heartbeat.empty())
+    cluster_options.extra_run_args = {"--heartbeat", options.heartbeat};
+  cluster_options.child = {SelfExe(), "__child"};
+  cluster_options.log_dir = dir + "/" + std::to_string(instances);
+  std::filesystem::create_directories(cluster_options.log_dir);
+
+  Measurement m;
+  m.instances = instances;
+  m.heartbeat = heartbeat;
+  bool ok = false;
+  Cluster cluster(cluster_options);
+  [&] {
+    for (int i = 0; i < instances; ++i) {
+      if (!cluster.StartInstance()) return;
+    }
+    // Steady state: every instance registered and one active, then a few heartbeats more
+    // so that start-up (schema check, LISTEN, first acquisition) is over.
+    const int64_t give_up = MonoNs() + std::chrono::nanoseconds(std::chrono::seconds(60)).count();
+    for (;;) {
+      if (g_interrupted || MonoNs() > give_up) {
+        std::fprintf(stderr, "bench: %d instances did not settle with one active\n", instances);
+        return;
+      }
+      auto view = cluster.Status();
+      if (view && view->active && view->members == cluster.LiveIds() &&
+          static_cast<int>(view->members.size()) == instances) {
+        break;
+      }
+      Sleep(milliseconds(100));
+    }
+    if (!Sleep(std::max<nanoseconds>(std::chrono::seconds(1), 3 * heartbeat))) return;
+
+    auto sessions = stats.BatonSessions();
+    auto lease_before = stats.Lease(cluster_options.group);
+    if (!sessions || !lease_before) return;
+    m.sessions = *sessions;
+    if (!stats.Reset()) return;
+    const int64_t start = MonoNs();
+    if (!Sleep(*ParseDuration(options.window))) return;
+    auto counts = stats.Counts();
+    const int64_t end = MonoNs();
+    auto lease_after = stats.Lease(cluster_options.group);
+    if (!counts || !lease_after) return;
+    m.window = nanoseconds(end - start);
+    m.statements = *counts;
+    if (lease_after->first == lease_before->first) {
+      m.renewals = lease_after->second - lease_before->second;
+    } else {
+      std::fprintf(stderr, "bench: %d instances: the lease changed hands during the window\n",
+                   instances);
+    }
+    if (static_cast<int>(cluster.LiveIds().size()) != instances) {
+      std::fprintf(stderr, "bench: %d instances: an instance exited during the window\n",
+                   instances);
+      return;
+    }
+    ok = true;
+  }();
+  for (auto& leak : cluster.Shutdown(milliseconds(5000))) leaks.push_back(std::move(leak));
+  if (!ok) return std::nullopt;
+  return m;
+}
+
+int Main(int argc, char** argv) {
+  const Options options = ParseOptions(argc, argv);
+  const nanoseconds ttl = *ParseDuration(options.ttl);
+  const nanoseconds heartbeat =
+      options.heartbeat.empty() ? ttl / 5 : *ParseDuration(options.heartbeat);
+
+  if (!Cluster::BecomeSubreaper()) {
+    std::fprintf(stderr, "bench: cannot become a child subreaper: %s\n", std::strerror(errno));
+    return 1;
+  }
+  struct sigaction on_stop {};
+  on_stop.sa_handler = [](int) { g_interrupted = true; };
+  sigaction(SIGINT, &on_stop, nullptr);
+  sigaction(SIGTERM, &on_stop, nullptr);
+
+  std::string error;
+  auto session = PgSession::Connect(options.stats_url, error);
+  if (!session) {
+    std::fprintf(stderr, "bench: cannot connect with --stats: %s", error.c_str());
+    return 1;
+  }
+  Stats stats(std::move(*session));
+  if (!stats.Check()) {
+    std::fprintf(stderr, "bench: pg_stat_statements is not usable on the --stats database\n");
+    return 1;
+  }
+
+  char dir_template[] = "/tmp/baton-statements-bench-XXXXXX";
+  if (mkdtemp(dir_template) == nullptr) {
+    std::fprintf(stderr, "bench: mkdtemp: %s\n", std::strerror(errno));
+    return 1;
+  }
+  const std::string dir = dir_template;
+
+  StatementsContext context;
+  context.ttl_text = options.ttl;
+  context.heartbeat = heartbeat;
+  context.cpus = sysconf(_SC_NPROCESSORS_ONLN);
+  context.load_start = LoadAverage();
+  std::vector<Measurement> results;
+  std::vector<std::string> leaks;
+  bool broken = false;
+  for (int n : options.instances) {
+    if (g_interrupted) break;
+    std::fprintf(stderr, "bench: %d instances, counting statements for %s\n", n,
+                 options.window.c_str());
+    auto m = Measure(n, options, heartbeat, dir, stats, leaks);
+    if (!m) {
+      broken = true;
+      break;
+    }
+    results.push_back(std::move(*m));
+  }
+  context.load_end = LoadAverage();
+  for (const auto& leak : leaks) std::fprintf(stderr, "bench: LEFT BEHIND: %s\n", leak.c_str());
+  std::printf("%s", FormatStatementsReport(context, results).c_str());
+  std::fflush(stdout);
+
+  broken = broken || g_interrupted || !leaks.empty();
+  if (broken || options.keep) {
+    std::fprintf(stderr, "bench: instance logs kept in %s\n", dir.c_str());
+  } else {
+    std::error_code ignored;
+    std::filesystem::remove_all(dir, ignored);
+  }
+  return broken ? 1 : 0;
+}
+
+// The child under `baton run`: does nothing until SIGTERM (or SIGINT), then exits 0.
+int IdleChild() {
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGTERM);
+  sigaddset(&set, SIGINT);
+  sigprocmask(SIG_BLOCK, &set, nullptr);
+  int sig = 0;
+  sigwait(&set, &sig);
+  return 0;
+}
+
+}  // namespace
+}  // namespace baton::bench
+
+int main(int argc, char** argv) {
+  if (argc == 2 && std::strcmp(argv[1], "__child") == 0) return baton::bench::IdleChild();
+  return baton::bench::Main(argc, argv);
+}
