@@ -96,8 +96,10 @@ Result<HeartbeatReply> PostgresStore::Heartbeat(const HeartbeatRequest& request)
   const bool others = !reply.lease.holder.empty() && reply.lease.holder != request.self.holder;
   if (others && reply.lease.remaining <= Duration::zero()) {
     // Expired by the database's clock, but not yet ours to take: say when it will be, so the
-    // caller comes back then rather than at once or a whole heartbeat later.
-    const Duration left = watch_->Left(request.lease, holder_ttl, received);
+    // caller comes back then rather than at once or a whole heartbeat later. The watch was
+    // judged as of `sent`; measured from `received` the shortfall may already look like
+    // zero, which would send the caller back only at its next heartbeat.
+    const Duration left = watch_->Left(request.lease, holder_ttl, sent);
     if (left > Duration::zero()) reply.lease.remaining = left;
   }
   return reply;
