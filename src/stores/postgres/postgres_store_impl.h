@@ -68,7 +68,6 @@ class PostgresStore final : public Store {
   bool schema_checked_ = false;
 };
 
-
 // kConflict for an id in use, from the BT002 that put_member raised.
 Error IdInUse(const std::string& group, const std::string& id, const ServerError& refused);
 

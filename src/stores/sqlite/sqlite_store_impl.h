@@ -50,5 +50,4 @@ class SqliteStore final : public Store {
   std::unique_ptr<Connection> connection_;
 };
 
-
 }  // namespace baton::sqlite_detail
