@@ -148,7 +148,9 @@ BEGIN
       INSERT INTO {{schema}}.leases
           (group_name, name, holder, token, renewals, ttl_us, acquired_at, expires_at)
       VALUES (p_group, p_name, p_holder, 1, 0, p_lease_ttl_us, v_now, v_now + v_lease_ttl)
-      ON CONFLICT (group_name, name) DO NOTHING;
+      -- No conflict target: a racing first insert may trip leases_token_key rather than the
+      -- primary key, and either way that contender simply did not acquire.
+      ON CONFLICT DO NOTHING;
       r_acquired := FOUND;
     ELSE
       -- The inner SELECT judges the row as it is now and locks it only if it is takeable;
