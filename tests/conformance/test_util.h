@@ -7,6 +7,7 @@
 #include <string>
 
 #include "baton/result.h"
+#include "support/temp_dir.h"
 
 namespace baton::conformance {
 
@@ -18,20 +19,6 @@ template <typename T>
          << ToString(result.error().code()) << ": " << result.error().message();
 }
 
-// A fresh directory under $TMPDIR (or /tmp), removed with everything in it on destruction.
-// One thread.
-class TempDir final {
- public:
-  TempDir();
-  ~TempDir();
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-
-  const std::string& path() const { return path_; }
-  std::string File(const std::string& name) const { return path_ + "/" + name; }
-
- private:
-  std::string path_;
-};
+using test_support::TempDir;  // One temporary-directory helper for every test.
 
 }  // namespace baton::conformance
