@@ -16,7 +16,7 @@
 namespace baton {
 
 enum class PassiveReason {
-  kLeaseLost,       // Another holder has the lease (ours expired or was taken).
+  kLeaseLost,       // The store refused a renewal: the lease expired by its clock or was taken.
   kDeadlinePassed,  // No renewal succeeded by sent + ttl − margin.
   kReleased,        // We gave the lease up (GiveUp()).
   kStopping,        // Graceful stop.

@@ -16,6 +16,8 @@ void AddCommonOptions(CLI::App* app, Settings& settings) {
   settings.Add(app, "id", "This instance's id (default <host>-<pid>-<random hex>)");
   settings.Add(app, "config", "A TOML file with option values (flag > environment > file)");
   settings.Add(app, "log-format", "text (default) or json");
+  settings.Add(app, "pg-schema",
+               "The PostgreSQL schema of baton's tables (default baton); a separate store");
 }
 
 Result<Common> ResolveCommon(const Settings& settings, bool need_group) {
@@ -28,6 +30,19 @@ Result<Common> ResolveCommon(const Settings& settings, bool need_group) {
   } else if (need_group) {
     return Error(ErrorCode::kInvalidArgument,
                  "--group is required: name the service's group, for example --group billing-sync");
+  }
+  if (auto schema = settings.Get("pg-schema")) {
+    if (common.store_url.rfind("sqlite:", 0) == 0) {
+      return Error(ErrorCode::kInvalidArgument,
+                   settings.Source("pg-schema") +
+                       " applies to a PostgreSQL store only, and the store is " + common.store_url +
+                       ": drop it, or use a postgresql:// store");
+    }
+    if (schema->empty()) {
+      return Error(ErrorCode::kInvalidArgument,
+                   settings.Source("pg-schema") + " is empty: name a schema, for example baton");
+    }
+    common.pg_schema = *schema;
   }
   if (auto id = settings.Get("id")) {
     if (auto valid = ValidateName(settings.Source("id"), *id); !valid) return valid.error();

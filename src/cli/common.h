@@ -21,6 +21,7 @@ struct Common {
   std::string group;
   std::string id;  // Given or generated: <host>-<pid>-<random hex>.
   std::string log_format;
+  std::string pg_schema;  // Empty: the store's default ("baton").
 };
 
 void AddCommonOptions(CLI::App* app, Settings& settings);

@@ -107,10 +107,11 @@ std::string Describe(const guardian::ChildExit& exit) {
 
 // A store that cannot be reached at start is retried with backoff, never crash-looped;
 // a signal meanwhile ends the wait (an empty pointer). REQUIRES: `signals` blocked.
-Result<std::unique_ptr<Store>> OpenStoreWithRetry(const std::string& url, const sigset_t& signals) {
+Result<std::unique_ptr<Store>> OpenStoreWithRetry(const Common& common, const sigset_t& signals) {
+  const std::string& url = common.store_url;
   Duration delay = std::chrono::milliseconds(500);
   for (int attempt = 1;; ++attempt) {
-    auto store = OpenStore(url, Clock::Real(), {});
+    auto store = OpenStore(url, Clock::Real(), {.pg_schema = common.pg_schema});
     if (store || !store.error().retryable()) return store;
     spdlog::warn("cannot open {} (attempt {}): {}; retrying in {}", RedactUrl(url), attempt,
                  store.error().message(), FormatDuration(delay));
@@ -138,7 +139,7 @@ int RunCommand(const Settings& settings, const std::vector<std::string>& command
   pthread_sigmask(SIG_BLOCK, &blocked, nullptr);
   signal(SIGPIPE, SIG_IGN);
 
-  auto store = OpenStoreWithRetry(config->common.store_url, blocked);
+  auto store = OpenStoreWithRetry(config->common, blocked);
   if (!store) return ReportError(store.error());
   if (!*store) return kExitOk;  // Stopped by a signal while waiting for the store.
 

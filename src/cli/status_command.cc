@@ -90,7 +90,8 @@ int StatusCommand(const Settings& settings) {
   const bool json = settings.GetFlag("json");
   const bool watch = settings.GetFlag("watch");
   auto store =
-      OpenStore(common->store_url, Clock::Real(), {.create_schema = false, .must_exist = true});
+      OpenStore(common->store_url, Clock::Real(),
+                {.create_schema = false, .must_exist = true, .pg_schema = common->pg_schema});
   if (!store) return ReportError(store.error());
   while (true) {
     auto snapshot = (*store)->Snapshot(common->group);
@@ -111,13 +112,14 @@ int MigrateCommand(const Settings& settings) {
   auto common = ResolveCommon(settings, false);
   if (!common) return ReportError(common.error());
   auto store =
-      OpenStore(common->store_url, Clock::Real(), {.create_schema = false, .must_exist = false});
+      OpenStore(common->store_url, Clock::Real(),
+                {.create_schema = false, .must_exist = false, .pg_schema = common->pg_schema});
   // A missing or older schema is what migrate is for: opening with create_schema upgrades
   // it in one locked transaction. A newer one it cannot fix, and that open says so.
   const bool upgraded = !store && store.error().code() == ErrorCode::kSchemaMismatch;
   if (upgraded) {
-    store =
-        OpenStore(common->store_url, Clock::Real(), {.create_schema = true, .must_exist = false});
+    store = OpenStore(common->store_url, Clock::Real(),
+                      {.create_schema = true, .must_exist = false, .pg_schema = common->pg_schema});
   }
   if (!store) return ReportError(store.error());
   auto migrated = (*store)->Migrate();

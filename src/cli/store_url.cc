@@ -105,6 +105,7 @@ Result<std::unique_ptr<Store>> OpenStore(const std::string& url, Clock& clock,
   if (StartsWith(url, "postgresql://") || StartsWith(url, "postgres://")) {
     PostgresStoreOptions postgres;
     postgres.url = url;
+    if (!options.pg_schema.empty()) postgres.schema = options.pg_schema;
     postgres.clock = &clock;
     postgres.create_schema = options.create_schema;
     return OpenPostgresStore(postgres);

@@ -21,6 +21,7 @@ void BlankPasswordsInArgv(int argc, char** argv);
 struct OpenOptions {
   bool create_schema = true;  // false: refuse a store without a schema (status, migrate).
   bool must_exist = false;    // true: refuse to create a new SQLite file (status).
+  std::string pg_schema;      // PostgreSQL only; empty: the default schema.
 };
 
 // Opens the store a URL names: sqlite:PATH or postgresql://… (postgres://…); the error says

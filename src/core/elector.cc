@@ -232,10 +232,12 @@ TimePoint Elector::Tick() {
     return sent + timing.heartbeat;
   }
   if (was_active) {
-    BecomePassiveLocked(
-        PassiveReason::kLeaseLost,
-        (reply->lease.holder.empty() ? std::string("nobody") : reply->lease.holder) +
-            " holds it with token " + std::to_string(reply->lease.token));
+    const std::string& holder = reply->lease.holder;
+    BecomePassiveLocked(PassiveReason::kLeaseLost,
+                        holder == options_.self.holder
+                            ? std::string("by the store's clock the lease has expired")
+                            : (holder.empty() ? std::string("nobody") : holder) +
+                                  " holds it with token " + std::to_string(reply->lease.token));
   }
   if (reply->acquired) {
     if (received >= deadline) {

@@ -88,6 +88,7 @@ const std::vector<BadRun> kBadRuns = {
     {"ControlCharacterInGroup", {"--store", "{store}", "--group", "svc\tx"}, {"--group"}},
     {"ControlCharacterInId", Valid({"--id", "a\nb"}), {"--id"}},
     {"UnknownOnExit", Valid({"--on-exit", "maybe"}), {"--on-exit"}},
+    {"PgSchemaOnSqlite", Valid({"--pg-schema", "other"}), {"--pg-schema", "PostgreSQL"}},
     {"UnknownStoreScheme", {"--store", "foo:bar", "--group", "svc"}, {"--store|foo:"}},
     {"MissingCommand", Valid({}), {"command|COMMAND"}, /*with_command=*/false},
 };

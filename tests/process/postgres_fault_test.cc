@@ -5,6 +5,7 @@
 
 #include <sys/prctl.h>
 
+#include <algorithm>
 #include <chrono>
 #include <optional>
 #include <string>
@@ -239,6 +240,40 @@ TEST_F(PgFaultTest, GroupNameWithQuotesAndSqlIsStoredAndShownAsPlainData) {
   ASSERT_TRUE(status.valid()) << status.Describe();
   EXPECT_EQ(status.json()["group"], group_) << status.Describe();
   EXPECT_EQ(cluster_->Query("SELECT group_name FROM baton.leases", database_), group_);
+  EXPECT_EQ(cluster_->Query("SELECT count(*) FROM baton.leases", database_), "1");
+}
+
+TEST_F(PgFaultTest, PgSchemaMakesASeparateStoreInTheSameDatabase) {
+  Start("a");
+  ASSERT_TRUE(WaitForGroup({"a"}));
+  // The other schema's group has its own active child: its probes share another lock and log.
+  const InstanceOptions other = {
+      .baton_args = {"--pg-schema", "other"},
+      .probe_args = {"--lock", dir_.File("other.lock"), "--log", dir_.File("other.log")}};
+  Start("x", other);
+  Start("y", other);
+  auto status_in = [&](const std::vector<std::string>& extra) {
+    std::vector<std::string> argv = {BATON_BIN, "status", "--store", store_,
+                                     "--group", group_,   "--json"};
+    argv.insert(argv.end(), extra.begin(), extra.end());
+    const CommandResult result = RunCommand(argv);
+    return StatusView(result, nlohmann::json::parse(result.out, nullptr, false));
+  };
+  auto members = [](const StatusView& status) {
+    std::vector<std::string> ids = status.member_ids();
+    std::sort(ids.begin(), ids.end());
+    return ids;
+  };
+  const std::vector<std::string> other_ids = {"x", "y"};
+  EXPECT_TRUE(WaitFor(
+      [&] {
+        const StatusView status = status_in({"--pg-schema", "other"});
+        return members(status) == other_ids && status.active();
+      },
+      kTtl + kSlack))
+      << status_in({"--pg-schema", "other"}).Describe();
+  EXPECT_EQ(members(Status()), std::vector<std::string>{"a"}) << Status().Describe();
+  EXPECT_EQ(cluster_->Query("SELECT count(*) FROM other.leases", database_), "1");
   EXPECT_EQ(cluster_->Query("SELECT count(*) FROM baton.leases", database_), "1");
 }
 

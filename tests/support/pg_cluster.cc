@@ -200,6 +200,12 @@ int PgCluster::RunServerCommand(const std::vector<std::string>& args) const {
     for (const char* name : {"PGDATA", "PGPORT", "PGHOST", "PGUSER", "PGDATABASE", "PGOPTIONS"}) {
       unsetenv(name);
     }
+    for (const std::string& entry : options_.environment) {
+      const size_t eq = entry.find('=');
+      if (eq != std::string::npos) {
+        setenv(entry.substr(0, eq).c_str(), entry.substr(eq + 1).c_str(), 1);
+      }
+    }
     execv(raw[0], raw.data());
     _exit(127);
   }

@@ -13,6 +13,8 @@ struct PgClusterOptions {
   std::string bin_dir = "/usr/lib/postgresql/15/bin";
   // Extra postgresql.conf lines, after baton's test defaults.
   std::vector<std::string> settings;
+  // Extra environment (NAME=VALUE) of every server program, for example an LD_PRELOAD.
+  std::vector<std::string> environment;
 };
 
 // Starts a PostgreSQL cluster of its own in a fresh temporary directory: initdb, then pg_ctl,
