@@ -27,7 +27,7 @@ bool WorthLogging(int failures) {
 const char* ToString(PassiveReason reason) {
   switch (reason) {
     case PassiveReason::kLeaseLost:
-      return "the lease was lost to another instance";
+      return "the store refused the renewal";
     case PassiveReason::kDeadlinePassed:
       return "no renewal succeeded before the deadline";
     case PassiveReason::kReleased:
