@@ -135,8 +135,11 @@ BEGIN
   IF p_intent = 'renew' THEN
     UPDATE {{schema}}.leases
        SET renewals = renewals + 1, ttl_us = p_lease_ttl_us, expires_at = v_now + v_lease_ttl
+     -- Compare-and-set on holder and token only: a lease nobody took is still its holder's
+     -- even when the database's clock says it expired (a forward step of that clock must not
+     -- end a live lease); the holder's own deadline decides whether it may still work.
      WHERE group_name = p_group AND name = p_name AND holder = p_holder AND holder <> ''
-       AND token = p_token AND expires_at > v_now
+       AND token = p_token
     RETURNING renewals INTO r_renewals;
     r_held := FOUND;
     IF r_held THEN

@@ -29,12 +29,14 @@ constexpr const char* kAcquireLease =
     "OR baton_leases.expiry_ns <= excluded.acquired_ns "
     "OR baton_leases.boot_id <> excluded.boot_id";
 
-// Extends the lease iff this holder still has it with the same token and it has not expired;
-// an expired lease is left for a new acquisition with a new token.
+// Extends the lease iff this holder still has it with the same token (compare-and-set): if
+// nobody took it, nobody can have worked under a newer token, even if it expired meanwhile.
+// Whether the holder may still work is its own deadline's call, not the store's. A reboot
+// (another boot id) ends it all the same. ?6 (now) is bound but not needed here.
 constexpr const char* kRenewLease =
     "UPDATE baton_leases SET expiry_ns = ?5, renewals = renewals + 1 "
     "WHERE group_name = ?1 AND name = ?2 AND holder = ?3 AND token = ?4 "
-    "AND expiry_ns > ?6 AND boot_id = ?7";
+    "AND boot_id = ?7 AND ?6 IS NOT NULL";
 
 }  // namespace
 
