@@ -122,6 +122,10 @@ TEST_F(PgClockStepTest, ServerClockStepForwardNeverMakesASecondActive) {
   }
   // And the group is whole again: one active child, both instances members.
   EXPECT_TRUE(WaitForGroup({"a", "b"}, kTtl + kSlack));
+  // Renewal is a compare-and-set on holder and token, so the step did not even interrupt
+  // the holder: its child still runs under the first token.
+  EXPECT_TRUE(IsAlive(old.pid)) << "the holder's child was stopped by the clock step";
+  EXPECT_EQ(Events("start").size(), 1u) << "the clock step caused a new active interval";
 }
 
 }  // namespace
