@@ -77,8 +77,9 @@ class Elector final {
 
   // Writes the member row (retrying with backoff while the store is unavailable), then
   // heartbeats until RequestStop(); then stops active work, releases the lease and deletes
-  // the member row, in that order. Fails at once on a non-retryable error (kConflict for an
-  // id in use, kSchemaMismatch).
+  // the member row, in that order. Fails at once on a non-retryable error (kSchemaMismatch);
+  // an id in use (kConflict) fails once the row has stayed live for ttl + heartbeat, since
+  // the row of a killed process expires by then.
   Result<void> Run();
   void RequestStop();
 

@@ -48,9 +48,25 @@ Elector::~Elector() = default;
 
 Result<void> Elector::Run() {
   const std::string& group = options_.lease.group;
+  // A row with our id may be the leftover of a process that was killed and is now being
+  // restarted (by systemd, say): it expires within one ttl, while a live owner renews it.
+  std::optional<TimePoint> conflict_until;
   while (!stop_requested_) {
     auto registered = store_.Register(group, options_.self, options_.timing.ttl);
     if (registered) break;
+    if (registered.error().code() == ErrorCode::kConflict) {
+      const TimePoint now = clock_.Now();
+      if (!conflict_until) {
+        conflict_until = now + options_.timing.ttl + options_.timing.heartbeat;
+        spdlog::warn("{}; waiting up to {} in case it is the row of a process that has died",
+                     registered.error().message(),
+                     FormatDuration(options_.timing.ttl + options_.timing.heartbeat));
+      }
+      if (now >= *conflict_until) return registered.error();
+      clock_.WaitUntil(std::min(now + options_.timing.heartbeat, *conflict_until),
+                       heartbeat_wakeup_);
+      continue;
+    }
     if (!registered.error().retryable()) return registered.error();
     int failures;
     {

@@ -217,6 +217,27 @@ TEST_P(ElectionTest, SecondProcessWithTheSameIdIsRefused) {
   EXPECT_EQ(Events("start").size(), 1u);
 }
 
+TEST_P(ElectionTest, KilledInstanceRestartedWithItsIdJoinsOnceItsOldRowExpires) {
+  // What a service manager does: restart a crashed instance at once, with the same --id.
+  const ProbeEvent old = StartGroup({"a", "b"});
+  instance("a").process.Kill();
+  Instance& again = Spawn("a-restarted", RunArgv("a"));
+
+  // The old row stays live for up to a ttl; the new process waits it out instead of
+  // exiting, and then joins under the same id.
+  EXPECT_TRUE(WaitFor(
+      [&] {
+        const std::optional<nlohmann::json> a = Status().member("a");
+        return a && a->value("pid", -1) == again.process.pid();
+      },
+      kTtl + kHeartbeat + kSlack));
+  EXPECT_TRUE(again.process.Running()) << "the restarted instance gave up on its own id";
+  const StatusView status = Status();
+  EXPECT_EQ(status.role("b"), "active") << status.Describe();
+  EXPECT_EQ(status.role("a"), "passive") << status.Describe();
+  EXPECT_GT(status.lease_token(), old.token);
+}
+
 BATON_INSTANTIATE_ON_STORE_UNDER_TEST(ElectionTest);
 
 }  // namespace
