@@ -2,7 +2,7 @@
 PRESET ?= default
 BUILD_DIR := build/$(PRESET)
 
-.PHONY: deps configure build test demo format format-check bench clean
+.PHONY: deps configure build test demo format format-check bench chaos clean
 
 deps:
 	@bash tools/bootstrap.sh
@@ -21,6 +21,16 @@ demo: build
 
 bench: build
 	@bash bench/run.sh $(BUILD_DIR)
+
+# Fault injection with a safety check (tools/chaos): make chaos [DURATION=20m] [STORE=sqlite]
+# [SEED=N]. Both stores, one after the other, unless STORE names one.
+DURATION ?= 5m
+STORE ?= sqlite postgresql
+chaos: build
+	@for store in $(STORE); do \
+	  $(BUILD_DIR)/tools/chaos/baton-chaos --store $$store --duration $(DURATION) \
+	    $(if $(SEED),--seed $(SEED)) --min-each 2 || exit 1; \
+	done
 
 format:
 	@clang-format -i $$(git ls-files '*.h' '*.cc')

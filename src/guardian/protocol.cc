@@ -1,5 +1,9 @@
 #include "guardian/protocol.h"
 
+#include <chrono>
+
+#include "baton/clock.h"
+
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -181,9 +185,8 @@ ssize_t ReadInto(int fd, MessageReader& reader) {
 }
 
 int64_t BootNowNs() {
-  timespec ts{};
-  clock_gettime(CLOCK_BOOTTIME, &ts);
-  return static_cast<int64_t>(ts.tv_sec) * 1'000'000'000 + ts.tv_nsec;
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(BootClock::now().time_since_epoch())
+      .count();
 }
 
 }  // namespace baton::guardian::detail

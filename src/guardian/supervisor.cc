@@ -5,6 +5,7 @@
 #include <signal.h>
 #include <sys/prctl.h>
 #include <sys/signalfd.h>
+#include <sys/syscall.h>
 #include <sys/timerfd.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -236,7 +237,10 @@ void Supervisor::WaitForEvent(int64_t now) {
     spec.it_value.tv_sec = next / 1'000'000'000;
     spec.it_value.tv_nsec = next % 1'000'000'000;
   }
-  timerfd_settime(timer_fd_, TFD_TIMER_ABSTIME, &spec, nullptr);
+  // The system call itself: libfaketime's timerfd_settime shifts an absolute CLOCK_BOOTTIME
+  // deadline by its fake wall-clock offset, so a baton under it with the clock stepped back
+  // an hour had its children outlive their lease by an hour (found by tools/chaos).
+  syscall(SYS_timerfd_settime, timer_fd_, TFD_TIMER_ABSTIME, &spec, nullptr);
 
   int timeout_ms = -1;
   if (killing_) {

@@ -1,5 +1,6 @@
-// Separate processes (sqlite_race_helper) compete for one lease in one SQLite file, as baton
-// instances on one host do.
+// A separate process (store_race_helper) holds a lease in one SQLite file, as a baton instance
+// on the same host does, and is killed. Processes racing for one lease on every store are in
+// tests/process/store_race_test.cc.
 
 #include <gtest/gtest.h>
 #include <signal.h>
@@ -7,7 +8,6 @@
 #include <sys/wait.h>
 
 #include <chrono>
-#include <fstream>
 #include <string>
 #include <thread>
 #include <vector>
@@ -23,43 +23,13 @@ namespace {
 using std::chrono::milliseconds;
 
 pid_t Spawn(std::vector<std::string> args) {
-  args.insert(args.begin(), BATON_SQLITE_RACE_HELPER);
+  args.insert(args.begin(), BATON_STORE_RACE_HELPER);
   std::vector<char*> argv;
   for (std::string& arg : args) argv.push_back(arg.data());
   argv.push_back(nullptr);
   pid_t pid = 0;
   if (::posix_spawn(&pid, argv[0], nullptr, nullptr, argv.data(), environ) != 0) return -1;
   return pid;
-}
-
-// The kernel judges overlap: each winner must take an exclusive flock on a probe file while it
-// holds the lease. The tokens, logged in the order of the active intervals, count 1, 2, 3 ...
-TEST(SqliteProcessTest, ProcessesRacingForOneLeaseNeverOverlap) {
-  constexpr int kProcesses = 6;
-  constexpr int kWinsEach = 15;
-  TempDir dir;
-  const std::string log = dir.File("log");
-  std::vector<pid_t> children;
-  for (int i = 0; i < kProcesses; ++i) {
-    pid_t pid = Spawn({"race", dir.File("baton.db"), dir.File("probe"), log,
-                       "racer" + std::to_string(i), std::to_string(kWinsEach)});
-    ASSERT_GT(pid, 0);
-    children.push_back(pid);
-  }
-  for (pid_t pid : children) {
-    int status = 0;
-    ASSERT_EQ(::waitpid(pid, &status, 0), pid);
-    ASSERT_TRUE(WIFEXITED(status)) << "a contender died by signal " << WTERMSIG(status);
-    EXPECT_EQ(WEXITSTATUS(status), 0) << "see its message above (3 = overlap)";
-  }
-
-  std::ifstream in(log);
-  std::vector<uint64_t> tokens;
-  uint64_t token = 0;
-  std::string id;
-  while (in >> token >> id) tokens.push_back(token);
-  ASSERT_EQ(tokens.size(), static_cast<size_t>(kProcesses * kWinsEach));
-  for (size_t i = 0; i < tokens.size(); ++i) EXPECT_EQ(tokens[i], i + 1) << "interval " << i;
 }
 
 // A holder killed with SIGKILL leaves its lease to expire by itself: another process takes it
@@ -73,7 +43,7 @@ TEST(SqliteProcessTest, KilledHolderIsSucceededAfterItsTtl) {
   options.path = db;
   auto store = OpenSqliteStore(options);
   ASSERT_TRUE(IsOk(store));
-  pid_t holder = Spawn({"hold", db, "holder", std::to_string(kTtl.count())});
+  pid_t holder = Spawn({"hold", "sqlite:" + db, "holder", std::to_string(kTtl.count())});
   ASSERT_GT(holder, 0);
 
   HeartbeatRequest request;

@@ -1,6 +1,8 @@
 // The child's whole process tree, even a descendant in its own session that ignores SIGTERM,
 // ends with the baton that started it or by its deadline, whichever comes first.
 
+#include <unistd.h>
+
 #include <optional>
 #include <string>
 
@@ -58,6 +60,30 @@ TEST_F(ChildTreeTest, SetsidGrandchildDiesByTheDeadlineOfAPausedBaton) {
   EXPECT_TRUE(WaitFor([&] { return !IsAlive(start->pid); }, kTtl - kMargin + kSlack))
       << "the probe outlived the deadline";
   instance("a").process.Continue();
+}
+
+// Found by tools/chaos: under libfaketime (FAKETIME_DONT_FAKE_MONOTONIC=1) with the wall clock
+// stepped back an hour, libc's timerfd_settime moved the guardian's CLOCK_BOOTTIME deadline an
+// hour later, so the child of a paused baton outlived its lease. The guardian now arms its
+// timer with the system call itself.
+TEST_F(ChildTreeTest, ChildOfAPausedBatonWithAFakedWallClockDiesByTheDeadline) {
+  constexpr const char* kLibFaketime = "/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1";
+  if (access(kLibFaketime, R_OK) != 0) GTEST_SKIP() << kLibFaketime << " is not installed";
+  const std::string offset = dir_.File("offset");
+  test_support::WriteFile(offset, "-1h\n");
+  Start("stepped", {.baton_env = {std::string("LD_PRELOAD=") + kLibFaketime,
+                                  "FAKETIME_TIMESTAMP_FILE=" + offset, "FAKETIME_NO_CACHE=1",
+                                  "FAKETIME_DONT_FAKE_MONOTONIC=1"}});
+  const std::optional<ProbeEvent> old = WaitForGroup({"stepped"});
+  ASSERT_TRUE(old);
+  Start("other");
+  ASSERT_TRUE(WaitForGroup({"stepped", "other"}));
+
+  instance("stepped").process.Stop();
+  EXPECT_TRUE(WaitFor([&] { return !IsAlive(old->pid); }, kTtl + kSlack))
+      << "the child of a paused baton outlived the deadline";
+  EXPECT_TRUE(WaitForStartAfter(old->token, kTtl + kSlack));
+  instance("stepped").process.Continue();
 }
 
 }  // namespace

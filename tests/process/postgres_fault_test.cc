@@ -1,7 +1,7 @@
 // Real `baton run` processes on PostgreSQL while the database misbehaves: sessions killed by
-// an administrator, a server restart longer than the ttl, a server that is down when baton
-// starts, and bad store URLs and passwords. The probe's flock and log judge "never two
-// active" (checked after every test by the fixture).
+// an administrator, server restarts longer and shorter than the ttl, a server that is down
+// when baton starts, and bad store URLs and passwords. The probe's flock and log judge
+// "never two active" (checked after every test by the fixture).
 
 #include <sys/prctl.h>
 
@@ -149,6 +149,39 @@ TEST_F(PgFaultTest, RestartLongerThanTheTtlEndsActiveWorkByTheDeadlineThenCompet
   ASSERT_TRUE(WaitForGroup({"a", "b"}, kTtl + kSlack));
   EXPECT_TRUE(OutputHas(old.instance, {"heartbeat", "failed", "127.0.0.1"}))
       << "the outage was not in the log";
+}
+
+TEST_F(PgFaultTest, RestartShorterThanTheTtlKeepsTheLeaseTheTokenAndTheChild) {
+  const ProbeEvent old = StartGroup({"a", "b"});
+  // Right after a renewal, so that the restart has nearly all of ttl − margin: the active
+  // instance keeps its lease if a renewal sent after the restart succeeds before its deadline.
+  const std::string renewals = "SELECT renewals FROM baton.leases";
+  const std::string before = cluster_->Query(renewals, database_);
+  ASSERT_TRUE(WaitFor([&] { return cluster_->Query(renewals, database_) != before; },
+                      kHeartbeat + kSlack, milliseconds(5)))
+      << "no renewal";
+
+  const auto stopped_at = std::chrono::steady_clock::now();
+  StopServer();
+  std::this_thread::sleep_for(milliseconds(300));
+  StartServer();
+  const auto down_for =
+      std::chrono::duration_cast<milliseconds>(std::chrono::steady_clock::now() - stopped_at);
+  // The active instance retries every heartbeat/4 while it is active.
+  const milliseconds window = kTtl - kMargin - kHeartbeat / 4;
+  ASSERT_LT(down_for, window) << "the restart itself took " << down_for.count()
+                              << " ms: too long to tell whether baton keeps its lease";
+
+  EXPECT_TRUE(HoldsFor(
+      [&] { return IsAlive(old.pid) && Events("start").size() == 1 && Events("stop").empty(); },
+      kTtl + kHeartbeat))
+      << "the active child did not survive a restart of " << down_for.count() << " ms";
+  const StatusView status = Status();
+  EXPECT_EQ(status.active(), old.instance) << status.Describe();
+  EXPECT_EQ(status.lease_token(), old.token) << status.Describe();
+  EXPECT_EQ(status.active_members(), 1) << status.Describe();
+  EXPECT_TRUE(OutputHas(old.instance, {"heartbeat", "failed"})) << "the restart went unnoticed";
+  EXPECT_FALSE(OutputHas(old.instance, {"lost the lease"}));
 }
 
 TEST_F(PgFaultTest, ServerDownAtStartIsRetriedAndTheInstanceBecomesActiveOnceItIsUp) {

@@ -4,6 +4,7 @@
 // from timing alone:
 //   start   token=N instance=ID pid=P mono_ns=T   when it starts
 //   overlap token=N instance=ID pid=P mono_ns=T   when another probe already holds the lock
+//   alive   token=N instance=ID pid=P mono_ns=T   every --alive-every once the lock is held
 //   stop    token=N instance=ID pid=P mono_ns=T   when SIGTERM ends it (exit 0)
 //   exit    token=N instance=ID pid=P mono_ns=T   when it exits by itself (--exit-after)
 // mono_ns is CLOCK_MONOTONIC, the clock of std::chrono::steady_clock in the tests.
@@ -13,6 +14,9 @@
 //                       decides that two were active together.
 //   --log FILE          append the lines above (one write() each, O_APPEND).
 //   --print-every D     print "[<instance>] token N, tick K" every D (default 1s).
+//   --alive-every D     log an alive line every D (default: never). A SIGKILLed probe writes
+//                       no end line; its last alive line says when it was still running, to
+//                       within D.
 //   --grandchild FILE   start a descendant in its own session that ignores SIGTERM and
 //                       writes its pid to FILE: something only the guardian can clean up.
 //   --ignore-term       ignore SIGTERM (only SIGKILL ends the probe).
@@ -46,7 +50,8 @@ struct Options {
   std::string grandchild_pidfile;
   std::string env_path;
   long long print_every_ns = 1'000'000'000;
-  long long exit_after_ns = -1;  // -1: only SIGTERM ends the probe.
+  long long alive_every_ns = -1;  // -1: no alive lines.
+  long long exit_after_ns = -1;   // -1: only SIGTERM ends the probe.
   int exit_code = 0;
   bool ignore_term = false;
 };
@@ -87,6 +92,8 @@ Options ParseArgs(int argc, char** argv) {
       options.log_path = value();
     } else if (arg == "--print-every") {
       options.print_every_ns = ParseDurationNs(value());
+    } else if (arg == "--alive-every") {
+      options.alive_every_ns = ParseDurationNs(value());
     } else if (arg == "--grandchild") {
       options.grandchild_pidfile = value();
     } else if (arg == "--ignore-term") {
@@ -210,6 +217,8 @@ int main(int argc, char** argv) {
   long long next_tick = MonoNs();
   const long long exit_at =
       options.exit_after_ns < 0 ? LLONG_MAX : next_tick + options.exit_after_ns;
+  // The first alive line comes at once: it is the first proof that the lock is held.
+  long long next_alive = options.alive_every_ns < 0 ? LLONG_MAX : next_tick;
   for (long long tick = 0;; ++tick) {
     const std::string line =
         "[" + instance + "] token " + token + ", tick " + std::to_string(tick) + "\n";
@@ -222,8 +231,14 @@ int main(int argc, char** argv) {
         log.Write("exit", token, instance);
         return options.exit_code;
       }
+      if (now >= next_alive) {
+        log.Write("alive", token, instance);
+        next_alive += options.alive_every_ns;
+        // Beats missed while the machine stalled are not made up in a burst of lines.
+        if (next_alive <= now) next_alive = now + options.alive_every_ns;
+      }
       if (now >= next_tick) break;
-      const long long left = std::min(next_tick, exit_at) - now;
+      const long long left = std::min({next_tick, next_alive, exit_at}) - now;
       const timespec timeout{left / 1'000'000'000, left % 1'000'000'000};
       if (options.ignore_term) {
         nanosleep(&timeout, nullptr);

@@ -8,6 +8,13 @@
 namespace baton::test_support {
 namespace {
 
+bool KnownKind(const std::string& kind) {
+  for (const char* known : {"start", "alive", "stop", "exit", "overlap"}) {
+    if (kind == known) return true;
+  }
+  return false;
+}
+
 ProbeEvent ParseLine(const std::string& line) {
   ProbeEvent event;
   event.line = line;
@@ -27,7 +34,7 @@ ProbeEvent ParseLine(const std::string& line) {
       throw std::runtime_error("bad probe log line: " + line);
     }
   }
-  if (event.pid <= 0 || event.mono_ns <= 0) {
+  if (!KnownKind(event.kind) || event.pid <= 0 || event.mono_ns <= 0) {
     throw std::runtime_error("bad probe log line: " + line);
   }
   return event;

@@ -12,7 +12,7 @@
 namespace baton::test_support {
 
 struct ProbeEvent {
-  std::string kind;  // "start", "stop", "exit" or "overlap".
+  std::string kind;  // "start", "alive", "stop", "exit" or "overlap".
   int64_t token = -1;
   std::string instance;
   pid_t pid = -1;

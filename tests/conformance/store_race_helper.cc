@@ -1,11 +1,13 @@
-// Contender processes for sqlite_process_test, competing for a lease in a shared SQLite file.
+// Contender processes competing for one lease through the Store interface alone, as baton
+// instances on one host do: for the store race test (tests/process/store_race_test.cc) and
+// sqlite_process_test. STORE is sqlite:PATH or a postgresql:// URL.
 //
-//   sqlite_race_helper race DB PROBE LOG ID WINS
+//   store_race_helper race STORE PROBE LOG ID WINS
 //     Competes until it has won WINS times. While it holds the lease it holds an exclusive
 //     flock on PROBE; failing to take that flock means another process holds the lease too,
 //     an overlap judged by the kernel rather than by timestamps. Appends "<token> <id>\n" to
 //     LOG for each win while holding the flock, so LOG's order is the order of the intervals.
-//   sqlite_race_helper hold DB ID TTL_MS
+//   store_race_helper hold STORE ID TTL_MS
 //     Takes the lease and renews it every TTL/5 until it is killed.
 //
 // Exit codes: 0 done, 2 usage or store error, 3 overlap seen, 4 a release of its own lease
@@ -18,9 +20,12 @@
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
+#include <memory>
 #include <string>
 #include <thread>
 
+#include "baton/postgres_store.h"
 #include "baton/sqlite_store.h"
 
 namespace {
@@ -28,7 +33,7 @@ namespace {
 using std::chrono::milliseconds;
 
 int Fail(int code, const std::string& message) {
-  std::fprintf(stderr, "sqlite_race_helper: %s\n", message.c_str());
+  std::fprintf(stderr, "store_race_helper: %s\n", message.c_str());
   return code;
 }
 
@@ -59,6 +64,7 @@ int Race(baton::Store& store, const char* probe_path, const char* log_path, cons
     auto reply = store.Heartbeat(request);
     if (!reply) {
       if (!reply.error().retryable()) return Fail(2, reply.error().message());
+      std::this_thread::sleep_for(milliseconds(1));
       continue;
     }
     if (!reply->acquired) {
@@ -100,16 +106,25 @@ int Hold(baton::Store& store, const std::string& id, milliseconds ttl) {
   }
 }
 
+baton::Result<std::unique_ptr<baton::Store>> Open(const std::string& store) {
+  if (store.starts_with("sqlite:")) {
+    baton::SqliteStoreOptions options;
+    options.path = store.substr(std::strlen("sqlite:"));
+    return baton::OpenSqliteStore(options);
+  }
+  baton::PostgresStoreOptions options;
+  options.url = store;
+  return baton::OpenPostgresStore(options);
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   const std::string mode = argc > 1 ? argv[1] : "";
   if (!((mode == "race" && argc == 7) || (mode == "hold" && argc == 5))) {
-    return Fail(2, "usage: sqlite_race_helper race DB PROBE LOG ID WINS | hold DB ID TTL_MS");
+    return Fail(2, "usage: store_race_helper race STORE PROBE LOG ID WINS | hold STORE ID TTL_MS");
   }
-  baton::SqliteStoreOptions options;
-  options.path = argv[2];
-  auto store = baton::OpenSqliteStore(options);
+  auto store = Open(argv[2]);
   if (!store) return Fail(2, store.error().message());
   if (mode == "race") return Race(**store, argv[3], argv[4], argv[5], std::atoi(argv[6]));
   return Hold(**store, argv[3], milliseconds(std::atoi(argv[4])));

@@ -1,0 +1,236 @@
+// baton-chaos: runs N `baton run` instances of one group on a store, breaks things at random
+// from a seed it prints, and checks the record (tools/chaos/checker.h): never two children
+// active at once, tokens that grow, plus availability and failover times.
+//
+//   baton-chaos --store sqlite|postgresql [--duration 60s] [--seed N] [--instances 5]
+//               [--ttl 1s] [--min-each 1] [--faults kill-active,stop-active,...]
+//               [--record DIR] [--unsafe-ignore-deadline] [--baton PATH] [--probe PATH]
+//
+// Exit status: 0 when the check passed, 1 when it found a violation (or a kind of fault
+// fell short of --min-each), 2 on bad usage or when the run could not be set up.
+
+#include <signal.h>
+
+#include <CLI/CLI.hpp>
+#include <atomic>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <random>
+#include <sstream>
+
+#include "baton/timing.h"
+#include "checker.h"
+#include "faults.h"
+#include "group.h"
+#include "store_rig.h"
+#include "support/process.h"
+#include "support/wait.h"
+
+namespace baton::chaos {
+namespace {
+
+using std::chrono::milliseconds;
+
+std::atomic<bool> interrupted{false};
+
+struct Options {
+  std::string store = "sqlite";
+  std::string duration = "60s";
+  std::string ttl = "1s";
+  std::optional<uint64_t> seed;
+  int instances = 5;
+  int min_each = 1;
+  std::vector<std::string> faults;
+  std::string record_dir;
+  bool unsafe_ignore_deadline = false;
+  std::string baton_bin = BATON_BIN;
+  std::string probe_bin = BATON_PROBE_BIN;
+};
+
+[[noreturn]] void Usage(const std::string& message) {
+  std::cerr << "baton-chaos: " << message << "\n";
+  std::exit(2);
+}
+
+milliseconds ParseMs(const std::string& flag, const std::string& text) {
+  const Result<Duration> parsed = ParseDuration(text);
+  if (!parsed) Usage(flag + ": " + parsed.error().message());
+  return std::chrono::duration_cast<milliseconds>(*parsed);
+}
+
+std::vector<FaultKind> ChooseKinds(const Options& options, bool postgres) {
+  const std::vector<FaultKind> available = FaultKindsFor(postgres);
+  if (options.faults.empty()) return available;
+  std::vector<FaultKind> kinds;
+  for (const std::string& name : options.faults) {
+    const std::optional<FaultKind> kind = ParseFaultKind(name);
+    if (!kind || std::find(available.begin(), available.end(), *kind) == available.end()) {
+      std::ostringstream known;
+      for (FaultKind k : available) known << " " << Name(k);
+      Usage("--faults: no fault \"" + name + "\" on " + options.store + "; known:" + known.str());
+    }
+    kinds.push_back(*kind);
+  }
+  return kinds;
+}
+
+std::string MakeRecordDir(const std::string& wanted) {
+  std::string dir = wanted;
+  if (dir.empty()) {
+    std::string pattern = (std::filesystem::temp_directory_path() / "baton-chaos-XXXXXX").string();
+    if (mkdtemp(pattern.data()) == nullptr) Usage("cannot create a directory under /tmp");
+    dir = pattern;
+  } else {
+    std::error_code error;
+    std::filesystem::create_directories(dir, error);
+    if (error || !std::filesystem::is_empty(dir)) {
+      Usage("--record " + dir + " must be a new or empty directory");
+    }
+  }
+  return std::filesystem::absolute(dir).string();
+}
+
+// Waits until some instance's child runs; false after `timeout`.
+bool WaitForActive(Group& group, FaultInjector& injector, milliseconds timeout) {
+  const auto until = std::chrono::steady_clock::now() + timeout;
+  while (!group.Active()) {
+    if (std::chrono::steady_clock::now() >= until) return false;
+    injector.Sleep(milliseconds(50));
+  }
+  return true;
+}
+
+int Run(const Options& options) {
+  const milliseconds duration = ParseMs("--duration", options.duration);
+  const milliseconds ttl = ParseMs("--ttl", options.ttl);
+  if (options.instances < 2 || options.instances > 50) Usage("--instances must be 2 to 50");
+  if (options.store != "sqlite" && options.store != "postgresql") {
+    Usage("--store must be sqlite or postgresql, not " + options.store);
+  }
+  const bool postgres = options.store == "postgresql";
+  const std::vector<FaultKind> kinds = ChooseKinds(options, postgres);
+  const uint64_t seed = options.seed ? *options.seed : std::random_device()();
+  const std::string dir = MakeRecordDir(options.record_dir);
+
+  std::cout << "baton-chaos: store=" << options.store << " seed=" << seed
+            << " duration=" << options.duration << " instances=" << options.instances
+            << " ttl=" << options.ttl << " record=" << dir << std::endl;
+  std::ofstream(dir + "/run.log") << "run store=" << options.store << " seed=" << seed
+                                  << " instances=" << options.instances << " ttl_ms=" << ttl.count()
+                                  << " mono_ns=" << test_support::MonoNowNs() << "\n";
+
+  std::vector<std::string> ids;
+  for (int i = 1; i <= options.instances; ++i) ids.push_back("i" + std::to_string(i));
+  StoreRig store(options.store, dir, ids);
+  // After the store: a PostgreSQL server started by pg_ctl must not become our child.
+  test_support::BecomeSubreaper();
+  if (postgres) {
+    const test_support::CommandResult migrated =
+        test_support::RunCommand({options.baton_bin, "migrate", "--store", store.direct_url()});
+    if (!migrated.Exited(0)) Usage("baton migrate failed: " + migrated.Describe());
+  }
+
+  Group group({.baton_bin = options.baton_bin,
+               .probe_bin = options.probe_bin,
+               .record_dir = dir,
+               .instances = options.instances,
+               .ttl = ttl,
+               .unsafe_ignore_deadline = options.unsafe_ignore_deadline},
+              store);
+  FaultInjector injector(group, store, ttl, dir + "/faults.log");
+  FaultSchedule schedule(kinds, options.min_each);
+  std::mt19937_64 rng(seed);
+
+  group.StartAll();
+  if (!WaitForActive(group, injector, 10 * ttl)) {
+    std::cerr << "baton-chaos: no instance became active within " << 10 * ttl.count()
+              << " ms; see the logs in " << dir << "\n";
+    group.StopAll(milliseconds(5000));
+    test_support::KillDescendants();
+    return 2;
+  }
+
+  const auto end = std::chrono::steady_clock::now() + duration;
+  int skipped = 0;
+  while (std::chrono::steady_clock::now() < end && !interrupted) {
+    const FaultKind kind = schedule.Next(rng);
+    if (injector.Inject(kind, rng)) {
+      schedule.Count(kind);
+      injector.Sleep(std::chrono::duration_cast<milliseconds>(
+          ttl * std::uniform_real_distribution<double>(0.5, 1.5)(rng)));
+    } else {
+      ++skipped;  // Nothing to aim at now (no active instance yet, say): try again soon.
+      injector.Sleep(milliseconds(50));
+    }
+  }
+
+  // Let the group settle, so the record ends with the recovery from the last fault.
+  store.HealAll();
+  injector.Sleep(2 * ttl);
+  std::ofstream(dir + "/run.log", std::ios::app)
+      << "end mono_ns=" << test_support::MonoNowNs() << "\n";
+  group.StopAll(milliseconds(5000));
+  test_support::KillDescendants();
+
+  const CheckResult result = CheckRecord(dir);
+  PrintReport(result, std::cout);
+  bool passed = result.passed();
+  const std::vector<std::string> shortfall = schedule.Shortfall();
+  if (!shortfall.empty()) {
+    std::cout << "baton-chaos: fewer than " << options.min_each << " of each fault kind for:";
+    for (const std::string& name : shortfall) std::cout << " " << name;
+    std::cout << " (run longer)\n";
+    passed = false;
+  }
+  if (interrupted) std::cout << "baton-chaos: interrupted; the record above is partial\n";
+  std::cout << TotalsLine(result) << std::endl;
+  if (passed && options.record_dir.empty()) {
+    std::filesystem::remove_all(dir);
+  } else {
+    std::cout << "baton-chaos: the record is in " << dir << "\n";
+  }
+  return passed ? 0 : 1;
+}
+
+}  // namespace
+}  // namespace baton::chaos
+
+int main(int argc, char** argv) {
+  using baton::chaos::Options;
+  Options options;
+  CLI::App app{"Runs baton instances, injects faults at random, and checks the record"};
+  app.add_option("--store", options.store, "sqlite (default) or postgresql");
+  app.add_option("--duration", options.duration, "How long to inject faults (default 60s)");
+  app.add_option("--seed", options.seed, "The seed of the fault schedule (default: random)");
+  app.add_option("--instances", options.instances, "How many `baton run` instances (default 5)");
+  app.add_option("--ttl", options.ttl, "The instances' --ttl (default 1s)");
+  app.add_option("--min-each", options.min_each,
+                 "Inject each kind at least this often (default 1)");
+  app.add_option("--faults", options.faults, "Only these kinds (comma-separated)")->delimiter(',');
+  app.add_option("--record", options.record_dir,
+                 "Keep the record in this new directory (default: a temporary one, kept only "
+                 "when the check fails)");
+  app.add_option("--baton", options.baton_bin, "The baton program (default: the one built here)");
+  app.add_option("--probe", options.probe_bin, "The probe child (default: the one built here)");
+  app.add_flag("--unsafe-ignore-deadline", options.unsafe_ignore_deadline,
+               "Test only: the guardians ignore the deadline, so the checker must find overlaps");
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    const int code = app.exit(e);
+    return code == 0 ? 0 : 2;
+  }
+
+  struct sigaction action {};
+  action.sa_handler = [](int) { baton::chaos::interrupted = true; };
+  sigaction(SIGINT, &action, nullptr);
+  sigaction(SIGTERM, &action, nullptr);
+  try {
+    return baton::chaos::Run(options);
+  } catch (const std::exception& e) {
+    std::cerr << "baton-chaos: " << e.what() << "\n";
+    baton::test_support::KillDescendants();
+    return 2;
+  }
+}

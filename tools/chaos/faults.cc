@@ -1,0 +1,265 @@
+#include "faults.h"
+
+#include <signal.h>
+
+#include <algorithm>
+#include <fstream>
+#include <stdexcept>
+#include <thread>
+
+#include "fault_proxy.h"
+#include "group.h"
+#include "store_rig.h"
+#include "support/wait.h"
+
+namespace baton::chaos {
+namespace {
+
+using std::chrono::microseconds;
+using std::chrono::milliseconds;
+
+struct KindName {
+  FaultKind kind;
+  std::string_view name;
+  enum { kAny, kSqlite, kPostgres } store;
+};
+constexpr KindName kKinds[] = {
+    {FaultKind::kKillActive, "kill-active", KindName::kAny},
+    {FaultKind::kKillPassive, "kill-passive", KindName::kAny},
+    {FaultKind::kKillChild, "kill-child", KindName::kAny},
+    {FaultKind::kStopActive, "stop-active", KindName::kAny},
+    {FaultKind::kStopAfterRenewal, "stop-after-renewal", KindName::kAny},
+    {FaultKind::kStopPassive, "stop-passive", KindName::kAny},
+    {FaultKind::kTermActive, "term-active", KindName::kAny},
+    {FaultKind::kClockStep, "clock-step", KindName::kAny},
+    {FaultKind::kStoreLock, "store-lock", KindName::kSqlite},
+    {FaultKind::kStoreSlow, "store-slow", KindName::kPostgres},
+    {FaultKind::kStoreStall, "store-stall", KindName::kPostgres},
+    {FaultKind::kStoreCut, "store-cut", KindName::kPostgres},
+    {FaultKind::kPgRestart, "pg-restart", KindName::kPostgres},
+    {FaultKind::kPgTerminate, "pg-terminate", KindName::kPostgres},
+};
+
+// Offsets libfaketime understands; each step moves the wall clock by the difference.
+constexpr const char* kClockOffsets[] = {"+0", "+1h", "-1h", "+10m", "-10m", "+1d", "-3m"};
+
+// Write system calls of a process so far (/proc/PID/io, syscw); -1 when unreadable.
+int64_t WriteCalls(pid_t pid) {
+  std::ifstream io("/proc/" + std::to_string(pid) + "/io");
+  std::string key;
+  int64_t value = 0;
+  while (io >> key >> value) {
+    if (key == "syscw:") return value;
+  }
+  return -1;
+}
+
+template <typename T>
+const T& Pick(const std::vector<T>& items, std::mt19937_64& rng) {
+  return items[std::uniform_int_distribution<size_t>(0, items.size() - 1)(rng)];
+}
+
+}  // namespace
+
+std::string_view Name(FaultKind kind) {
+  for (const KindName& k : kKinds) {
+    if (k.kind == kind) return k.name;
+  }
+  return "unknown";
+}
+
+std::optional<FaultKind> ParseFaultKind(std::string_view name) {
+  for (const KindName& k : kKinds) {
+    if (k.name == name) return k.kind;
+  }
+  return std::nullopt;
+}
+
+std::vector<FaultKind> FaultKindsFor(bool postgres) {
+  std::vector<FaultKind> kinds;
+  for (const KindName& k : kKinds) {
+    if (k.store == KindName::kAny || (k.store == KindName::kPostgres) == postgres) {
+      kinds.push_back(k.kind);
+    }
+  }
+  return kinds;
+}
+
+FaultKind FaultSchedule::Next(std::mt19937_64& rng) const {
+  std::vector<FaultKind> short_of_min;
+  for (FaultKind kind : kinds_) {
+    const auto done = done_.find(kind);
+    if (done == done_.end() || done->second < min_each_) short_of_min.push_back(kind);
+  }
+  return Pick(short_of_min.empty() ? kinds_ : short_of_min, rng);
+}
+
+std::vector<std::string> FaultSchedule::Shortfall() const {
+  std::vector<std::string> names;
+  for (FaultKind kind : kinds_) {
+    const auto done = done_.find(kind);
+    if (done == done_.end() || done->second < min_each_) names.emplace_back(Name(kind));
+  }
+  return names;
+}
+
+FaultInjector::FaultInjector(Group& group, StoreRig& store, milliseconds ttl,
+                             const std::string& faults_log)
+    : group_(group), store_(store), ttl_(ttl), log_(faults_log, std::ios::app) {
+  if (!log_) throw std::runtime_error("cannot write " + faults_log);
+}
+
+void FaultInjector::Record(FaultKind kind, const std::string& target, const std::string& details) {
+  log_ << "fault kind=" << Name(kind) << " target=" << target
+       << " mono_ns=" << test_support::MonoNowNs() << (details.empty() ? "" : " ") << details
+       << std::endl;
+}
+
+milliseconds FaultInjector::TtlTimes(std::mt19937_64& rng, double low, double high) const {
+  const double factor = std::uniform_real_distribution<double>(low, high)(rng);
+  return milliseconds(static_cast<int64_t>(factor * static_cast<double>(ttl_.count())));
+}
+
+void FaultInjector::Sleep(milliseconds how_long) {
+  const auto until = std::chrono::steady_clock::now() + how_long;
+  for (auto now = std::chrono::steady_clock::now(); now < until;
+       now = std::chrono::steady_clock::now()) {
+    group_.RestartDue();
+    std::this_thread::sleep_for(std::min<std::chrono::nanoseconds>(until - now, milliseconds(20)));
+  }
+}
+
+std::optional<microseconds> FaultInjector::WaitForStoreWrite(const std::string& id) {
+  // SQLite: a heartbeat is a write to the database file. PostgreSQL: bytes towards the
+  // server through this instance's proxy. Either comes within a heartbeat (ttl/5).
+  const pid_t pid = group_.BatonPid(id);
+  auto writes = [&]() -> int64_t {
+    return store_.postgres() ? static_cast<int64_t>(store_.proxy(id).client_bytes())
+                             : WriteCalls(pid);
+  };
+  const int64_t before = writes();
+  const auto start = std::chrono::steady_clock::now();
+  const auto until = start + ttl_;
+  while (std::chrono::steady_clock::now() < until) {
+    if (writes() != before) {
+      return std::chrono::duration_cast<microseconds>(std::chrono::steady_clock::now() - start);
+    }
+    std::this_thread::sleep_for(microseconds(200));
+  }
+  return std::nullopt;
+}
+
+bool FaultInjector::PauseActive(FaultKind kind, std::mt19937_64& rng) {
+  const std::optional<LiveChild> active = group_.Active();
+  if (!active || !group_.Running(active->instance)) return false;
+  const milliseconds pause = TtlTimes(rng, 1.1, 2.0);
+  std::string details = "pause_ms=" + std::to_string(pause.count());
+  if (kind == FaultKind::kStopAfterRenewal) {
+    const std::optional<microseconds> waited = WaitForStoreWrite(active->instance);
+    if (!waited) return false;
+    details += " waited_us=" + std::to_string(waited->count());
+  }
+  group_.Pause(active->instance);
+  Record(kind, active->instance, details + " token=" + std::to_string(active->token));
+  Sleep(pause);
+  group_.Resume(active->instance);
+  return true;
+}
+
+bool FaultInjector::Inject(FaultKind kind, std::mt19937_64& rng) {
+  std::optional<LiveChild> active = group_.Active();
+  switch (kind) {
+    case FaultKind::kKillActive:
+    case FaultKind::kTermActive: {
+      if (!active || !group_.Running(active->instance)) return false;
+      group_.Signal(active->instance, kind == FaultKind::kKillActive ? SIGKILL : SIGTERM);
+      const milliseconds restart = TtlTimes(rng, 0.1, 1.5);
+      Record(kind, active->instance, "restart_after_ms=" + std::to_string(restart.count()));
+      group_.ScheduleRestart(active->instance, restart);
+      return true;
+    }
+    case FaultKind::kKillPassive: {
+      const std::vector<std::string> passives = group_.Passives();
+      if (passives.empty()) return false;
+      const std::string& id = Pick(passives, rng);
+      group_.Signal(id, SIGKILL);
+      const milliseconds restart = TtlTimes(rng, 0.1, 1.5);
+      Record(kind, id, "restart_after_ms=" + std::to_string(restart.count()));
+      group_.ScheduleRestart(id, restart);
+      return true;
+    }
+    case FaultKind::kKillChild:
+      if (!active) return false;
+      if (kill(active->pid, SIGKILL) != 0) return false;
+      Record(kind, active->instance, "pid=" + std::to_string(active->pid));
+      return true;
+    case FaultKind::kStopActive:
+    case FaultKind::kStopAfterRenewal:
+      return PauseActive(kind, rng);
+    case FaultKind::kStopPassive: {
+      const std::vector<std::string> passives = group_.Passives();
+      if (passives.empty()) return false;
+      const std::string& id = Pick(passives, rng);
+      const milliseconds pause = TtlTimes(rng, 1.1, 2.0);
+      group_.Pause(id);
+      Record(kind, id, "pause_ms=" + std::to_string(pause.count()));
+      Sleep(pause);
+      group_.Resume(id);
+      return true;
+    }
+    case FaultKind::kClockStep: {
+      std::vector<std::string> offsets;
+      for (const char* offset : kClockOffsets) {
+        if (offset != clock_offset_) offsets.emplace_back(offset);
+      }
+      clock_offset_ = Pick(offsets, rng);
+      group_.SetClockOffset(clock_offset_);
+      Record(kind, group_.clock_instance(), "offset=" + clock_offset_);
+      return true;
+    }
+    case FaultKind::kStoreLock: {
+      const milliseconds hold = TtlTimes(rng, 0.3, 1.5);
+      Record(kind, "store", "hold_ms=" + std::to_string(hold.count()));
+      store_.HoldWriteLock(hold);
+      return true;
+    }
+    case FaultKind::kStoreSlow: {
+      const std::string id = active ? active->instance : Pick(group_.ids(), rng);
+      const milliseconds delay = TtlTimes(rng, 0.05, 0.4);
+      const milliseconds length = TtlTimes(rng, 1.0, 3.0);
+      store_.proxy(id).SetDelay(delay);
+      Record(kind, id,
+             "delay_ms=" + std::to_string(delay.count()) +
+                 " for_ms=" + std::to_string(length.count()));
+      Sleep(length);
+      store_.proxy(id).Heal();
+      return true;
+    }
+    case FaultKind::kStoreStall:
+    case FaultKind::kStoreCut: {
+      if (!active) return false;
+      const milliseconds length =
+          kind == FaultKind::kStoreStall ? TtlTimes(rng, 1.1, 2.0) : TtlTimes(rng, 0.5, 2.0);
+      tools::FaultProxy& proxy = store_.proxy(active->instance);
+      kind == FaultKind::kStoreStall ? proxy.Stall() : proxy.Cut();
+      Record(kind, active->instance, "for_ms=" + std::to_string(length.count()));
+      Sleep(length);
+      proxy.Heal();
+      return true;
+    }
+    case FaultKind::kPgRestart: {
+      const milliseconds down = TtlTimes(rng, 0.0, 1.5);
+      Record(kind, "store", "down_ms=" + std::to_string(down.count()));
+      store_.RestartServer(down);
+      return true;
+    }
+    case FaultKind::kPgTerminate: {
+      const int ended = store_.TerminateSessions();
+      Record(kind, "store", "sessions=" + std::to_string(ended));
+      return true;
+    }
+  }
+  return false;
+}
+
+}  // namespace baton::chaos
