@@ -26,7 +26,7 @@ struct PostgresStoreOptions {
   // Off: a missing or older schema is refused until `baton migrate` runs.
   bool create_schema = true;
   // Server-side bound on every statement of baton's sessions (`statement_timeout`). A call
-  // also gives up on the client side one second after it.
+  // also gives up on the client side a quarter of it (at most one second) after it.
   Duration statement_timeout = std::chrono::seconds(5);
   // Bound on establishing a connection (libpq `connect_timeout`, rounded up to whole seconds,
   // and a local bound of the same length). Also used for `tcp_user_timeout` and keepalives,

@@ -107,11 +107,19 @@ std::string Describe(const guardian::ChildExit& exit) {
 
 // A store that cannot be reached at start is retried with backoff, never crash-looped;
 // a signal meanwhile ends the wait (an empty pointer). REQUIRES: `signals` blocked.
-Result<std::unique_ptr<Store>> OpenStoreWithRetry(const Common& common, const sigset_t& signals) {
+Result<std::unique_ptr<Store>> OpenStoreWithRetry(const Common& common, const Timing& timing,
+                                                  const sigset_t& signals) {
   const std::string& url = common.store_url;
+  // A call that hangs on a dead network must give up before the deadline: one started a
+  // heartbeat after the last renewal has ttl − margin − heartbeat left, of which the server's
+  // statement_timeout gets 4/5 and the client's own bound the rest (connection.cc).
+  const Duration call_timeout =
+      std::clamp<Duration>((timing.ttl - timing.margin - timing.heartbeat) * 4 / 5,
+                           std::chrono::milliseconds(400), std::chrono::seconds(5));
   Duration delay = std::chrono::milliseconds(500);
   for (int attempt = 1;; ++attempt) {
-    auto store = OpenStore(url, Clock::Real(), {.pg_schema = common.pg_schema});
+    auto store = OpenStore(url, Clock::Real(),
+                           {.pg_schema = common.pg_schema, .call_timeout = call_timeout});
     if (store || !store.error().retryable()) return store;
     spdlog::warn("cannot open {} (attempt {}): {}; retrying in {}", RedactUrl(url), attempt,
                  store.error().message(), FormatDuration(delay));
@@ -139,7 +147,7 @@ int RunCommand(const Settings& settings, const std::vector<std::string>& command
   pthread_sigmask(SIG_BLOCK, &blocked, nullptr);
   signal(SIGPIPE, SIG_IGN);
 
-  auto store = OpenStoreWithRetry(config->common, blocked);
+  auto store = OpenStoreWithRetry(config->common, config->timing, blocked);
   if (!store) return ReportError(store.error());
   if (!*store) return kExitOk;  // Stopped by a signal while waiting for the store.
 

@@ -108,6 +108,10 @@ Result<std::unique_ptr<Store>> OpenStore(const std::string& url, Clock& clock,
     if (!options.pg_schema.empty()) postgres.schema = options.pg_schema;
     postgres.clock = &clock;
     postgres.create_schema = options.create_schema;
+    if (options.call_timeout) {
+      postgres.statement_timeout = *options.call_timeout;
+      postgres.connect_timeout = *options.call_timeout;
+    }
     return OpenPostgresStore(postgres);
   }
   return Error(ErrorCode::kInvalidArgument,

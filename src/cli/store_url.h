@@ -1,6 +1,7 @@
 #pragma once
 
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "baton/clock.h"
@@ -22,6 +23,9 @@ struct OpenOptions {
   bool create_schema = true;  // false: refuse a store without a schema (status, migrate).
   bool must_exist = false;    // true: refuse to create a new SQLite file (status).
   std::string pg_schema;      // PostgreSQL only; empty: the default schema.
+  // PostgreSQL only: the bound on connecting and on each statement; empty: the store's
+  // default (5 s).
+  std::optional<Duration> call_timeout = std::nullopt;
 };
 
 // Opens the store a URL names: sqlite:PATH or postgresql://… (postgres://…); the error says

@@ -24,9 +24,9 @@ using test_support::PgCluster;
 using test_support::WaitFor;
 
 // How long a call of baton's PostgreSQL store may wait for an answer before it drops the
-// connection: the default statement_timeout (5 s) plus the client's slack (1 s). `baton run`
-// does not change it with the ttl.
-constexpr milliseconds kCallTimeout{6000};
+// connection: `baton run` gives the calls ttl − margin − heartbeat (1400 ms here), 4/5 of it
+// as the server's statement_timeout and the rest as the client's slack.
+constexpr milliseconds kCallTimeout{1400};
 
 class PgNetworkTest : public BatonGroupTest {
  protected:

@@ -17,7 +17,8 @@ using std::chrono::milliseconds;
 using std::chrono::seconds;
 
 // A call gives up on the client side this long after the server-side statement_timeout
-// would have ended it, so an answering server always gets to say why first.
+// would have ended it (a quarter of that timeout when it is shorter), so an answering
+// server always gets to say why first.
 constexpr Duration kClientSlack = seconds(1);
 // The longest single poll(): waits are cut into slices so that a deadline on a FakeClock
 // that a test moves is noticed too.
@@ -97,7 +98,8 @@ Connection::Connection(PGconn* conn, ConnectionSettings settings, Clock& clock)
     : conn_(conn),
       settings_(std::move(settings)),
       clock_(clock),
-      call_timeout_(settings_.statement_timeout + kClientSlack) {}
+      call_timeout_(settings_.statement_timeout +
+                    std::min<Duration>(kClientSlack, settings_.statement_timeout / 4)) {}
 
 Connection::~Connection() {
   if (conn_ != nullptr) PQfinish(conn_);
