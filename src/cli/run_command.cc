@@ -204,6 +204,12 @@ int RunCommand(const Settings& settings, const std::vector<std::string>& command
         event.exit.kind == guardian::ExitKind::kTerminated) {
       // Stopped by us or by the guardian. If a renewal raced the deadline, the lease is
       // still ours but its work is gone: start over with a new token.
+      if (event.exit.kind == guardian::ExitKind::kDeadline) {
+        spdlog::warn(
+            "the command (token {}) was stopped at its deadline: no renewal "
+            "succeeded in time",
+            event.token);
+      }
       if (current) elector.GiveUp(Duration::zero());
       continue;
     }
