@@ -1,26 +1,11 @@
 #include "probe_tail.h"
 
 #include <fstream>
-#include <sstream>
 
+#include "record.h"
 #include "support/process.h"
 
 namespace baton::chaos {
-namespace {
-
-// The value of `key=` in a probe line, or "".
-std::string Field(const std::string& line, const std::string& key) {
-  std::istringstream words(line);
-  std::string word;
-  while (words >> word) {
-    if (word.size() > key.size() && word.compare(0, key.size() + 1, key + "=") == 0) {
-      return word.substr(key.size() + 1);
-    }
-  }
-  return "";
-}
-
-}  // namespace
 
 void ProbeTail::Update() {
   std::ifstream in(path_, std::ios::binary);
@@ -32,16 +17,11 @@ void ProbeTail::Update() {
 
   size_t begin = 0;
   for (size_t end; (end = partial_.find('\n', begin)) != std::string::npos; begin = end + 1) {
-    const std::string line = partial_.substr(begin, end - begin);
-    const std::string kind = line.substr(0, line.find(' '));
-    const std::string pid_text = Field(line, "pid");
-    if (pid_text.empty()) continue;
-    const pid_t pid = static_cast<pid_t>(std::stol(pid_text));
-    if (kind == "start") {
-      latest_ = LiveChild{.instance = Field(line, "instance"),
-                          .token = std::stoll(Field(line, "token")),
-                          .pid = pid};
-    } else if ((kind == "stop" || kind == "exit") && latest_ && latest_->pid == pid) {
+    const ProbeLine line = ParseProbeLine(std::string_view(partial_).substr(begin, end - begin));
+    if (line.kind == ProbeKind::kStart) {
+      latest_ = LiveChild{.instance = line.instance, .token = line.token, .pid = line.pid};
+    } else if ((line.kind == ProbeKind::kStop || line.kind == ProbeKind::kExit) && latest_ &&
+               latest_->pid == line.pid) {
       latest_.reset();
     }
   }

@@ -117,6 +117,12 @@ ProbeLine ParseProbe(const Fields& fields) {
   return probe;
 }
 
+}  // namespace
+
+ProbeLine ParseProbeLine(std::string_view line) { return ParseProbe(Fields("probes.log", line)); }
+
+namespace {
+
 FaultLine ParseFault(const Fields& fields) {
   if (fields.kind() != "fault") fields.Fail("unknown kind " + fields.kind());
   FaultLine fault;

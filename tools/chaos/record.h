@@ -51,6 +51,9 @@ struct ProbeLine {
   int64_t mono_ns = 0;
 };
 
+// One line of probes.log, as baton-probe writes it. Throws RecordError when it is not one.
+ProbeLine ParseProbeLine(std::string_view line);
+
 struct FaultLine {
   std::string kind;  // kill-active, stop-active, pg-restart, ...: the driver's names.
   std::string target;
