@@ -4,7 +4,8 @@
 //
 //   baton-chaos --store sqlite|postgresql [--duration 60s] [--seed N] [--instances 5]
 //               [--ttl 1s] [--min-each 1] [--faults kill-active,stop-active,...]
-//               [--record DIR] [--unsafe-ignore-deadline] [--baton PATH] [--probe PATH]
+//               [--record DIR] [--intervals] [--unsafe-ignore-deadline] [--baton PATH]
+//               [--probe PATH]
 //
 // Exit status: 0 when the check passed, 1 when it found a violation (or a kind of fault
 // fell short of --min-each), 2 on bad usage or when the run could not be set up.
@@ -44,6 +45,7 @@ struct Options {
   std::vector<std::string> faults;
   std::string record_dir;
   bool unsafe_ignore_deadline = false;
+  bool intervals = false;
   std::string baton_bin = BATON_BIN;
   std::string probe_bin = BATON_PROBE_BIN;
 };
@@ -175,6 +177,7 @@ int Run(const Options& options) {
 
   const CheckResult result = CheckRecord(dir);
   PrintReport(result, std::cout);
+  if (options.intervals) PrintIntervals(result, std::cout);
   bool passed = result.passed();
   const std::vector<std::string> shortfall = schedule.Shortfall();
   if (!shortfall.empty()) {
@@ -184,12 +187,12 @@ int Run(const Options& options) {
     passed = false;
   }
   if (interrupted) std::cout << "baton-chaos: interrupted; the record above is partial\n";
-  std::cout << TotalsLine(result) << std::endl;
   if (passed && options.record_dir.empty()) {
     std::filesystem::remove_all(dir);
   } else {
     std::cout << "baton-chaos: the record is in " << dir << "\n";
   }
+  std::cout << TotalsLine(result) << std::endl;  // Last, for scripts that read one line.
   return passed ? 0 : 1;
 }
 
@@ -211,6 +214,8 @@ int main(int argc, char** argv) {
   app.add_option("--record", options.record_dir,
                  "Keep the record in this new directory (default: a temporary one, kept only "
                  "when the check fails)");
+  app.add_flag("--intervals", options.intervals,
+               "List every active interval and the failover gap before it");
   app.add_option("--baton", options.baton_bin, "The baton program (default: the one built here)");
   app.add_option("--probe", options.probe_bin, "The probe child (default: the one built here)");
   app.add_flag("--unsafe-ignore-deadline", options.unsafe_ignore_deadline,

@@ -85,11 +85,15 @@ void PrintReport(const CheckResult& result, std::ostream& out) {
 }
 
 void PrintIntervals(const CheckResult& result, std::ostream& out) {
-  out << "intervals (from the run's start):\n";
+  out << "intervals (from the run's start), each with the failover gap before it:\n";
+  const Interval* previous = nullptr;
   for (const Interval& interval : result.intervals) {
     out << "  " << At(result, interval.start_ns) << " .. " << At(result, interval.end_ns)
         << (interval.end_exact ? " " : " at least, ") << Name(interval.end_kind) << ": instance "
-        << interval.instance << " token " << interval.token << " pid " << interval.pid << "\n";
+        << interval.instance << " token " << interval.token << " pid " << interval.pid;
+    if (previous != nullptr) out << ", gap " << Ms(interval.start_ns - previous->end_ns);
+    out << "\n";
+    previous = &interval;
   }
 }
 
