@@ -186,13 +186,22 @@ int Run(const Options& options) {
     std::cout << " (run longer)\n";
     passed = false;
   }
+  if (!group.unexpected_exits().empty()) {
+    std::cout << "baton-chaos: instances that ended without a fault:";
+    for (const std::string& exit : group.unexpected_exits()) std::cout << " " << exit;
+    std::cout << "\n";
+    passed = false;
+  }
   if (interrupted) std::cout << "baton-chaos: interrupted; the record above is partial\n";
   if (passed && options.record_dir.empty()) {
     std::filesystem::remove_all(dir);
   } else {
     std::cout << "baton-chaos: the record is in " << dir << "\n";
   }
-  std::cout << TotalsLine(result) << std::endl;  // Last, for scripts that read one line.
+  std::string totals = TotalsLine(result);
+  // The record was safe, but the run itself fell short (above): the verdict says so too.
+  if (result.passed() && !passed) totals.replace(totals.rfind(": PASS"), 6, ": FAIL");
+  std::cout << totals << std::endl;  // Last, for scripts that read one line.
   return passed ? 0 : 1;
 }
 

@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <fstream>
+#include <iostream>
 #include <stdexcept>
 
 #include "store_rig.h"
@@ -41,7 +42,10 @@ void Group::StartAll() {
 }
 
 void Group::Start(const std::string& id) {
-  std::vector<std::string> argv = {options_.baton_bin,
+  // In a session of its own (setsid execs in place: the pid stays baton's), so a SIGINT or
+  // SIGHUP meant for this driver's terminal never reaches an instance: only faults end them.
+  std::vector<std::string> argv = {"/usr/bin/setsid",
+                                   options_.baton_bin,
                                    "run",
                                    "--store",
                                    store_.UrlFor(id),
@@ -82,9 +86,19 @@ void Group::RestartDue() {
   const auto now = std::chrono::steady_clock::now();
   for (const std::string& id : ids_) {
     Member& member = members_.at(id);
-    if (!member.restart_at || *member.restart_at > now) continue;
+    if (!member.process) continue;
+    if (!member.restart_at) {
+      if (member.paused || member.process->Running()) continue;
+      const std::string how = member.process->exit_status()->Describe();
+      unexpected_exits_.push_back(id + " (" + how + ")");
+      std::cerr << "baton-chaos: " << id << " ended by itself (" << how << "); see " << id
+                << ".log; restarting it\n";
+      Start(id);
+      continue;
+    }
+    if (*member.restart_at > now) continue;
     // A SIGTERMed baton takes a moment to hand over and exit; never run two with one id.
-    if (member.process && member.process->Running()) continue;
+    if (member.process->Running()) continue;
     Start(id);
   }
 }

@@ -46,8 +46,11 @@ class Group final {
   const std::string& clock_instance() const { return ids_.front(); }
 
   void StartAll();
-  // Restarts, with the same id, every instance whose restart is due.
+  // Restarts, with the same id, every instance whose restart is due, and every instance
+  // that ended although no fault ended it (counted: baton should not exit by itself).
   void RestartDue();
+  // The instances that ended by themselves so far, "i3 (exit 0)" each.
+  const std::vector<std::string>& unexpected_exits() const { return unexpected_exits_; }
   // When `id` ends by a fault, it is restarted `after` from now.
   void ScheduleRestart(const std::string& id, std::chrono::milliseconds after);
 
@@ -81,6 +84,7 @@ class Group final {
   std::map<std::string, Member> members_;
   std::string offset_file_;
   ProbeTail tail_;
+  std::vector<std::string> unexpected_exits_;
 };
 
 }  // namespace baton::chaos
