@@ -10,19 +10,17 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include <atomic>
 #include <csignal>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <ctime>
-#include <filesystem>
 #include <random>
 #include <string>
 #include <vector>
 
 #include "cluster.h"
-#include "duration.h"
+#include "harness.h"
 #include "report.h"
 #include "start_log.h"
 
@@ -32,70 +30,34 @@ namespace {
 using std::chrono::milliseconds;
 using std::chrono::nanoseconds;
 
-std::atomic<bool> g_interrupted{false};
-
 struct Options {
-  std::string baton;
-  std::string store_url;  // Empty: a fresh SQLite file in the temporary directory.
+  RunOptions run;
+  std::string store_url;  // Empty: a fresh SQLite file in the scratch directory.
   std::string store_kind = "sqlite";
   int trials = 30;
-  std::string ttl = "1s";
-  std::string heartbeat;  // Empty: baton's default, ttl/5.
   int instances = 3;
-  bool keep = false;
 };
-
-[[noreturn]] void Usage(const std::string& problem) {
-  std::fprintf(stderr,
-               "baton-failover-bench: %s\n"
-               "usage: baton-failover-bench --baton PATH [--store URL | --store-kind sqlite] "
-               "[--trials N] [--ttl D] [--heartbeat D] [--instances N] [--keep]\n",
-               problem.c_str());
-  std::exit(2);
-}
 
 Options ParseOptions(int argc, char** argv) {
   Options o;
-  for (int i = 1; i < argc; ++i) {
-    const std::string arg = argv[i];
-    if (arg == "--keep") {
-      o.keep = true;
-      continue;
-    }
-    if (i + 1 >= argc) Usage(arg + " needs a value (or is unknown)");
-    const std::string value = argv[++i];
-    if (arg == "--baton") {
-      o.baton = value;
-    } else if (arg == "--store") {
-      o.store_url = value;
-    } else if (arg == "--store-kind") {
-      o.store_kind = value;
-    } else if (arg == "--trials") {
-      o.trials = std::atoi(value.c_str());
-    } else if (arg == "--ttl") {
-      o.ttl = value;
-    } else if (arg == "--heartbeat") {
-      o.heartbeat = value;
-    } else if (arg == "--instances") {
-      o.instances = std::atoi(value.c_str());
-    } else {
-      Usage("unknown option " + arg);
-    }
-  }
-  if (o.baton.empty()) Usage("--baton is required");
-  if (access(o.baton.c_str(), X_OK) != 0) Usage("--baton " + o.baton + " is not executable");
-  if (o.trials < 1) Usage("--trials must be at least 1");
-  if (o.instances < 2) Usage("--instances must be at least 2 (someone has to take over)");
-  if (!ParseDuration(o.ttl)) Usage("--ttl " + o.ttl + " is not a duration like 1s");
-  if (!o.heartbeat.empty() && !ParseDuration(o.heartbeat)) {
-    Usage("--heartbeat " + o.heartbeat + " is not a duration like 200ms");
-  }
+  CLI::App app{
+      "How long a group of `baton run` instances is without an active child when the active "
+      "baton is SIGKILLed or SIGTERMed. Prints a Markdown table.",
+      "baton-failover-bench"};
+  AddRunOptions(app, o.run);
+  auto* store = app.add_option("--store", o.store_url,
+                               "The store's URL (default: a fresh SQLite file of its own)");
+  app.add_option("--store-kind", o.store_kind, "sqlite: a fresh SQLite file (the default)")
+      ->check(CLI::IsMember({"sqlite"}))
+      ->excludes(store);
+  app.add_option("--trials", o.trials, "Trials of each kind (default 30)")->check(AtLeast(1));
+  app.add_option("--instances", o.instances, "Instances in the group (default 3)")
+      ->check(AtLeast(2, "someone has to take over"));
+  ParseOrExit(app, argc, argv);
   if (!o.store_url.empty()) {
     // The kind is the URL's scheme; it picks the SPEC's limit for the handover row.
     const std::string scheme = o.store_url.substr(0, o.store_url.find(':'));
     o.store_kind = scheme == "postgres" ? "postgresql" : scheme;
-  } else if (o.store_kind != "sqlite") {
-    Usage("--store-kind " + o.store_kind + " needs --store URL");
   }
   return o;
 }
@@ -129,7 +91,7 @@ class Bench final {
     series.kind = kind;
     series.planned = options_.trials;
     const char* name = kind == Kind::kCrashFailover ? "crash failover" : "graceful handover";
-    for (int trial = 1; trial <= options_.trials && !g_interrupted; ++trial) {
+    for (int trial = 1; trial <= options_.trials && !Interrupted(); ++trial) {
       if (!Steady()) {
         std::fprintf(stderr, "bench: %s: the group did not settle with one active child\n", name);
         ++series.failures;
@@ -157,7 +119,7 @@ class Bench final {
       if (!cluster_.StartInstance()) return false;
     }
     const int64_t give_up = MonoNs() + (3 * ttl_ + std::chrono::seconds(10)).count();
-    while (!g_interrupted && MonoNs() < give_up) {
+    while (!Interrupted() && MonoNs() < give_up) {
       Drain(milliseconds(20));
       auto view = cluster_.Status();
       if (!view || !current_ || view->members != cluster_.LiveIds() ||
@@ -175,7 +137,7 @@ class Bench final {
   // Reads start lines for `how_long`, keeping the newest.
   void Drain(milliseconds how_long) {
     const int64_t end = MonoNs() + how_long.count() * 1'000'000;
-    for (int64_t left; !g_interrupted && (left = end - MonoNs()) > 0;) {
+    for (int64_t left; !Interrupted() && (left = end - MonoNs()) > 0;) {
       if (auto line = log_.Next(milliseconds(left / 1'000'000 + 1))) Note(*line);
     }
   }
@@ -203,7 +165,7 @@ class Bench final {
     }
     // A takeover needs at most the ttl; the rest is slack for a loaded machine.
     const int64_t give_up = *sent + (2 * ttl_ + std::chrono::seconds(5)).count();
-    while (!g_interrupted && current_->token == token && MonoNs() < give_up) {
+    while (!Interrupted() && current_->token == token && MonoNs() < give_up) {
       if (auto line = log_.Next(milliseconds((give_up - MonoNs()) / 1'000'000 + 1))) Note(*line);
     }
     series.overlaps += overlaps_seen_ - overlaps_before;
@@ -243,38 +205,14 @@ class Bench final {
   std::string last_trial_;  // Who was signalled when, and who took over: to find it in the logs.
 };
 
-double LoadAverage() {
-  double load[1] = {0};
-  return getloadavg(load, 1) == 1 ? load[0] : 0;
-}
-
-std::string SelfExe() {
-  char buf[4096];
-  const ssize_t n = readlink("/proc/self/exe", buf, sizeof buf - 1);
-  return n > 0 ? std::string(buf, static_cast<size_t>(n)) : std::string();
-}
-
 int Main(int argc, char** argv) {
   const Options options = ParseOptions(argc, argv);
-  const nanoseconds ttl = *ParseDuration(options.ttl);
-  const nanoseconds heartbeat =
-      options.heartbeat.empty() ? ttl / 5 : *ParseDuration(options.heartbeat);
-
-  if (!Cluster::BecomeSubreaper()) {
-    std::fprintf(stderr, "bench: cannot become a child subreaper: %s\n", std::strerror(errno));
-    return 1;
-  }
-  struct sigaction on_stop {};
-  on_stop.sa_handler = [](int) { g_interrupted = true; };
-  sigaction(SIGINT, &on_stop, nullptr);
-  sigaction(SIGTERM, &on_stop, nullptr);
-
-  char dir_template[] = "/tmp/baton-bench-XXXXXX";
-  if (mkdtemp(dir_template) == nullptr) {
-    std::fprintf(stderr, "bench: mkdtemp: %s\n", std::strerror(errno));
-    return 1;
-  }
-  const std::string dir = dir_template;
+  const nanoseconds ttl = options.run.Ttl();
+  const nanoseconds heartbeat = options.run.Heartbeat();
+  if (!Supervise()) return 1;
+  const auto scratch = MakeScratchDir("baton-bench");
+  if (!scratch) return 1;
+  const std::string& dir = *scratch;
   const std::string fifo = dir + "/starts.fifo";
   if (mkfifo(fifo.c_str(), 0600) != 0) {
     std::fprintf(stderr, "bench: mkfifo %s: %s\n", fifo.c_str(), std::strerror(errno));
@@ -287,18 +225,17 @@ int Main(int argc, char** argv) {
   }
 
   ClusterOptions cluster_options;
-  cluster_options.baton = options.baton;
+  cluster_options.baton = options.run.baton;
   cluster_options.store_url =
       options.store_url.empty() ? "sqlite:" + dir + "/baton.db" : options.store_url;
   // Unique per run, so a shared PostgreSQL store can be used again without cleaning it.
   cluster_options.group = "failover-bench-" + std::to_string(getpid());
-  cluster_options.ttl = options.ttl;
-  if (!options.heartbeat.empty())
-    cluster_options.extra_run_args = {"--heartbeat", options.heartbeat};
+  cluster_options.ttl = options.run.ttl;
+  cluster_options.extra_run_args = options.run.ExtraRunArgs();
   cluster_options.child = {SelfExe(), "__child", fifo, dir + "/child.lock"};
   cluster_options.log_dir = dir;
 
-  ReportContext context{options.store_kind, options.ttl, ttl, heartbeat, options.instances};
+  ReportContext context{options.store_kind, options.run.ttl, ttl, heartbeat, options.instances};
   context.cpus = sysconf(_SC_NPROCESSORS_ONLN);
   context.load_start = LoadAverage();
 
@@ -309,10 +246,10 @@ int Main(int argc, char** argv) {
     Bench bench(cluster, *log, options, ttl, heartbeat);
     for (Kind kind : {Kind::kCrashFailover, Kind::kGracefulHandover}) {
       // After a broken series the group is in an unknown state: the next would mean little.
-      if (g_interrupted || (!results.empty() && results.back().failures > 0)) break;
+      if (Interrupted() || (!results.empty() && results.back().failures > 0)) break;
       results.push_back(bench.Run(kind));
     }
-    if (g_interrupted) std::fprintf(stderr, "bench: interrupted; stopping every instance\n");
+    if (Interrupted()) std::fprintf(stderr, "bench: interrupted; stopping every instance\n");
     leaks = cluster.Shutdown(milliseconds(5000));
   }
   for (const auto& leak : leaks) std::fprintf(stderr, "bench: LEFT BEHIND: %s\n", leak.c_str());
@@ -321,19 +258,14 @@ int Main(int argc, char** argv) {
   std::printf("%s", FormatReport(context, results).c_str());
   std::fflush(stdout);
 
-  bool broken = g_interrupted || !leaks.empty();
+  bool broken = Interrupted() || !leaks.empty();
   bool slow = false;
   for (const Series& s : results) {
     broken = broken || s.failures > 0 || s.overlaps > 0;
     slow = slow || !MeetsMust(context, s);
   }
   // The logs of a slow run are what explains it (the per-trial lines name who and when).
-  if (broken || slow || options.keep) {
-    std::fprintf(stderr, "bench: instance logs kept in %s\n", dir.c_str());
-  } else {
-    std::error_code ignored;
-    std::filesystem::remove_all(dir, ignored);
-  }
+  KeepOrRemove(dir, broken || slow || options.run.keep);
   return broken ? 1 : 0;
 }
 

@@ -13,19 +13,17 @@
 
 #include <unistd.h>
 
-#include <atomic>
 #include <csignal>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
-#include <sstream>
 #include <string>
-#include <thread>
 #include <vector>
 
 #include "cluster.h"
 #include "duration.h"
+#include "harness.h"
 #include "pg_session.h"
 #include "start_log.h"
 #include "statements_report.h"
@@ -36,99 +34,32 @@ namespace {
 using std::chrono::milliseconds;
 using std::chrono::nanoseconds;
 
-std::atomic<bool> g_interrupted{false};
-
 struct Options {
-  std::string baton;
+  RunOptions run;
   std::string store_url;
   std::string stats_url;
   std::vector<int> instances = {3, 20};
   std::string window = "10s";
-  std::string ttl = "1s";
-  std::string heartbeat;  // Empty: baton's default, ttl/5.
-  bool keep = false;
 };
-
-[[noreturn]] void Usage(const std::string& problem) {
-  std::fprintf(stderr,
-               "baton-pg-statements-bench: %s\n"
-               "usage: baton-pg-statements-bench --baton PATH --store URL --stats URL "
-               "[--instances 3,20] [--window 10s] [--ttl 1s] [--heartbeat D] [--keep]\n",
-               problem.c_str());
-  std::exit(2);
-}
-
-std::vector<int> ParseCounts(const std::string& text) {
-  std::vector<int> counts;
-  std::stringstream in(text);
-  for (std::string item; std::getline(in, item, ',');) {
-    const int n = std::atoi(item.c_str());
-    if (n < 1) Usage("--instances " + text + " is not a list of counts like 3,20");
-    counts.push_back(n);
-  }
-  if (counts.empty()) Usage("--instances needs at least one count");
-  return counts;
-}
 
 Options ParseOptions(int argc, char** argv) {
   Options o;
-  for (int i = 1; i < argc; ++i) {
-    const std::string arg = argv[i];
-    if (arg == "--keep") {
-      o.keep = true;
-      continue;
-    }
-    if (i + 1 >= argc) Usage(arg + " needs a value (or is unknown)");
-    const std::string value = argv[++i];
-    if (arg == "--baton") {
-      o.baton = value;
-    } else if (arg == "--store") {
-      o.store_url = value;
-    } else if (arg == "--stats") {
-      o.stats_url = value;
-    } else if (arg == "--instances") {
-      o.instances = ParseCounts(value);
-    } else if (arg == "--window") {
-      o.window = value;
-    } else if (arg == "--ttl") {
-      o.ttl = value;
-    } else if (arg == "--heartbeat") {
-      o.heartbeat = value;
-    } else {
-      Usage("unknown option " + arg);
-    }
-  }
-  if (o.baton.empty()) Usage("--baton is required");
-  if (access(o.baton.c_str(), X_OK) != 0) Usage("--baton " + o.baton + " is not executable");
-  if (o.store_url.empty() || o.stats_url.empty()) Usage("--store and --stats are required");
-  for (const auto* d : {&o.window, &o.ttl}) {
-    if (!ParseDuration(*d)) Usage(*d + " is not a duration like 10s");
-  }
-  if (!o.heartbeat.empty() && !ParseDuration(o.heartbeat)) {
-    Usage("--heartbeat " + o.heartbeat + " is not a duration like 200ms");
-  }
+  CLI::App app{
+      "Statements per `baton run` instance per heartbeat on PostgreSQL, as pg_stat_statements "
+      "counts them. Prints a Markdown table.",
+      "baton-pg-statements-bench"};
+  AddRunOptions(app, o.run);
+  app.add_option("--store", o.store_url, "The PostgreSQL URL baton connects with")->required();
+  app.add_option("--stats", o.stats_url,
+                 "The same database as another role, a superuser (to reset the counters)")
+      ->required();
+  app.add_option("--instances", o.instances, "Group sizes to measure (default 3,20)")
+      ->delimiter(',')
+      ->check(AtLeast(1));
+  app.add_option("--window", o.window, "How long to count at steady state (default 10s)")
+      ->check(DurationText());
+  ParseOrExit(app, argc, argv);
   return o;
-}
-
-std::string SelfExe() {
-  char buf[4096];
-  const ssize_t n = readlink("/proc/self/exe", buf, sizeof buf - 1);
-  return n > 0 ? std::string(buf, static_cast<size_t>(n)) : std::string();
-}
-
-double LoadAverage() {
-  double load[1] = {0};
-  return getloadavg(load, 1) == 1 ? load[0] : 0;
-}
-
-// Sleeps `how_long` unless interrupted first; false when interrupted.
-bool Sleep(nanoseconds how_long) {
-  for (const int64_t end = MonoNs() + how_long.count(); MonoNs() < end;) {
-    if (g_interrupted) return false;
-    std::this_thread::sleep_for(
-        std::min<nanoseconds>(milliseconds(50), nanoseconds(end - MonoNs())));
-  }
-  return !g_interrupted;
 }
 
 // The queries the benchmark makes as the --stats role.
@@ -201,13 +132,12 @@ std::optional<Measurement> Measure(int instances, const Options& options, nanose
                                    const std::string& dir, Stats& stats,
                                    std::vector<std::string>& leaks) {
   ClusterOptions cluster_options;
-  cluster_options.baton = options.baton;
+  cluster_options.baton = options.run.baton;
   cluster_options.store_url = options.store_url;
   cluster_options.group =
       "statements-bench-" + std::to_string(getpid()) + "-" + std::to_string(instances);
-  cluster_options.ttl = options.ttl;
-  if (!options.heartbeat.empty())
-    cluster_options.extra_run_args = {"--heartbeat", options.heartbeat};
+  cluster_options.ttl = options.run.ttl;
+  cluster_options.extra_run_args = options.run.ExtraRunArgs();
   cluster_options.child = {SelfExe(), "__child"};
   cluster_options.log_dir = dir + "/" + std::to_string(instances);
   std::filesystem::create_directories(cluster_options.log_dir);
@@ -225,7 +155,7 @@ std::optional<Measurement> Measure(int instances, const Options& options, nanose
     // so that start-up (schema check, LISTEN, first acquisition) is over.
     const int64_t give_up = MonoNs() + std::chrono::nanoseconds(std::chrono::seconds(60)).count();
     for (;;) {
-      if (g_interrupted || MonoNs() > give_up) {
+      if (Interrupted() || MonoNs() > give_up) {
         std::fprintf(stderr, "bench: %d instances did not settle with one active\n", instances);
         return;
       }
@@ -271,18 +201,8 @@ std::optional<Measurement> Measure(int instances, const Options& options, nanose
 
 int Main(int argc, char** argv) {
   const Options options = ParseOptions(argc, argv);
-  const nanoseconds ttl = *ParseDuration(options.ttl);
-  const nanoseconds heartbeat =
-      options.heartbeat.empty() ? ttl / 5 : *ParseDuration(options.heartbeat);
-
-  if (!Cluster::BecomeSubreaper()) {
-    std::fprintf(stderr, "bench: cannot become a child subreaper: %s\n", std::strerror(errno));
-    return 1;
-  }
-  struct sigaction on_stop {};
-  on_stop.sa_handler = [](int) { g_interrupted = true; };
-  sigaction(SIGINT, &on_stop, nullptr);
-  sigaction(SIGTERM, &on_stop, nullptr);
+  const nanoseconds heartbeat = options.run.Heartbeat();
+  if (!Supervise()) return 1;
 
   std::string error;
   auto session = PgSession::Connect(options.stats_url, error);
@@ -296,15 +216,12 @@ int Main(int argc, char** argv) {
     return 1;
   }
 
-  char dir_template[] = "/tmp/baton-statements-bench-XXXXXX";
-  if (mkdtemp(dir_template) == nullptr) {
-    std::fprintf(stderr, "bench: mkdtemp: %s\n", std::strerror(errno));
-    return 1;
-  }
-  const std::string dir = dir_template;
+  const auto scratch = MakeScratchDir("baton-statements-bench");
+  if (!scratch) return 1;
+  const std::string& dir = *scratch;
 
   StatementsContext context;
-  context.ttl_text = options.ttl;
+  context.ttl_text = options.run.ttl;
   context.heartbeat = heartbeat;
   context.cpus = sysconf(_SC_NPROCESSORS_ONLN);
   context.load_start = LoadAverage();
@@ -312,7 +229,7 @@ int Main(int argc, char** argv) {
   std::vector<std::string> leaks;
   bool broken = false;
   for (int n : options.instances) {
-    if (g_interrupted) break;
+    if (Interrupted()) break;
     std::fprintf(stderr, "bench: %d instances, counting statements for %s\n", n,
                  options.window.c_str());
     auto m = Measure(n, options, heartbeat, dir, stats, leaks);
@@ -327,13 +244,8 @@ int Main(int argc, char** argv) {
   std::printf("%s", FormatStatementsReport(context, results).c_str());
   std::fflush(stdout);
 
-  broken = broken || g_interrupted || !leaks.empty();
-  if (broken || options.keep) {
-    std::fprintf(stderr, "bench: instance logs kept in %s\n", dir.c_str());
-  } else {
-    std::error_code ignored;
-    std::filesystem::remove_all(dir, ignored);
-  }
+  broken = broken || Interrupted() || !leaks.empty();
+  KeepOrRemove(dir, broken || options.run.keep);
   return broken ? 1 : 0;
 }
 

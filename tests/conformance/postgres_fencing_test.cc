@@ -40,11 +40,22 @@ class PostgresFencingTest : public PostgresTest {
            ")";
   }
 
+  // Two stores, each on its own clock; a holds the lease with token 1.
+  void OpenBothWithAHolding() {
+    store_a_ = Open(&clock_a_);
+    store_b_ = Open(&clock_b_);
+    ASSERT_NE(store_a_, nullptr);
+    ASSERT_NE(store_b_, nullptr);
+    ASSERT_TRUE(Beat(*store_a_, Request(group_, a_, LeaseIntent::kAcquire)).acquired);
+  }
+
   const std::string group_ = "fenced";
   const MemberInfo a_ = Instance("a");
   const MemberInfo b_ = Instance("b");
   FakeClock clock_a_;
   FakeClock clock_b_;
+  std::unique_ptr<Store> store_a_;
+  std::unique_ptr<Store> store_b_;
 };
 
 TEST_F(PostgresFencingTest, CheckTokenAcceptsOnlyTheLiveToken) {
@@ -84,35 +95,31 @@ TEST_F(PostgresFencingTest, CheckTokenAcceptsOnlyTheLiveToken) {
 // that may take the expired lease does not wait for the lock and does not get the lease;
 // once the transaction ends it does.
 TEST_F(PostgresFencingTest, FencedTransactionHoldsOffATakeoverButNotRenewals) {
-  auto store_a = Open(&clock_a_);
-  auto store_b = Open(&clock_b_);
-  ASSERT_NE(store_a, nullptr);
-  ASSERT_NE(store_b, nullptr);
-  ASSERT_TRUE(Beat(*store_a, Request(group_, a_, LeaseIntent::kAcquire)).acquired);
+  ASSERT_NO_FATAL_FAILURE(OpenBothWithAHolding());
 
   PgSession user(url_);
   user.Must("BEGIN");
   user.Must(CheckToken(group_, 1));
 
   Duration took{0};
-  HeartbeatReply renewed = Beat(*store_a, Request(group_, a_, LeaseIntent::kRenew, 1), &took);
+  HeartbeatReply renewed = Beat(*store_a_, Request(group_, a_, LeaseIntent::kRenew, 1), &took);
   EXPECT_TRUE(renewed.held);
   EXPECT_EQ(renewed.lease.renewals, 1u);
   EXPECT_LT(took, kPrompt) << "the renewal waited for the fencing lock";
 
   // b watches the lease for a whole ttl on its own clock while the database's clock says it
   // expired: b may take it over, but for the user's transaction.
-  Beat(*store_b, Request(group_, b_, LeaseIntent::kObserve));
+  Beat(*store_b_, Request(group_, b_, LeaseIntent::kObserve));
   clock_b_.Advance(seconds(10));
   ExpireByTheDatabaseClock(group_);
-  HeartbeatReply refused = Beat(*store_b, Request(group_, b_, LeaseIntent::kAcquire), &took);
+  HeartbeatReply refused = Beat(*store_b_, Request(group_, b_, LeaseIntent::kAcquire), &took);
   EXPECT_FALSE(refused.acquired);
   EXPECT_EQ(refused.lease.holder, a_.holder);
   EXPECT_EQ(refused.lease.token, 1u);
   EXPECT_LT(took, kPrompt) << "the takeover attempt waited for the fencing lock";
 
   user.Must("COMMIT");
-  HeartbeatReply taken = Beat(*store_b, Request(group_, b_, LeaseIntent::kAcquire));
+  HeartbeatReply taken = Beat(*store_b_, Request(group_, b_, LeaseIntent::kAcquire));
   EXPECT_TRUE(taken.acquired);
   EXPECT_EQ(taken.lease.token, 2u);
   // The deposed holder's next transaction is refused.
@@ -152,94 +159,74 @@ TEST_F(PostgresFencingTest, TheLockConflictsOnlyWithTokenChanges) {
 // SPEC 2.5: a step of the database host's clock makes a live lease look expired; a contender
 // that has not itself watched it unchanged for the ttl does not take it.
 TEST_F(PostgresFencingTest, ExpiredByTheDatabaseClockIsTakenOnlyAfterTheContendersOwnWatch) {
-  auto store_a = Open(&clock_a_);
-  auto store_b = Open(&clock_b_);
-  ASSERT_NE(store_a, nullptr);
-  ASSERT_NE(store_b, nullptr);
-  ASSERT_TRUE(Beat(*store_a, Request(group_, a_, LeaseIntent::kAcquire)).acquired);
+  ASSERT_NO_FATAL_FAILURE(OpenBothWithAHolding());
   ExpireByTheDatabaseClock(group_);
 
   // b's first sighting: expired by the database, but b has watched for no time at all.
-  HeartbeatReply first = Beat(*store_b, Request(group_, b_, LeaseIntent::kAcquire));
+  HeartbeatReply first = Beat(*store_b_, Request(group_, b_, LeaseIntent::kAcquire));
   EXPECT_FALSE(first.acquired);
   EXPECT_EQ(first.lease.holder, a_.holder);
   // Reported as the time b must still watch, so that b comes back then.
   EXPECT_EQ(first.lease.remaining, seconds(10));
 
   clock_b_.Advance(seconds(10) - milliseconds(1));
-  HeartbeatReply early = Beat(*store_b, Request(group_, b_, LeaseIntent::kAcquire));
+  HeartbeatReply early = Beat(*store_b_, Request(group_, b_, LeaseIntent::kAcquire));
   EXPECT_FALSE(early.acquired);
   EXPECT_EQ(early.lease.remaining, milliseconds(1));
 
   clock_b_.Advance(milliseconds(1));
-  HeartbeatReply taken = Beat(*store_b, Request(group_, b_, LeaseIntent::kAcquire));
+  HeartbeatReply taken = Beat(*store_b_, Request(group_, b_, LeaseIntent::kAcquire));
   EXPECT_TRUE(taken.acquired);
   EXPECT_EQ(taken.lease.holder, b_.holder);
   EXPECT_EQ(taken.lease.token, 2u);
 }
 
 TEST_F(PostgresFencingTest, ARenewalStartsTheWatchAgain) {
-  auto store_a = Open(&clock_a_);
-  auto store_b = Open(&clock_b_);
-  ASSERT_NE(store_a, nullptr);
-  ASSERT_NE(store_b, nullptr);
-  ASSERT_TRUE(Beat(*store_a, Request(group_, a_, LeaseIntent::kAcquire)).acquired);
-  Beat(*store_b, Request(group_, b_, LeaseIntent::kObserve));
+  ASSERT_NO_FATAL_FAILURE(OpenBothWithAHolding());
+  Beat(*store_b_, Request(group_, b_, LeaseIntent::kObserve));
   clock_b_.Advance(seconds(6));
-  ASSERT_TRUE(Beat(*store_a, Request(group_, a_, LeaseIntent::kRenew, 1)).held);
+  ASSERT_TRUE(Beat(*store_a_, Request(group_, a_, LeaseIntent::kRenew, 1)).held);
   // b sees the renewal; its watch of (a, 1, 1) starts now.
-  Beat(*store_b, Request(group_, b_, LeaseIntent::kObserve));
+  Beat(*store_b_, Request(group_, b_, LeaseIntent::kObserve));
   clock_b_.Advance(seconds(6));
   ExpireByTheDatabaseClock(group_);
-  EXPECT_FALSE(Beat(*store_b, Request(group_, b_, LeaseIntent::kAcquire)).acquired);
+  EXPECT_FALSE(Beat(*store_b_, Request(group_, b_, LeaseIntent::kAcquire)).acquired);
   clock_b_.Advance(seconds(4));
-  EXPECT_TRUE(Beat(*store_b, Request(group_, b_, LeaseIntent::kAcquire)).acquired);
+  EXPECT_TRUE(Beat(*store_b_, Request(group_, b_, LeaseIntent::kAcquire)).acquired);
 }
 
 // A contender that listens (WatchReleases, as every elector does) hears of each renewal when
 // it commits, so its watch of the live holder starts then, not at its own next heartbeat.
 TEST_F(PostgresFencingTest, TheWatchStartsWhenARenewalIsAnnounced) {
-  auto store_a = Open(&clock_a_);
-  auto store_b = Open(&clock_b_);
-  ASSERT_NE(store_a, nullptr);
-  ASSERT_NE(store_b, nullptr);
-  ASSERT_TRUE(Beat(*store_a, Request(group_, a_, LeaseIntent::kAcquire)).acquired);
-  auto listening = store_b->WatchReleases(LeaseKey{.group = group_}, [] {});
+  ASSERT_NO_FATAL_FAILURE(OpenBothWithAHolding());
+  auto listening = store_b_->WatchReleases(LeaseKey{.group = group_}, [] {});
   std::this_thread::sleep_for(milliseconds(300));  // Until it LISTENs.
-  ASSERT_TRUE(Beat(*store_a, Request(group_, a_, LeaseIntent::kRenew, 1)).held);
+  ASSERT_TRUE(Beat(*store_a_, Request(group_, a_, LeaseIntent::kRenew, 1)).held);
   std::this_thread::sleep_for(milliseconds(300));  // Until the renewal's NOTIFY arrives.
   clock_b_.Advance(seconds(10));
   ExpireByTheDatabaseClock(group_);
   // b's first heartbeat since the renewal: it has watched (a, 1, 1) for the ttl already.
-  HeartbeatReply taken = Beat(*store_b, Request(group_, b_, LeaseIntent::kAcquire));
+  HeartbeatReply taken = Beat(*store_b_, Request(group_, b_, LeaseIntent::kAcquire));
   EXPECT_TRUE(taken.acquired);
   EXPECT_EQ(taken.lease.token, 2u);
 }
 
 // The watch is only half the rule: the database must find the lease expired too.
 TEST_F(PostgresFencingTest, ALongWatchDoesNotTakeALeaseTheDatabaseSaysIsLive) {
-  auto store_a = Open(&clock_a_);
-  auto store_b = Open(&clock_b_);
-  ASSERT_NE(store_a, nullptr);
-  ASSERT_NE(store_b, nullptr);
-  ASSERT_TRUE(Beat(*store_a, Request(group_, a_, LeaseIntent::kAcquire)).acquired);
-  Beat(*store_b, Request(group_, b_, LeaseIntent::kObserve));
+  ASSERT_NO_FATAL_FAILURE(OpenBothWithAHolding());
+  Beat(*store_b_, Request(group_, b_, LeaseIntent::kObserve));
   clock_b_.Advance(hours(1));
-  HeartbeatReply refused = Beat(*store_b, Request(group_, b_, LeaseIntent::kAcquire));
+  HeartbeatReply refused = Beat(*store_b_, Request(group_, b_, LeaseIntent::kAcquire));
   EXPECT_FALSE(refused.acquired);
   EXPECT_GT(refused.lease.remaining, seconds(9));
 }
 
 TEST_F(PostgresFencingTest, AReleasedLeaseIsTakenAtOnceWithoutAWatch) {
-  auto store_a = Open(&clock_a_);
-  auto store_b = Open(&clock_b_);
-  ASSERT_NE(store_a, nullptr);
-  ASSERT_NE(store_b, nullptr);
-  ASSERT_TRUE(Beat(*store_a, Request(group_, a_, LeaseIntent::kAcquire)).acquired);
-  Result<bool> released = store_a->Release(LeaseKey{.group = group_}, a_.holder, 1);
+  ASSERT_NO_FATAL_FAILURE(OpenBothWithAHolding());
+  Result<bool> released = store_a_->Release(LeaseKey{.group = group_}, a_.holder, 1);
   ASSERT_TRUE(IsOk(released));
   ASSERT_TRUE(*released);
-  HeartbeatReply taken = Beat(*store_b, Request(group_, b_, LeaseIntent::kAcquire));
+  HeartbeatReply taken = Beat(*store_b_, Request(group_, b_, LeaseIntent::kAcquire));
   EXPECT_TRUE(taken.acquired);
   EXPECT_EQ(taken.lease.token, 2u);
 }

@@ -14,15 +14,6 @@ namespace {
 
 using namespace guardian_test;  // NOLINT(google-build-using-namespace): test helpers.
 
-std::unique_ptr<GuardedChild> MustSpawn(const SpawnOptions& options) {
-  auto spawned = GuardedChild::Spawn(options);
-  if (!spawned.ok()) {
-    ADD_FAILURE() << spawned.error().message();
-    return nullptr;
-  }
-  return std::move(spawned).value();
-}
-
 TEST(GuardianDeadlineTest, ChildIgnoringSigtermIsKilledAtTheDeadline) {
   TempDir dir;
   SpawnOptions options =

@@ -22,15 +22,6 @@ namespace {
 
 using namespace guardian_test;  // NOLINT(google-build-using-namespace): test helpers.
 
-std::unique_ptr<GuardedChild> MustSpawn(const SpawnOptions& options) {
-  auto spawned = GuardedChild::Spawn(options);
-  if (!spawned.ok()) {
-    ADD_FAILURE() << spawned.error().message();
-    return nullptr;
-  }
-  return std::move(spawned).value();
-}
-
 bool Reaped(pid_t pid) { return waitpid(pid, nullptr, WNOHANG) < 0 && errno == ECHILD; }
 
 TEST(GuardianLifecycleTest, ReportsTheExitCodeAndLeavesNoGuardian) {

@@ -15,21 +15,19 @@
 
 namespace baton::guardian::guardian_test {
 
-TempDir::TempDir() {
-  std::string pattern = (std::filesystem::temp_directory_path() / "baton-guardian-XXXXXX");
-  if (mkdtemp(pattern.data()) == nullptr) ADD_FAILURE() << "mkdtemp failed";
-  path_ = pattern;
-}
-
-TempDir::~TempDir() {
-  std::error_code ignored;
-  std::filesystem::remove_all(path_, ignored);
-}
-
 std::string TempDir::Script(const std::string& name, const std::string& body) const {
   const std::string path = File(name);
   std::ofstream(path) << body << "\n";
   return path;
+}
+
+std::unique_ptr<GuardedChild> MustSpawn(const SpawnOptions& options) {
+  auto spawned = GuardedChild::Spawn(options);
+  if (!spawned.ok()) {
+    ADD_FAILURE() << spawned.error().message();
+    return nullptr;
+  }
+  return std::move(spawned).value();
 }
 
 ProcessWatch::ProcessWatch(pid_t pid) : fd_(static_cast<int>(syscall(SYS_pidfd_open, pid, 0))) {}

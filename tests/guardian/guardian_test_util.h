@@ -5,12 +5,14 @@
 #include <sys/types.h>
 
 #include <chrono>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
 
 #include "baton/clock.h"
 #include "guardian/guardian.h"
+#include "support/temp_dir.h"
 
 namespace baton::guardian::guardian_test {
 
@@ -40,20 +42,18 @@ inline constexpr const char* kFamilyScript =
 // Sleeps until `t` on CLOCK_BOOTTIME.
 void SleepUntil(TimePoint t);
 
-// A scratch directory, removed with everything in it at the end.
+// A scratch directory (see support/temp_dir.h) that also holds the scripts children run.
 class TempDir final {
  public:
-  TempDir();
-  ~TempDir();
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
+  TempDir() : dir_("guardian"), path_(dir_.path().string()) {}
 
   const std::string& path() const { return path_; }
-  std::string File(const std::string& name) const { return path_ + "/" + name; }
+  std::string File(const std::string& name) const { return dir_.File(name); }
   // Writes an executable-by-sh script and returns its path.
   std::string Script(const std::string& name, const std::string& body) const;
 
  private:
+  test_support::TempDir dir_;
   std::string path_;
 };
 
@@ -81,6 +81,9 @@ std::optional<pid_t> AwaitPidFile(const std::string& path, Duration timeout = 5s
 
 // The parent pid of `pid`, from /proc; -1 if it is gone.
 pid_t ParentOf(pid_t pid);
+
+// Spawns under the guardian; nullptr (a test failure already added) when that fails.
+std::unique_ptr<GuardedChild> MustSpawn(const SpawnOptions& options);
 
 // Options that run `argv` under the test's guardian host with a plain PATH.
 SpawnOptions Options(std::vector<std::string> argv);

@@ -120,6 +120,17 @@ class ElectorTest : public ::testing::Test {
   FakeClock clock_;
 };
 
+// Electors "a" and "b" of one group, each over a connection of its own to the real store.
+class TwoElectorTest : public ElectorTest {
+ protected:
+  std::unique_ptr<Store> store_a_ = OpenStore();
+  std::unique_ptr<Store> store_b_ = OpenStore();
+  RecordingListener listener_a_;
+  RecordingListener listener_b_;
+  Elector a_{*store_a_, Options("a"), listener_a_};
+  Elector b_{*store_b_, Options("b"), listener_b_};
+};
+
 TEST_F(ElectorTest, HolderStopsAtSentPlusTtlMinusMarginWhenRenewalsFail) {
   FaultyRig rig(*this, "a");
   auto& [inner, store, listener, elector] = rig;
@@ -194,94 +205,74 @@ TEST_F(ElectorTest, HolderStopsAtDeadlineWhileRenewalHangs) {
   runner.join();
 }
 
-TEST_F(ElectorTest, PassiveRetriesJustAfterTheExpiryItWasTold) {
-  auto store_a = OpenStore();
-  auto store_b = OpenStore();
-  RecordingListener listener_a, listener_b;
-  Elector a(*store_a, Options("a"), listener_a);
-  Elector b(*store_b, Options("b"), listener_b);
-  ASSERT_TRUE(store_a->Register("billing", a.options().self, 10s).ok());
-  ASSERT_TRUE(store_b->Register("billing", b.options().self, 10s).ok());
+TEST_F(TwoElectorTest, PassiveRetriesJustAfterTheExpiryItWasTold) {
+  ASSERT_TRUE(store_a_->Register("billing", a_.options().self, 10s).ok());
+  ASSERT_TRUE(store_b_->Register("billing", b_.options().self, 10s).ok());
   const TimePoint acquired = clock_.Now();
-  a.Tick();
-  ASSERT_TRUE(a.active());
+  a_.Tick();
+  ASSERT_TRUE(a_.active());
 
   // With 1 s left on a's lease, b plans its next try 1 ms after the expiry, not a full
   // heartbeat later.
   clock_.Set(acquired + 9s);
-  const TimePoint next = b.Tick();
-  EXPECT_FALSE(b.active());
+  const TimePoint next = b_.Tick();
+  EXPECT_FALSE(b_.active());
   EXPECT_EQ(next, acquired + 10s + 1ms);
   clock_.Set(next);
-  b.Tick();
-  EXPECT_TRUE(b.active());
-  EXPECT_EQ(b.token(), 2u);
+  b_.Tick();
+  EXPECT_TRUE(b_.active());
+  EXPECT_EQ(b_.token(), 2u);
 }
 
-TEST_F(ElectorTest, PassiveFollowsRenewalsAtItsHeartbeat) {
-  auto store_a = OpenStore();
-  auto store_b = OpenStore();
-  RecordingListener listener_a, listener_b;
-  Elector a(*store_a, Options("a"), listener_a);
-  Elector b(*store_b, Options("b"), listener_b);
-  a.Tick();
+TEST_F(TwoElectorTest, PassiveFollowsRenewalsAtItsHeartbeat) {
+  a_.Tick();
   const TimePoint sent = clock_.Now();
-  EXPECT_EQ(b.Tick(), sent + 2s);
+  EXPECT_EQ(b_.Tick(), sent + 2s);
 }
 
-TEST_F(ElectorTest, TokenIsNewAndLargerAtEveryAcquisitionAndKeptByRenewals) {
-  auto store_a = OpenStore();
-  auto store_b = OpenStore();
-  RecordingListener listener_a, listener_b;
-  Elector a(*store_a, Options("a"), listener_a);
-  Elector b(*store_b, Options("b"), listener_b);
-  a.Tick();
-  ASSERT_TRUE(a.active());
-  const uint64_t first = a.token();
+TEST_F(TwoElectorTest, TokenIsNewAndLargerAtEveryAcquisitionAndKeptByRenewals) {
+  a_.Tick();
+  ASSERT_TRUE(a_.active());
+  const uint64_t first = a_.token();
   for (int i = 0; i < 5; ++i) {
     clock_.Advance(2s);
-    a.Tick();
-    EXPECT_EQ(a.token(), first);
+    a_.Tick();
+    EXPECT_EQ(a_.token(), first);
   }
-  for (const Event& e : listener_a.events()) EXPECT_EQ(e.token, first);
+  for (const Event& e : listener_a_.events()) EXPECT_EQ(e.token, first);
 
-  a.GiveUp(0s);
-  EXPECT_FALSE(a.active());
-  b.Tick();
-  ASSERT_TRUE(b.active());
-  EXPECT_GT(b.token(), first);
+  a_.GiveUp(0s);
+  EXPECT_FALSE(a_.active());
+  b_.Tick();
+  ASSERT_TRUE(b_.active());
+  EXPECT_GT(b_.token(), first);
 
-  b.GiveUp(1h);
-  a.Tick();
-  ASSERT_TRUE(a.active());
-  EXPECT_GT(a.token(), b.token());
+  b_.GiveUp(1h);
+  a_.Tick();
+  ASSERT_TRUE(a_.active());
+  EXPECT_GT(a_.token(), b_.token());
 }
 
-TEST_F(ElectorTest, DeposedHolderCannotRenewOrRelease) {
-  auto store_a = OpenStore();
-  auto store_b = OpenStore();
-  RecordingListener listener_a, listener_b;
-  Elector a(*store_a, Options("a"), listener_a);
-  Elector b(*store_b, Options("b"), listener_b);
-  a.Tick();
-  const uint64_t old_token = a.token();
+TEST_F(TwoElectorTest, DeposedHolderCannotRenewOrRelease) {
+  a_.Tick();
+  const uint64_t old_token = a_.token();
   clock_.Advance(10s);  // a was paused past its ttl.
-  b.Tick();
-  ASSERT_TRUE(b.active());
+  b_.Tick();
+  ASSERT_TRUE(b_.active());
 
-  a.Tick();  // Its deadline passed long ago; the store has moved on too.
-  EXPECT_FALSE(a.active());
-  auto events = listener_a.events();
+  a_.Tick();  // Its deadline passed long ago; the store has moved on too.
+  EXPECT_FALSE(a_.active());
+  auto events = listener_a_.events();
   ASSERT_EQ(events.back().kind, Event::kPassive);
   EXPECT_EQ(events.back().reason, PassiveReason::kDeadlinePassed);
 
-  auto released = store_a->Release({"billing", kActiveLease}, a.options().self.holder, old_token);
+  auto released = store_a_->Release({"billing", kActiveLease}, a_.options().self.holder, old_token);
   ASSERT_TRUE(released.ok());
   EXPECT_FALSE(*released);
-  auto snapshot = store_b->Snapshot("billing", kActiveLease);
+  auto snapshot = store_b_->Snapshot("billing", kActiveLease);
   ASSERT_TRUE(snapshot.ok());
-  EXPECT_EQ(snapshot->lease.holder, b.options().self.holder);
-  EXPECT_EQ(snapshot->lease.token, b.token());
+  EXPECT_EQ(snapshot->lease.holder, b_.options().self.holder);
+  EXPECT_EQ(snapshot->lease.token, b_.token());
 }
 
 TEST_F(ElectorTest, StopEndsWorkThenReleasesThenUnregisters) {
