@@ -23,13 +23,14 @@ bench: build
 	@bash bench/run.sh $(BUILD_DIR)
 
 # Fault injection with a safety check (tools/chaos): make chaos [DURATION=20m] [STORE=sqlite]
-# [SEED=N]. Both stores, one after the other, unless STORE names one.
+# [SEED=N] [MIN_EACH=N]. Both stores, one after the other, unless STORE names one.
 DURATION ?= 5m
 STORE ?= sqlite postgresql
+MIN_EACH ?= 2
 chaos: build
 	@for store in $(STORE); do \
 	  $(BUILD_DIR)/tools/chaos/baton-chaos --store $$store --duration $(DURATION) \
-	    $(if $(SEED),--seed $(SEED)) --min-each 2 || exit 1; \
+	    $(if $(SEED),--seed $(SEED)) --min-each $(MIN_EACH) || exit 1; \
 	done
 
 format:
