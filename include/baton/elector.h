@@ -81,6 +81,9 @@ class Elector final {
   // an id in use (kConflict) fails once the row has stayed live for ttl + heartbeat, since
   // the row of a killed process expires by then.
   Result<void> Run();
+  // Makes Run() return. Active work ends at once (listener.OnPassive(kStopping) from the
+  // watchdog thread), even while a store call hangs; an acquisition that comes back after
+  // the stop is released without being used.
   void RequestStop();
 
   // Gives up the lease now if held (listener.OnPassive(kReleased), then a release), and

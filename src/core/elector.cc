@@ -129,6 +129,7 @@ Result<void> Elector::Run() {
 void Elector::RequestStop() {
   stop_requested_ = true;
   heartbeat_wakeup_.Notify();
+  watchdog_wakeup_.Notify();
 }
 
 void Elector::GiveUp(Duration hold_off) {
@@ -192,6 +193,8 @@ void Elector::WatchdogLoop() {
     const TimePoint next = CheckDeadline();
     clock_.WaitUntil(next, watchdog_wakeup_);
   }
+  // A stop ends active work now, not when a heartbeat that may hang on the store returns.
+  BecomePassive(PassiveReason::kStopping);
 }
 
 TimePoint Elector::Tick() {
@@ -254,6 +257,12 @@ TimePoint Elector::Tick() {
                             ? std::string("by the store's clock the lease has expired")
                             : (holder.empty() ? std::string("nobody") : holder) +
                                   " holds it with token " + std::to_string(reply->lease.token));
+  }
+  if (reply->acquired && stop_requested_) {
+    // Too late to start work; the token is kept only so that Run() releases the lease.
+    std::lock_guard lock(mu_);
+    token_ = reply->lease.token;
+    return received;
   }
   if (reply->acquired) {
     if (received >= deadline) {

@@ -6,6 +6,7 @@
 // fixture).
 
 #include <chrono>
+#include <csignal>
 #include <memory>
 #include <optional>
 #include <string>
@@ -142,6 +143,28 @@ TEST_F(PgNetworkTest, StalledActiveStopsByTheDeadlineAndItsCallsTimeOut) {
 
   proxy_->Heal();
   ExpectRejoinsAsPassive(*next);
+}
+
+// SIGTERM while the store does not answer: the command stops at once, not when the hanging
+// call gives up or the guardian acts (at deadline − grace, a heartbeat after the hanging one
+// was sent: 1 s after the signal here); baton then exits by itself and the lease, which it
+// could not release, expires for the others.
+TEST_F(PgNetworkTest, SigtermWhileStalledStopsTheCommandAtOnce) {
+  const ProbeEvent old = StartGroupWithProxiedActive();
+
+  proxy_->Stall();
+  const uint64_t bytes_at_stall = proxy_->client_bytes();
+  ASSERT_TRUE(WaitFor([&] { return proxy_->client_bytes() > bytes_at_stall; }, kTtl))
+      << "a sent no heartbeat after the stall";
+  instance("a").process.Signal(SIGTERM);  // Its heartbeat hangs now, for 1.4 s.
+  EXPECT_TRUE(WaitFor([&] { return !IsAlive(old.pid); }, milliseconds(500)))
+      << "the command waited for the stalled store";
+  const auto exit = instance("a").process.WaitExit(2 * kCallTimeout + kSlack);
+  ASSERT_TRUE(exit) << "baton did not exit after SIGTERM while the store stalled";
+  EXPECT_TRUE(exit->Exited(0)) << exit->Describe();
+  const std::optional<ProbeEvent> next = WaitForStartAfter(old.token, kTtl + kSlack);
+  ASSERT_TRUE(next) << "nobody took over";
+  EXPECT_NE(next->instance, "a");
 }
 
 }  // namespace

@@ -205,6 +205,50 @@ TEST_F(ElectorTest, HolderStopsAtDeadlineWhileRenewalHangs) {
   runner.join();
 }
 
+// SIGTERM to `baton run` while the store hangs: the command stops now, not when the call
+// gives up (which may be seconds later).
+TEST_F(ElectorTest, StopEndsActiveWorkAtOnceWhileARenewalHangs) {
+  FaultyRig rig(*this, "a", /*do_register=*/false);
+  auto& [inner, store, listener, elector] = rig;
+  std::thread runner([&] { EXPECT_TRUE(elector.Run().ok()); });
+  ASSERT_TRUE(listener.AwaitEvents(1));
+  ASSERT_EQ(listener.events()[0].kind, Event::kActive);
+
+  store.set_mode(FaultyStore::Mode::kHang);
+  clock_.Advance(2s);  // The next heartbeat leaves and hangs.
+  for (int i = 0; i < 1000 && store.hanging() == 0; ++i) std::this_thread::sleep_for(1ms);
+  ASSERT_EQ(store.hanging(), 1);
+  elector.RequestStop();
+  EXPECT_EQ(listener.AwaitPassive(), PassiveReason::kStopping);
+  EXPECT_EQ(store.hanging(), 1) << "active work waited for the hanging call";
+  EXPECT_FALSE(elector.active());
+
+  store.set_mode(FaultyStore::Mode::kPass);
+  runner.join();
+  auto snapshot = inner->Snapshot("billing", kActiveLease);
+  ASSERT_TRUE(snapshot.ok());
+  EXPECT_TRUE(snapshot->lease.free());
+}
+
+// An acquisition in flight when the stop comes is not used: no active work starts, and the
+// lease it took is released on the way out.
+TEST_F(ElectorTest, AcquisitionThatReturnsAfterAStopIsReleasedUnused) {
+  FaultyRig rig(*this, "a");
+  auto& [inner, store, listener, elector] = rig;
+  store.set_mode(FaultyStore::Mode::kHold);
+  std::thread runner([&] { EXPECT_TRUE(elector.Run().ok()); });
+  for (int i = 0; i < 1000 && store.hanging() == 0; ++i) std::this_thread::sleep_for(1ms);
+  ASSERT_EQ(store.hanging(), 1);
+  elector.RequestStop();
+  store.set_mode(FaultyStore::Mode::kPass);
+  runner.join();
+  EXPECT_TRUE(listener.events().empty()) << "became active after the stop";
+  auto snapshot = inner->Snapshot("billing", kActiveLease);
+  ASSERT_TRUE(snapshot.ok());
+  EXPECT_TRUE(snapshot->lease.free());
+  EXPECT_EQ(snapshot->lease.token, 1u);
+}
+
 TEST_F(TwoElectorTest, PassiveRetriesJustAfterTheExpiryItWasTold) {
   ASSERT_TRUE(store_a_->Register("billing", a_.options().self, 10s).ok());
   ASSERT_TRUE(store_b_->Register("billing", b_.options().self, 10s).ok());

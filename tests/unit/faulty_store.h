@@ -13,7 +13,9 @@ namespace baton::testing {
 // released, or let fake time pass while one is in flight. Thread-safe.
 class FaultyStore final : public Store {
  public:
-  enum class Mode { kPass, kFail, kHang };
+  // kHang: each heartbeat waits until the mode changes, then fails with kOutcomeUnknown.
+  // kHold: the same wait, then the heartbeat is made (a reply that comes back late).
+  enum class Mode { kPass, kFail, kHang, kHold };
 
   FaultyStore(Store& inner, FakeClock& clock) : inner_(inner), clock_(clock) {}
 
@@ -36,11 +38,12 @@ class FaultyStore final : public Store {
     {
       std::unique_lock lock(mu_);
       if (mode_ == Mode::kFail) return Error(ErrorCode::kUnavailable, "injected failure");
-      if (mode_ == Mode::kHang) {
+      if (mode_ == Mode::kHang || mode_ == Mode::kHold) {
+        const bool then_make_it = mode_ == Mode::kHold;
         ++hanging_;
-        cv_.wait(lock, [&] { return mode_ != Mode::kHang; });
+        cv_.wait(lock, [&] { return mode_ != Mode::kHang && mode_ != Mode::kHold; });
         --hanging_;
-        return Error(ErrorCode::kOutcomeUnknown, "injected hang ended");
+        if (!then_make_it) return Error(ErrorCode::kOutcomeUnknown, "injected hang ended");
       }
     }
     if (latency_ns_ != 0) clock_.Advance(Duration(latency_ns_.load()));
