@@ -73,15 +73,19 @@ void ParseOrExit(CLI::App& app, int argc, char** argv) {
   }
 }
 
+void StopOnSignals() {
+  struct sigaction on_stop {};
+  on_stop.sa_handler = [](int) { g_interrupted = true; };
+  sigaction(SIGINT, &on_stop, nullptr);
+  sigaction(SIGTERM, &on_stop, nullptr);
+}
+
 bool Supervise() {
   if (!Cluster::BecomeSubreaper()) {
     std::fprintf(stderr, "bench: cannot become a child subreaper: %s\n", std::strerror(errno));
     return false;
   }
-  struct sigaction on_stop {};
-  on_stop.sa_handler = [](int) { g_interrupted = true; };
-  sigaction(SIGINT, &on_stop, nullptr);
-  sigaction(SIGTERM, &on_stop, nullptr);
+  StopOnSignals();
   return true;
 }
 

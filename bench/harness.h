@@ -40,8 +40,10 @@ void AddRunOptions(CLI::App& app, RunOptions& options);
 // Parses the command line; --help prints and exits 0, bad input prints the problem and exits 2.
 void ParseOrExit(CLI::App& app, int argc, char** argv);
 
-// Makes this process a child subreaper (see cluster.h) and the stop flag follow SIGINT and
-// SIGTERM. False, having said why on stderr, when the kernel refuses.
+// Makes the stop flag follow SIGINT and SIGTERM.
+void StopOnSignals();
+// Makes this process a child subreaper (see cluster.h), then StopOnSignals(). False, having
+// said why on stderr, when the kernel refuses.
 bool Supervise();
 // Whether SIGINT or SIGTERM arrived since Supervise().
 bool Interrupted();

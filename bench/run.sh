@@ -2,7 +2,8 @@
 # Runs the benchmarks the way the README reports them:
 #   1. failover and handover times on SQLite (ttl 1s, 30 trials of each kind);
 #   2. the same on PostgreSQL 15, on a throwaway cluster this script starts and removes;
-#   3. statements per instance per heartbeat on that cluster, as pg_stat_statements counts them.
+#   3. statements per instance per heartbeat on that cluster, as pg_stat_statements counts them;
+#   4. heartbeat latency with 500 instances of one group on that cluster.
 # Usage: bash bench/run.sh BUILD_DIR [extra baton-failover-bench options...]
 # Exits 0 unless something broke; a slow number is reported, not an error.
 set -euo pipefail
@@ -13,10 +14,11 @@ shift
 baton="$build_dir/src/cli/baton"
 bench="$build_dir/bench/baton-failover-bench"
 statements_bench="$build_dir/bench/baton-pg-statements-bench"
-for bin in "$baton" "$bench" "$statements_bench"; do
+scale_bench="$build_dir/bench/baton-pg-scale-bench"
+for bin in "$baton" "$bench" "$statements_bench" "$scale_bench"; do
   if [[ ! -x $bin ]]; then
-    echo "bench/run.sh: $bin is missing; build the 'baton', 'baton-failover-bench' and" \
-      "'baton-pg-statements-bench' targets" >&2
+    echo "bench/run.sh: $bin is missing; build the 'baton' target and the benchmarks" \
+      "('make build' builds them all)" >&2
     exit 1
   fi
 done
@@ -112,7 +114,7 @@ port = $pg_port
 unix_socket_directories = '$pg_dir'
 fsync = on
 synchronous_commit = on
-max_connections = 300
+max_connections = 1200  # 500 instances of the scale benchmark, two connections each
 shared_preload_libraries = 'pg_stat_statements'
 pg_stat_statements.track = top
 pg_stat_statements.track_utility = on
@@ -161,3 +163,7 @@ echo
 echo "statements per heartbeat: postgresql, 3 and 20 instances, 10 s each" >&2
 "$statements_bench" --baton "$baton" --store "$store_url" --stats "$stats_url" --ttl 1s \
   --instances 3,20 --window 10s || broken=1
+echo
+
+echo "heartbeat latency: postgresql, 500 instances, 30 s (two minutes or so)" >&2
+"$scale_bench" --store "$store_url" --instances 500 --window 30s || broken=1

@@ -10,6 +10,7 @@
 #include <chrono>
 #include <map>
 #include <optional>
+#include <ostream>
 #include <string>
 #include <vector>
 
@@ -111,6 +112,8 @@ struct StoreKind {
   void (*set_up)(BatonGroupTest& test);  // Gives the test a fresh store, or skips or fails it.
 };
 StoreKind StoreUnderTest();
+// How GoogleTest shows a StoreKind in test listings: its name, not its bytes.
+inline void PrintTo(const StoreKind& kind, std::ostream* os) { *os << kind.name; }
 
 // BatonGroupTest on the store of StoreUnderTest().
 class StoreGroupTest : public BatonGroupTest, public ::testing::WithParamInterface<StoreKind> {
