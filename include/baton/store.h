@@ -83,6 +83,14 @@ struct GroupSnapshot {
   std::vector<Member> members;
 };
 
+// What a store's schema says of itself: its version, and the oldest schema version a program
+// may know and still use it. A newer schema that stays usable by the previous release says so
+// here, so that release keeps running through a rolling upgrade (SPEC 5).
+struct SchemaVersion {
+  int version = 0;      // 0: no schema yet.
+  int usable_from = 0;  // Programs that know this version or a later one can use the schema.
+};
+
 struct SchemaInfo {
   int found = 0;      // Schema version in the store before the call (0: none).
   int current = 0;    // Schema version after the call.

@@ -24,7 +24,9 @@ class PostgresSchemaTest : public PostgresTest {
 TEST_F(PostgresSchemaTest, NewerSchemaIsRefusedNamingBothVersions) {
   ASSERT_NE(Open(&clock_), nullptr);  // Creates version 1.
   PgSession admin(url_);
-  admin.Must("UPDATE " + Qualified("meta") + " SET value = 7 WHERE key = 'schema_version'");
+  // A newer baton's schema that it did not keep usable by this one.
+  admin.Must("UPDATE " + Qualified("meta") +
+             " SET value = 7 WHERE key IN ('schema_version', 'usable_from')");
   Result<std::unique_ptr<Store>> newer = OpenPostgresStore(Options(&clock_));
   ASSERT_FALSE(newer.ok());
   EXPECT_EQ(newer.error().code(), ErrorCode::kSchemaMismatch);
@@ -33,6 +35,30 @@ TEST_F(PostgresSchemaTest, NewerSchemaIsRefusedNamingBothVersions) {
   EXPECT_NE(message.find("version " + std::to_string(PostgresSchemaVersion())), std::string::npos)
       << message;
   EXPECT_NE(message.find("upgrade baton"), std::string::npos) << message;
+}
+
+// SPEC 5: a newer release's schema that says it stays usable by this one is used as it is,
+// and this release's migrate does not move it back.
+TEST_F(PostgresSchemaTest, NewerSchemaThatStaysUsableIsUsedAndLeftAlone) {
+  ASSERT_NE(Open(&clock_), nullptr);  // Creates version 1, usable from version 1.
+  PgSession admin(url_);
+  admin.Must("UPDATE " + Qualified("meta") + " SET value = 7 WHERE key = 'schema_version'");
+  for (bool create_schema : {true, false}) {
+    PostgresStoreOptions options = Options(&clock_);
+    options.create_schema = create_schema;
+    Result<std::unique_ptr<Store>> store = OpenPostgresStore(options);
+    ASSERT_TRUE(IsOk(store));
+    Result<HeartbeatReply> beat =
+        (*store)->Heartbeat(Request("newer", Instance("a"), LeaseIntent::kAcquire));
+    ASSERT_TRUE(IsOk(beat));
+    EXPECT_TRUE(beat->held);
+    Result<SchemaInfo> info = (*store)->Migrate();
+    ASSERT_TRUE(IsOk(info));
+    EXPECT_EQ(info->found, 7);
+    EXPECT_EQ(info->current, 7);
+  }
+  EXPECT_EQ(admin.Must("SELECT value FROM " + Qualified("meta") + " WHERE key = 'schema_version'"),
+            "7");
 }
 
 TEST_F(PostgresSchemaTest, MissingSchemaIsCreatedOnlyWhenAllowed) {
@@ -93,8 +119,9 @@ TEST_F(PostgresSchemaTest, ConcurrentFirstStartsCreateTheSchemaOnce) {
   for (std::thread& t : threads) t.join();
   for (const std::string& error : errors) EXPECT_EQ(error, "");
   PgSession admin(url_);
-  EXPECT_EQ(admin.Must("SELECT value FROM " + Qualified("meta")),
+  EXPECT_EQ(admin.Must("SELECT value FROM " + Qualified("meta") + " WHERE key = 'schema_version'"),
             std::to_string(PostgresSchemaVersion()));
+  EXPECT_EQ(admin.Must("SELECT count(*) FROM " + Qualified("meta")), "2");
 }
 
 TEST_F(PostgresSchemaTest, SchemaNameMustBeAPlainIdentifier) {

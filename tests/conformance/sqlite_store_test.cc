@@ -122,18 +122,49 @@ TEST_F(SqliteStoreTest, RefusesADirectory) {
       << store.error().message();
 }
 
+// A newer baton's schema that it did not keep usable by this one (usable_from 7), or that
+// predates usable_from (no such row: usable from its own version only).
 TEST_F(SqliteStoreTest, RefusesANewerSchemaNamingBothVersions) {
   const std::string path = dir_.File("baton.db");
   ASSERT_TRUE(IsOk(Open(path)));
-  RawExec(path, "UPDATE baton_meta SET value = 7 WHERE key = 'schema_version'");
+  RawExec(path, "UPDATE baton_meta SET value = 7 WHERE key IN ('schema_version', 'usable_from')");
+  const std::string supported = std::to_string(SqliteSchemaVersion());
   for (bool create_schema : {true, false}) {
     auto store = Open(path, create_schema);
     ASSERT_FALSE(store.ok());
     EXPECT_EQ(store.error().code(), ErrorCode::kSchemaMismatch);
-    EXPECT_EQ(store.error().message(),
-              "sqlite:" + path + " has schema version 7, this baton supports up to " +
-                  std::to_string(SqliteSchemaVersion()) + ": upgrade baton");
+    EXPECT_EQ(store.error().message(), "sqlite:" + path +
+                                           " has schema version 7 (usable from version 7), this "
+                                           "baton supports up to " +
+                                           supported + ": upgrade baton");
   }
+  RawExec(path, "DELETE FROM baton_meta WHERE key = 'usable_from'");
+  auto store = Open(path);
+  ASSERT_FALSE(store.ok());
+  EXPECT_NE(store.error().message().find("usable from version 7"), std::string::npos)
+      << store.error().message();
+}
+
+// SPEC 5: a newer release's schema that says it stays usable by this one is used as it is,
+// and neither `baton run` nor `baton migrate` of this release moves it back.
+TEST_F(SqliteStoreTest, UsesANewerSchemaThatStaysUsableAndLeavesItAlone) {
+  const std::string path = dir_.File("baton.db");
+  ASSERT_TRUE(IsOk(Open(path)));
+  RawExec(path, "UPDATE baton_meta SET value = 7 WHERE key = 'schema_version'");
+  ASSERT_EQ(RawQueryText(path, "SELECT value FROM baton_meta WHERE key = 'usable_from'"),
+            std::to_string(SqliteSchemaVersion()));
+  for (bool create_schema : {true, false}) {
+    auto store = Open(path, create_schema);
+    ASSERT_TRUE(IsOk(store));
+    Result<HeartbeatReply> beat = (*store)->Heartbeat(Request("a", LeaseIntent::kAcquire));
+    ASSERT_TRUE(IsOk(beat));
+    EXPECT_TRUE(beat->held);
+    Result<SchemaInfo> info = (*store)->Migrate();
+    ASSERT_TRUE(IsOk(info));
+    EXPECT_EQ(info->found, 7);
+    EXPECT_EQ(info->current, 7);
+  }
+  EXPECT_EQ(RawQueryText(path, "SELECT value FROM baton_meta WHERE key = 'schema_version'"), "7");
 }
 
 TEST_F(SqliteStoreTest, EmptyFileWithoutCreateSchemaAsksForMigrate) {

@@ -149,18 +149,19 @@ TEST_F(BatonGroupTest, DatabasePathThroughARegularFileIsRefused) {
   EXPECT_TRUE(Events("start").empty()) << "the command ran";
 }
 
-// Sets the schema version stored in the SQLite file by hand (table and key of
-// src/stores/sqlite/schema.cc), as a newer baton would have left it.
-void SetSchemaVersion(const std::string& path, int version) {
+// Sets the schema version stored in the SQLite file by hand, and the oldest version that may
+// use it (table and keys of src/stores/sqlite/schema.cc), as a newer baton would have left it.
+void SetSchemaVersion(const std::string& path, int version, int usable_from) {
   sqlite3* db = nullptr;
   ASSERT_EQ(sqlite3_open_v2(path.c_str(), &db, SQLITE_OPEN_READWRITE, nullptr), SQLITE_OK);
-  const std::string sql =
-      "UPDATE baton_meta SET value = " + std::to_string(version) + " WHERE key = 'schema_version'";
+  const std::string sql = "UPDATE baton_meta SET value = CASE key WHEN 'schema_version' THEN " +
+                          std::to_string(version) + " ELSE " + std::to_string(usable_from) +
+                          " END WHERE key IN ('schema_version', 'usable_from')";
   char* error = nullptr;
   EXPECT_EQ(sqlite3_exec(db, sql.c_str(), nullptr, nullptr, &error), SQLITE_OK)
       << (error != nullptr ? error : "");
   sqlite3_free(error);
-  EXPECT_EQ(sqlite3_changes(db), 1) << "no schema_version row in baton_meta";
+  EXPECT_EQ(sqlite3_changes(db), 2) << "no schema_version or usable_from row in baton_meta";
   sqlite3_close(db);
 }
 
@@ -186,7 +187,7 @@ TEST_F(BatonGroupTest, SchemaNewerThanSupportedIsRefusedNamingBothVersions) {
   const int supported = SchemaVersion(db_path_);
   ASSERT_GT(supported, 0);
   const int newer = supported + 41;
-  SetSchemaVersion(db_path_, newer);
+  SetSchemaVersion(db_path_, newer, /*usable_from=*/newer);
 
   const std::vector<std::string> mentions = {std::to_string(supported), std::to_string(newer)};
   for (const std::vector<std::string>& argv : std::vector<std::vector<std::string>>{
@@ -202,6 +203,25 @@ TEST_F(BatonGroupTest, SchemaNewerThanSupportedIsRefusedNamingBothVersions) {
   }
   EXPECT_EQ(SchemaVersion(db_path_), newer) << "the newer schema was touched";
   EXPECT_TRUE(Events("start").empty()) << "the command ran";
+}
+
+// SPEC 5, a rolling upgrade: a newer release migrated the store and said its schema stays
+// usable by this release, which keeps running on it and does not move it back.
+TEST_F(BatonGroupTest, NewerSchemaThatStaysUsableIsUsedAsItIs) {
+  const CommandResult migrated = RunCommand({BATON_BIN, "migrate", "--store", store_});
+  ASSERT_TRUE(migrated.Exited(0)) << migrated.Describe();
+  const int supported = SchemaVersion(db_path_);
+  const int newer = supported + 1;
+  SetSchemaVersion(db_path_, newer, /*usable_from=*/supported);
+
+  const CommandResult again = RunCommand({BATON_BIN, "migrate", "--store", store_});
+  EXPECT_TRUE(again.Exited(0)) << again.Describe();
+  EXPECT_NE(again.out.find("version " + std::to_string(newer) + ", nothing to do"),
+            std::string::npos)
+      << again.Describe();
+  Start("a");
+  EXPECT_TRUE(WaitForGroup({"a"})) << "the instance did not run on the newer schema";
+  EXPECT_EQ(SchemaVersion(db_path_), newer) << "the newer schema was moved back";
 }
 
 }  // namespace

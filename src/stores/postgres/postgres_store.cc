@@ -119,9 +119,9 @@ Result<Connection*> PostgresStore::Connected() {
 Result<Connection*> PostgresStore::Ready() {
   Result<Connection*> connection = Connected();
   if (!connection || schema_checked_) return connection;
-  Result<int> found = ReadSchemaVersion(**connection, schema_);
+  Result<SchemaVersion> found = ReadSchemaVersion(**connection, schema_);
   if (!found) return found.error();
-  if (*found < kSchemaVersion && create_schema_) {
+  if (found->version < kSchemaVersion && create_schema_) {
     // A new database (`baton run` on first use), or one a previous release created. Every
     // schema version stays usable by the previous release, so upgrading here is safe for the
     // rest of the group; MigrateSchema reads the version again under its lock.

@@ -64,37 +64,44 @@ class MigrationTransaction final {
 
 }  // namespace
 
-Result<int> ReadSchemaVersion(Connection& connection, const std::string& schema) {
+Result<SchemaVersion> ReadSchemaVersion(Connection& connection, const std::string& schema) {
   const Statement has_meta{.name = "baton_has_meta",
                            .sql = "SELECT to_regclass($1::text) IS NOT NULL",
                            .effect = Effect::kRead,
                            .what = "reading the schema version"};
   Result<Rows> exists = connection.Exec(has_meta, {TextParam(QuoteIdentifier(schema) + ".meta")});
   if (!exists) return exists.error();
-  if (exists->size() != 1 || !exists->Bool(0, 0)) return 0;
-  Result<Rows> version = connection.Run(
-      "SELECT value FROM " + QuoteIdentifier(schema) + ".meta WHERE key = 'schema_version'",
-      Effect::kRead, "reading the schema version");
-  if (!version) return version.error();
-  if (version->size() == 0) return 0;
-  return static_cast<int>(version->Int(0, 0));
+  if (exists->size() != 1 || !exists->Bool(0, 0)) return SchemaVersion{};
+  Result<Rows> rows =
+      connection.Run("SELECT (SELECT value FROM " + QuoteIdentifier(schema) +
+                         ".meta WHERE key = 'schema_version'), (SELECT value FROM " +
+                         QuoteIdentifier(schema) + ".meta WHERE key = 'usable_from')",
+                     Effect::kRead, "reading the schema version");
+  if (!rows) return rows.error();
+  SchemaVersion found;
+  if (rows->size() != 1 || rows->IsNull(0, 0)) return found;
+  found.version = static_cast<int>(rows->Int(0, 0));
+  found.usable_from = rows->IsNull(0, 1) ? found.version : static_cast<int>(rows->Int(0, 1));
+  return found;
 }
 
-Result<void> CheckSchemaVersion(const std::string& describe, int found) {
-  if (found == kSchemaVersion) return Ok();
+Result<void> CheckSchemaVersion(const std::string& describe, SchemaVersion found) {
+  if (found.version == kSchemaVersion) return Ok();
   const std::string supported = std::to_string(kSchemaVersion);
-  if (found > kSchemaVersion) {
+  if (found.version > kSchemaVersion) {
+    if (found.usable_from <= kSchemaVersion) return Ok();  // Made to stay usable by us.
     return Error(ErrorCode::kSchemaMismatch,
-                 describe + " has baton schema version " + std::to_string(found) +
-                     ", this baton supports up to version " + supported + ": upgrade baton");
+                 describe + " has baton schema version " + std::to_string(found.version) +
+                     " (usable from version " + std::to_string(found.usable_from) +
+                     "), this baton supports up to version " + supported + ": upgrade baton");
   }
-  if (found == 0) {
+  if (found.version == 0) {
     return Error(ErrorCode::kSchemaMismatch,
                  describe + " has no baton schema yet (this baton needs version " + supported +
                      "): run `baton migrate` with this --store first");
   }
   return Error(ErrorCode::kSchemaMismatch, describe + " has baton schema version " +
-                                               std::to_string(found) +
+                                               std::to_string(found.version) +
                                                ", this baton needs version " + supported +
                                                ": run `baton migrate` with this --store");
 }
@@ -129,14 +136,18 @@ Result<SchemaInfo> MigrateSchema(Connection& connection, const std::string& sche
       !r) {
     return r.error();
   }
-  Result<int> found = ReadSchemaVersion(connection, schema);
+  Result<SchemaVersion> found = ReadSchemaVersion(connection, schema);
   if (!found) return found.error();
-  SchemaInfo info{.found = *found, .current = *found, .supported = kSchemaVersion};
-  if (*found > kSchemaVersion) return CheckSchemaVersion(connection.describe(), *found).error();
-  if (*found == kSchemaVersion) return info;  // Nothing to do; the rollback is harmless.
+  SchemaInfo info{.found = found->version, .current = found->version, .supported = kSchemaVersion};
+  if (found->version > kSchemaVersion) {
+    // Never downgraded: a newer schema is either usable as it is, or refused.
+    if (auto r = CheckSchemaVersion(connection.describe(), *found); !r) return r.error();
+    return info;
+  }
+  if (found->version == kSchemaVersion) return info;  // Nothing to do; the rollback is harmless.
 
   // Each step upgrades from the version before it; version 1 is the first.
-  if (*found < 1) {
+  if (found->version < 1) {
     if (auto r = connection.Run(Expand(kSchemaV1Sql, schema), Effect::kRead,
                                 "creating schema version 1");
         !r) {
@@ -145,6 +156,7 @@ Result<SchemaInfo> MigrateSchema(Connection& connection, const std::string& sche
   }
   if (auto r = connection.Run("INSERT INTO " + quoted + ".meta (key, value) VALUES " +
                                   "('schema_version', " + std::to_string(kSchemaVersion) +
+                                  "), ('usable_from', " + std::to_string(kUsableFrom) +
                                   ") ON CONFLICT (key) DO UPDATE SET value = excluded.value",
                               Effect::kRead, "writing the schema version");
       !r) {

@@ -15,16 +15,21 @@ namespace baton::postgres_detail {
 // heartbeat, put_member, release, unregister and check_token functions. Every version must
 // stay usable by the previous release (rolling upgrades).
 inline constexpr int kSchemaVersion = 1;
+// The oldest schema version whose programs can use kSchemaVersion; written beside it.
+inline constexpr int kUsableFrom = 1;
 
-// The schema version in the database; 0 when `schema` has no baton tables yet.
-Result<int> ReadSchemaVersion(Connection& connection, const std::string& schema);
+// The schema version in the database and the oldest version that may use it ({0, 0}
+// when `schema` has no baton tables yet). A schema written before `usable_from` existed is usable
+// from its own version only.
+Result<SchemaVersion> ReadSchemaVersion(Connection& connection, const std::string& schema);
 
 // Creates or upgrades the schema in one transaction under a transaction-level advisory lock,
-// which serializes concurrent migrations from other hosts. kSchemaMismatch for a newer schema.
+// which serializes concurrent migrations from other hosts. A newer schema usable by this
+// program is left alone; kSchemaMismatch for one that is not.
 Result<SchemaInfo> MigrateSchema(Connection& connection, const std::string& schema);
 
 // Whether a database with schema version `found` can be used as is; kSchemaMismatch naming
-// both versions and what to do when not. `found == 0` is a database without the schema.
-Result<void> CheckSchemaVersion(const std::string& describe, int found);
+// both versions and what to do when not. `found.version == 0` is a database without the schema.
+Result<void> CheckSchemaVersion(const std::string& describe, SchemaVersion found);
 
 }  // namespace baton::postgres_detail

@@ -58,66 +58,76 @@ END;
 
 constexpr const char* kHasMetaTable =
     "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'baton_meta'";
-constexpr const char* kSelectVersion = "SELECT value FROM baton_meta WHERE key = 'schema_version'";
+// usable_from falls back to the version itself: a schema written before the key existed.
+constexpr const char* kSelectVersion =
+    "SELECT value, coalesce((SELECT value FROM baton_meta WHERE key = 'usable_from'), value) "
+    "FROM baton_meta WHERE key = 'schema_version'";
 constexpr const char* kWriteVersion =
-    "INSERT INTO baton_meta (key, value) VALUES ('schema_version', ?1) "
+    "INSERT INTO baton_meta (key, value) VALUES ('schema_version', ?1), ('usable_from', ?2) "
     "ON CONFLICT (key) DO UPDATE SET value = excluded.value";
 
 }  // namespace
 
-Result<int> ReadSchemaVersion(Connection& connection) {
+Result<SchemaVersion> ReadSchemaVersion(Connection& connection) {
   Result<Statement> has_meta = connection.Prepare(kHasMetaTable, "reading the schema version");
   if (!has_meta) return has_meta.error();
   Result<bool> row = has_meta->Step();
   if (!row) return row.error();
-  if (!*row || has_meta->Int(0) == 0) return 0;
+  if (!*row || has_meta->Int(0) == 0) return SchemaVersion{};
 
   Result<Statement> version = connection.Prepare(kSelectVersion, "reading the schema version");
   if (!version) return version.error();
   row = version->Step();
   if (!row) return row.error();
-  if (!*row) return 0;
-  return static_cast<int>(version->Int(0));
+  if (!*row) return SchemaVersion{};
+  return SchemaVersion{.version = static_cast<int>(version->Int(0)),
+                       .usable_from = static_cast<int>(version->Int(1))};
 }
 
-Result<void> CheckSchemaVersion(const std::string& describe, int found) {
-  if (found == kSchemaVersion) return Ok();
-  if (found > kSchemaVersion) {
+Result<void> CheckSchemaVersion(const std::string& describe, SchemaVersion found) {
+  if (found.version == kSchemaVersion) return Ok();
+  if (found.version > kSchemaVersion) {
+    if (found.usable_from <= kSchemaVersion) return Ok();  // Made to stay usable by us.
     return Error(ErrorCode::kSchemaMismatch,
-                 describe + " has schema version " + std::to_string(found) +
-                     ", this baton supports up to " + std::to_string(kSchemaVersion) +
+                 describe + " has schema version " + std::to_string(found.version) +
+                     " (usable from version " + std::to_string(found.usable_from) +
+                     "), this baton supports up to " + std::to_string(kSchemaVersion) +
                      ": upgrade baton");
   }
-  if (found == 0) {
+  if (found.version == 0) {
     return Error(ErrorCode::kSchemaMismatch,
                  describe + " has no baton schema yet (this baton needs version " +
                      std::to_string(kSchemaVersion) + "): run `baton migrate --store " + describe +
                      "` first");
   }
-  return Error(ErrorCode::kSchemaMismatch, describe + " has schema version " +
-                                               std::to_string(found) + ", this baton needs " +
-                                               std::to_string(kSchemaVersion) +
-                                               ": run `baton migrate --store " + describe + "`");
+  return Error(ErrorCode::kSchemaMismatch,
+               describe + " has schema version " + std::to_string(found.version) +
+                   ", this baton needs " + std::to_string(kSchemaVersion) +
+                   ": run `baton migrate --store " + describe + "`");
 }
 
 Result<SchemaInfo> MigrateSchema(Connection& connection) {
   Transaction tx(connection, Transaction::Kind::kWrite, "migrating the schema");
   if (auto r = tx.Begin(); !r) return r.error();
-  Result<int> found = ReadSchemaVersion(connection);
+  Result<SchemaVersion> found = ReadSchemaVersion(connection);
   if (!found) return found.error();
-  SchemaInfo info{.found = *found, .current = *found, .supported = kSchemaVersion};
-  if (*found > kSchemaVersion) {
-    return CheckSchemaVersion(connection.describe(), *found).error();
+  SchemaInfo info{.found = found->version, .current = found->version, .supported = kSchemaVersion};
+  if (found->version > kSchemaVersion) {
+    // Never downgraded: a newer schema is either usable as it is, or refused.
+    if (auto r = CheckSchemaVersion(connection.describe(), *found); !r) return r.error();
+    return info;
   }
-  if (*found == kSchemaVersion) return info;  // Nothing to do; the rollback is harmless.
+  if (found->version == kSchemaVersion) return info;  // Nothing to do; the rollback is harmless.
 
   // Each step upgrades from the version before it; version 1 is the first.
-  if (*found < 1) {
+  if (found->version < 1) {
     if (auto r = connection.Exec(kSchemaV1, "creating schema version 1"); !r) return r.error();
   }
   Result<Statement> write = connection.Prepare(kWriteVersion, "writing the schema version");
   if (!write) return write.error();
-  if (auto r = write->Bind(int64_t{kSchemaVersion}).Run(); !r) return r.error();
+  if (auto r = write->Bind(int64_t{kSchemaVersion}).Bind(int64_t{kUsableFrom}).Run(); !r) {
+    return r.error();
+  }
   if (auto r = tx.Commit(); !r) return r.error();
   info.current = kSchemaVersion;
   return info;

@@ -13,16 +13,21 @@ namespace baton::sqlite_detail {
 // Newest schema version this program knows. Version 1: baton_meta, baton_members,
 // baton_leases. Every version must stay usable by the previous release (rolling upgrades).
 inline constexpr int kSchemaVersion = 1;
+// The oldest schema version whose programs can use kSchemaVersion; written beside it.
+inline constexpr int kUsableFrom = 1;
 
-// The schema version in the file; 0 when it has no baton schema yet.
-Result<int> ReadSchemaVersion(Connection& connection);
+// The schema version in the file and the oldest version that may use it ({0, 0}
+// when it has no baton schema yet). A schema written before `usable_from` existed is usable from
+// its own version only.
+Result<SchemaVersion> ReadSchemaVersion(Connection& connection);
 
 // Creates or upgrades the schema in one BEGIN IMMEDIATE transaction, which also serializes
-// concurrent migrations by other processes. kSchemaMismatch for a newer schema.
+// concurrent migrations by other processes. A newer schema usable by this program is left
+// alone; kSchemaMismatch for one that is not.
 Result<SchemaInfo> MigrateSchema(Connection& connection);
 
 // Whether a file with schema `found` can be used as is; kSchemaMismatch naming both versions
-// and what to do when not. `found == 0` is an empty file.
-Result<void> CheckSchemaVersion(const std::string& describe, int found);
+// and what to do when not. `found.version == 0` is an empty file.
+Result<void> CheckSchemaVersion(const std::string& describe, SchemaVersion found);
 
 }  // namespace baton::sqlite_detail

@@ -26,9 +26,9 @@ Result<std::unique_ptr<Connection>> OpenConnection(const SqliteStoreOptions& opt
   // WAL: readers never block the writer and a commit is one append plus one fsync. The mode
   // is stored in the file, so this is a no-op for every open after the first.
   if (auto r = c.Exec("PRAGMA journal_mode = WAL", "switching to WAL mode"); !r) return r.error();
-  Result<int> found = ReadSchemaVersion(c);
+  Result<SchemaVersion> found = ReadSchemaVersion(c);
   if (!found) return found.error();
-  if (*found < kSchemaVersion && options.create_schema) {
+  if (found->version < kSchemaVersion && options.create_schema) {
     // A new file (`baton run` on first use), or one a previous release created. Every schema
     // version stays usable by the previous release, so upgrading here is safe for the rest of
     // the group; MigrateSchema re-reads the version under the write lock.
