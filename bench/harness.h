@@ -1,7 +1,7 @@
 #pragma once
 
-// What both benchmark programs share: the options they pass on to `baton run`, the stop flag
-// set by SIGINT/SIGTERM, and their scratch directory.
+// What the benchmark programs share: the options they pass on to `baton run`, their option
+// checks, the stop flag set by SIGINT/SIGTERM, and their scratch directory.
 //
 // Thread safety: one thread (the stop flag is the only state, set from a signal handler).
 
@@ -45,7 +45,7 @@ void StopOnSignals();
 // Makes this process a child subreaper (see cluster.h), then StopOnSignals(). False, having
 // said why on stderr, when the kernel refuses.
 bool Supervise();
-// Whether SIGINT or SIGTERM arrived since Supervise().
+// Whether SIGINT or SIGTERM arrived since StopOnSignals() (or Supervise()).
 bool Interrupted();
 // Sleeps `how_long` unless interrupted first; false when interrupted.
 bool Sleep(std::chrono::nanoseconds how_long);
