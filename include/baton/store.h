@@ -89,6 +89,12 @@ struct GroupSnapshot {
 struct SchemaVersion {
   int version = 0;      // 0: no schema yet.
   int usable_from = 0;  // Programs that know this version or a later one can use the schema.
+
+  // Whether a program whose newest schema version is `supported` can use this schema as it
+  // is: its own version, or a newer one made to stay usable by it.
+  bool UsableBy(int supported) const {
+    return version == supported || (version > supported && usable_from <= supported);
+  }
 };
 
 struct SchemaInfo {

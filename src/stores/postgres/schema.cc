@@ -86,10 +86,9 @@ Result<SchemaVersion> ReadSchemaVersion(Connection& connection, const std::strin
 }
 
 Result<void> CheckSchemaVersion(const std::string& describe, SchemaVersion found) {
-  if (found.version == kSchemaVersion) return Ok();
+  if (found.UsableBy(kSchemaVersion)) return Ok();
   const std::string supported = std::to_string(kSchemaVersion);
   if (found.version > kSchemaVersion) {
-    if (found.usable_from <= kSchemaVersion) return Ok();  // Made to stay usable by us.
     return Error(ErrorCode::kSchemaMismatch,
                  describe + " has baton schema version " + std::to_string(found.version) +
                      " (usable from version " + std::to_string(found.usable_from) +

@@ -85,9 +85,8 @@ Result<SchemaVersion> ReadSchemaVersion(Connection& connection) {
 }
 
 Result<void> CheckSchemaVersion(const std::string& describe, SchemaVersion found) {
-  if (found.version == kSchemaVersion) return Ok();
+  if (found.UsableBy(kSchemaVersion)) return Ok();
   if (found.version > kSchemaVersion) {
-    if (found.usable_from <= kSchemaVersion) return Ok();  // Made to stay usable by us.
     return Error(ErrorCode::kSchemaMismatch,
                  describe + " has schema version " + std::to_string(found.version) +
                      " (usable from version " + std::to_string(found.usable_from) +
