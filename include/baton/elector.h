@@ -36,6 +36,10 @@ class ElectorListener {
   // This instance is no longer active. Return once active work has stopped, or once
   // something else (a guardian process) is certain to stop it by the old deadline.
   virtual void OnPassive(PassiveReason reason) = 0;
+  // A heartbeat succeeded and left this instance passive: another instance holds the lease,
+  // or this one holds off. Called after every such heartbeat; a fresh instance that wins the
+  // lease at its first heartbeat never gets it.
+  virtual void OnStillPassive() {}
   virtual void OnReaped(const std::string& /*member_id*/) {}
 };
 
@@ -87,8 +91,8 @@ class Elector final {
   void RequestStop();
 
   // Gives up the lease now if held (listener.OnPassive(kReleased), then a release), and
-  // does not compete again for `hold_off`.
-  void GiveUp(Duration hold_off);
+  // does not compete again for `hold_off`. `why` is logged ("the command exited").
+  void GiveUp(Duration hold_off, const std::string& why = "");
 
   // One heartbeat and the transition it causes; returns when the next one is due. Run()
   // calls it; tests call it directly to step the elector on a FakeClock.

@@ -46,9 +46,12 @@ struct HostedService {
   // Optional: runs on a thread of its own while this instance is passive.
   std::function<void(PassiveContext&)> passive;
   // If the active callback has not returned by the deadline, end the process (exit code
-  // 70) rather than let it run on without the lease. For work that cannot be trusted to
-  // stop. Off: the host waits for the callback to return.
-  bool exit_on_overrun = false;
+  // 70, for a supervisor such as systemd to restart) rather than let it run on without the
+  // lease. On by default: a callback that ignores its stop token would otherwise keep
+  // working while another instance is active. Off: the host waits for the callback to
+  // return, however long, and only a fencing token checked by your data store protects
+  // your data meanwhile.
+  bool exit_on_overrun = true;
 };
 
 struct HostOptions {

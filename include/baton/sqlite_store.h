@@ -9,8 +9,14 @@
 
 namespace baton {
 
+// The default database file: one per host, for every user, so a group is never split by the
+// directory or the user it was started from. Its directory is created mode 2770 (owned by a
+// `baton` system group when there is one) and the file 0660, so the members of that group
+// share it.
+inline constexpr const char* kDefaultSqlitePath = "/var/lib/baton/baton.db";
+
 struct SqliteStoreOptions {
-  std::string path = "baton.db";
+  std::string path = kDefaultSqlitePath;
   // Expiry is kept on this clock's timeline plus the kernel boot id (a reboot frees every
   // lease). Default: the real CLOCK_BOOTTIME clock. Must outlive the store.
   Clock* clock = nullptr;
@@ -23,9 +29,10 @@ struct SqliteStoreOptions {
   bool refuse_network_fs = true;
 };
 
-// Opens (creating with mode 0600) the SQLite database at `options.path`: one host, many
-// processes. Fails with kInvalidArgument for an unusable path or a network filesystem,
-// kSchemaMismatch for a schema this program cannot use.
+// Opens (creating with mode 0600, or 0660 for kDefaultSqlitePath) the SQLite database at
+// `options.path`: one host, many processes. Fails with kInvalidArgument for an unusable path
+// (the message names the file and, for the default file, how to make it usable) or a network
+// filesystem, kSchemaMismatch for a schema this program cannot use.
 Result<std::unique_ptr<Store>> OpenSqliteStore(const SqliteStoreOptions& options);
 
 // Newest schema version of the SQLite store this program knows.

@@ -1,5 +1,7 @@
 #include "child_supervisor.h"
 
+#include <signal.h>
+
 #include <spdlog/spdlog.h>
 
 extern char** environ;
@@ -75,10 +77,20 @@ std::optional<ChildSupervisor::Running> ChildSupervisor::Watch(
   const TimePoint began = BootClock::now();
   Running running;
   running.child = child;
-  running.waiter = std::thread([this, child, active, token, began] {
+  running.ended = std::make_shared<std::atomic<bool>>(false);
+  running.waiter = std::thread([this, child, active, token, began, ended = running.ended] {
     RunEvent event;
     event.kind = RunEvent::Kind::kChildExited;
     event.exit = child->Wait().value_or(guardian::ChildExit{guardian::ExitKind::kTerminated});
+    ended->store(true);
+    const bool stopped = event.exit.kind == guardian::ExitKind::kTerminated ||
+                         event.exit.kind == guardian::ExitKind::kDeadline;
+    if (stopped && event.exit.signal == SIGKILL) {
+      spdlog::warn("the {} command (pid {}) did not exit within --grace {} of SIGTERM: killed it "
+                   "with SIGKILL",
+                   active ? "active" : "passive", child->child_pid(),
+                   FormatDuration(commands_.grace));
+    }
     event.active_child = active;
     event.token = token;
     event.lived = BootClock::now() - began;
@@ -116,16 +128,23 @@ void ChildSupervisor::OnRenewed(uint64_t /*token*/, TimePoint deadline) {
 void ChildSupervisor::OnPassive(PassiveReason reason) {
   std::lock_guard lock(mu_);
   if (active_) {
-    spdlog::info("stopping the command (pid {}): {}", active_->child->child_pid(),
-                 ToString(reason));
+    if (!active_->ended->load()) {
+      spdlog::info("stopping the command (pid {}): {}", active_->child->child_pid(),
+                   ToString(reason));
+    }
     Stop(active_);
   }
   if (reason != PassiveReason::kStopping) StartPassiveLocked();
 }
 
-void ChildSupervisor::StartPassive() {
+void ChildSupervisor::OnStillPassive() {
   std::lock_guard lock(mu_);
   StartPassiveLocked();
+}
+
+void ChildSupervisor::Prepare() {
+  std::lock_guard lock(mu_);
+  if (!active_) PrepareActiveLocked();
 }
 
 void ChildSupervisor::StartPassiveLocked() {

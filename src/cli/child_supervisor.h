@@ -1,5 +1,6 @@
 #pragma once
 
+#include <atomic>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -46,8 +47,13 @@ class ChildSupervisor final : public ElectorListener {
   void OnActive(uint64_t token, TimePoint deadline) override;
   void OnRenewed(uint64_t token, TimePoint deadline) override;
   void OnPassive(PassiveReason reason) override;
+  // Starts the passive command if it does not run yet: only once a heartbeat has shown that
+  // another instance holds the lease, so an instance that wins at once never starts it.
+  void OnStillPassive() override;
 
-  void StartPassive();
+  // Prepares a guardian for the active command, so that becoming active costs only the
+  // command's own start.
+  void Prepare();
   // Stops whatever runs and waits for it (grace, then SIGKILL).
   void StopAll();
 
@@ -55,6 +61,9 @@ class ChildSupervisor final : public ElectorListener {
   struct Running {
     std::shared_ptr<guardian::GuardedChild> child;
     std::thread waiter;
+    // Set by the waiter once the child has ended, so a stop says nothing of a child that
+    // has already gone.
+    std::shared_ptr<std::atomic<bool>> ended;
   };
   guardian::SpawnOptions SpawnOptionsFor(std::vector<std::string> argv,
                                          std::vector<std::string> env, TimePoint deadline) const;

@@ -2,7 +2,13 @@
 
 #include <spdlog/spdlog.h>
 
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
 #include <cstdio>
+#include <cstdlib>
+#include <cstring>
 
 #include "baton/elector.h"
 #include "logging.h"
@@ -11,7 +17,8 @@
 namespace baton::cli {
 
 void AddCommonOptions(CLI::App* app, Settings& settings) {
-  settings.Add(app, "store", "Store URL: sqlite:PATH (default sqlite:baton.db)");
+  settings.Add(app, "store", "Store: sqlite:PATH (default sqlite:/var/lib/baton/baton.db), postgresql://… or a libpq "
+               "key=value string");
   settings.Add(app, "group", "The service's group: the instances that elect one active");
   settings.Add(app, "id", "This instance's id (default <host>-<pid>-<random hex>)");
   settings.Add(app, "config", "A TOML file with option values (flag > environment > file)");
@@ -51,6 +58,46 @@ Result<Common> ResolveCommon(const Settings& settings, bool need_group) {
     common.id = DefaultInstanceId();
   }
   return common;
+}
+
+namespace {
+
+// Why `path` cannot be executed, or "" when it can.
+std::string NotExecutable(const std::string& path) {
+  struct stat st {};
+  if (::stat(path.c_str(), &st) != 0) return std::strerror(errno);
+  if (S_ISDIR(st.st_mode)) return "it is a directory";
+  if (!S_ISREG(st.st_mode)) return "it is not a regular file";
+  if (::access(path.c_str(), X_OK) != 0) return "it is not executable (" + std::string(std::strerror(errno)) + ")";
+  return "";
+}
+
+}  // namespace
+
+Result<std::string> FindExecutable(const std::string& name) {
+  if (name.empty()) {
+    return Error(ErrorCode::kInvalidArgument, "the command after -- is an empty string");
+  }
+  if (name.find('/') != std::string::npos) {
+    if (const std::string why = NotExecutable(name); !why.empty()) {
+      return Error(ErrorCode::kInvalidArgument,
+                   "the command " + name + " cannot be run: " + why);
+    }
+    return name;
+  }
+  const char* path_env = std::getenv("PATH");
+  const std::string path = path_env != nullptr ? path_env : "/usr/local/bin:/usr/bin:/bin";
+  for (size_t begin = 0; begin <= path.size();) {
+    size_t end = path.find(':', begin);
+    if (end == std::string::npos) end = path.size();
+    const std::string dir = end > begin ? path.substr(begin, end - begin) : ".";
+    const std::string candidate = dir + "/" + name;
+    if (NotExecutable(candidate).empty()) return candidate;
+    begin = end + 1;
+  }
+  return Error(ErrorCode::kInvalidArgument,
+               "the command " + name + " was not found in PATH (" + path +
+                   "): give its full path or fix PATH");
 }
 
 int ReportError(const Error& error) {

@@ -28,6 +28,11 @@ void AddCommonOptions(CLI::App* app, Settings& settings);
 // Checks the common options; `need_group` for commands that act on one group.
 Result<Common> ResolveCommon(const Settings& settings, bool need_group);
 
+// Where `name` (a command's argv[0]) would be found by execvp with this process's PATH: the
+// path itself when it has a '/', else the first executable file of that name in PATH.
+// kInvalidArgument naming it when it is missing, not a file or not executable.
+Result<std::string> FindExecutable(const std::string& name);
+
 // Prints "baton: <message>" to stderr (an error line of the JSON log once JSON logging is
 // set up) and returns the exit code the error calls for.
 int ReportError(const Error& error);

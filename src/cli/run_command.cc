@@ -64,6 +64,8 @@ Result<RunConfig> ResolveRunConfig(const Settings& settings,
                  "baton run needs a command after --, for example: baton run --group billing "
                  "-- ./sync --all");
   }
+  // Found now, or the instance would win the lease only to fail to start it, again and again.
+  if (auto found = FindExecutable(command[0]); !found) return found.error();
   config.command = command;
   return config;
 }
@@ -92,6 +94,7 @@ int ExitCodeOf(const guardian::ChildExit& exit) {
   return 128 + exit.signal;
 }
 
+// How a child ended, in words that follow "the command X ".
 std::string Describe(const guardian::ChildExit& exit) {
   switch (exit.kind) {
     case guardian::ExitKind::kExited:
@@ -121,7 +124,8 @@ Result<std::unique_ptr<Store>> OpenStoreWithRetry(const Common& common, const Ti
     auto store = OpenStore(url, Clock::Real(),
                            {.pg_schema = common.pg_schema, .call_timeout = call_timeout});
     if (store || !store.error().retryable()) return store;
-    spdlog::warn("cannot open {} (attempt {}): {}; retrying in {}", RedactUrl(url), attempt,
+    // The message names the store already.
+    spdlog::warn("cannot reach the store (attempt {}): {}; retrying in {}", attempt,
                  store.error().message(), FormatDuration(delay));
     const timespec wait{static_cast<time_t>(delay.count() / 1'000'000'000),
                         static_cast<long>(delay.count() % 1'000'000'000)};
@@ -150,6 +154,17 @@ int RunCommand(const Settings& settings, const std::vector<std::string>& command
   auto store = OpenStoreWithRetry(config->common, config->timing, blocked);
   if (!store) return ReportError(store.error());
   if (!*store) return kExitOk;  // Stopped by a signal while waiting for the store.
+  if (config->common.store_url == kDefaultStoreUrl) {
+    spdlog::info("using the host's default store {} (--store names another)",
+                 (*store)->Describe());
+  }
+  if (config->timing.heartbeat < config->timing.ttl / 100) {
+    spdlog::warn(
+        "--heartbeat {} is under 1/100 of --ttl {}: {} store writes a second that make no "
+        "failover faster (the default heartbeat is ttl/5)",
+        FormatDuration(config->timing.heartbeat), FormatDuration(config->timing.ttl),
+        std::chrono::seconds(1) / config->timing.heartbeat);
+  }
 
   EventQueue<RunEvent> events;
   StartSignalThread(events);
@@ -177,7 +192,7 @@ int RunCommand(const Settings& settings, const std::vector<std::string>& command
     done.kind = RunEvent::Kind::kElectorDone;
     events.Push(done);
   });
-  supervisor.StartPassive();
+  supervisor.Prepare();
 
   int exit_code = kExitOk;
   bool stopping = false;
@@ -210,11 +225,16 @@ int RunCommand(const Settings& settings, const std::vector<std::string>& command
             "succeeded in time",
             event.token);
       }
-      if (current) elector.GiveUp(Duration::zero());
+      if (current) {
+        elector.GiveUp(Duration::zero(), event.exit.kind == guardian::ExitKind::kDeadline
+                                             ? "its command was stopped at the deadline"
+                                             : "its command was stopped");
+      }
       continue;
     }
     if (!current) continue;
-    spdlog::warn("the command {} while active (token {})", Describe(event.exit), event.token);
+    spdlog::warn("the command {} {} while active (token {})", config->command[0],
+                 Describe(event.exit), event.token);
     if (config->exit_with_child) {
       exit_code = ExitCodeOf(event.exit);
       stopping = true;
@@ -228,7 +248,7 @@ int RunCommand(const Settings& settings, const std::vector<std::string>& command
                          : std::min<Duration>(
                                kFirstHoldOff * (1LL << std::min(short_lives - 1, 10)), kMaxHoldOff);
     spdlog::info("giving up the lease; competing again in {}", FormatDuration(hold_off));
-    elector.GiveUp(hold_off);
+    elector.GiveUp(hold_off, "the command ended");
   }
   elector_thread.join();
   supervisor.StopAll();

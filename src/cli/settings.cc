@@ -4,12 +4,48 @@
 
 #include <cstdlib>
 #include <fstream>
+#include <set>
+#include <sstream>
 
 namespace baton::cli {
 namespace {
 
 Error Invalid(std::string message) {
   return Error(ErrorCode::kInvalidArgument, std::move(message));
+}
+
+// Every option name any subcommand declared: a config file key in it belongs to some
+// subcommand, so the others ignore it. Filled while main() declares the subcommands, before
+// anything is parsed.
+std::set<std::string>& KnownKeys() {
+  static std::set<std::string> keys;
+  return keys;
+}
+
+// Top-level tables of a config file that `baton serve` reads: one per hosted service.
+bool IsServeTable(const std::string& key) {
+  return key == "run" || key == "schedule" || key == "work";
+}
+
+struct TomlValue {
+  std::string text;
+  bool number = false;
+};
+
+Result<TomlValue> ReadTomlValue(const std::string& path, const std::string& key,
+                                const toml::node& node) {
+  // Ask the node its type: value<bool>() would read the number 3 as true.
+  if (node.is_string()) return TomlValue{node.as_string()->get()};
+  if (node.is_boolean()) return TomlValue{node.as_boolean()->get() ? "true" : "false"};
+  if (node.is_integer()) return TomlValue{std::to_string(node.as_integer()->get()), true};
+  if (node.is_floating_point()) {
+    std::ostringstream text;
+    text << node.as_floating_point()->get();
+    return TomlValue{text.str(), true};
+  }
+  return Invalid("config file " + path + ": \"" + key +
+                 "\" must be a string, a number or true/false, for example " + key +
+                 " = \"value\"");
 }
 
 }  // namespace
@@ -22,19 +58,29 @@ std::string EnvName(const std::string& option_name) {
 
 void Settings::Add(CLI::App* app, const std::string& name, const std::string& help) {
   Entry& e = entries_[name];
-  e.option = app->add_option("--" + name, e.cli_value, help + " [env " + EnvName(name) + "]");
+  // A repeated option is reported by Resolve(), naming the values, not by CLI11.
+  e.option = app->add_option("--" + name, e.cli_value, help + " [env " + EnvName(name) + "]")
+                 ->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);
+  KnownKeys().insert(name);
 }
 
 void Settings::AddFlag(CLI::App* app, const std::string& name, const std::string& help) {
   Entry& e = entries_[name];
   e.flag = true;
   e.option = app->add_flag("--" + name, e.flag_value, help);
+  KnownKeys().insert(name);
 }
 
 Result<void> Settings::Resolve() {
   auto config = entries_.find("config");
   std::optional<toml::table> table;
   for (auto& [name, e] : entries_) {
+    if (e.option != nullptr && !e.flag && e.option->count() > 1) {
+      std::string values;
+      for (const std::string& v : e.option->results()) values += (values.empty() ? "" : ", ") + v;
+      return Invalid("--" + name + " was given " + std::to_string(e.option->count()) +
+                     " times (" + values + "): give it once");
+    }
     if (e.option != nullptr && e.option->count() > 0) {
       e.value = e.flag ? std::string(e.flag_value ? "true" : "false") : e.cli_value;
       e.source = "--" + name;
@@ -57,22 +103,19 @@ Result<void> Settings::Resolve() {
   }
   for (auto&& [key, node] : *table) {
     const std::string k(key.str());
+    if (IsServeTable(k) && node.is_table()) continue;  // baton serve's.
     auto it = entries_.find(k);
     if (it == entries_.end() || k == "config") {
-      return Invalid("config file " + config_path_ + ": unknown key \"" + k + "\"");
+      if (k != "config" && KnownKeys().count(k) > 0) continue;  // Another subcommand's.
+      return Invalid("config file " + config_path_ + ": unknown key \"" + k +
+                     "\" (no subcommand has an option --" + k + ")");
     }
     Entry& e = it->second;
     if (e.value) continue;  // The flag or the environment wins.
-    if (auto s = node.value<std::string>()) {
-      e.value = *s;
-    } else if (auto b = node.value<bool>()) {
-      e.value = *b ? "true" : "false";
-    } else if (auto i = node.value<int64_t>()) {
-      e.value = std::to_string(*i);
-    } else {
-      return Invalid("config file " + config_path_ + ": \"" + k +
-                     "\" must be a string, a number or true/false");
-    }
+    auto value = ReadTomlValue(config_path_, k, node);
+    if (!value) return value.error();
+    e.value = value->text;
+    e.toml_number = value->number;
     e.source = k + " in " + config_path_;
   }
   return Ok();
@@ -103,6 +146,11 @@ Result<std::optional<Duration>> Settings::GetDuration(const std::string& name) c
   auto text = Get(name);
   if (!text) return std::optional<Duration>();
   auto parsed = ParseDuration(*text);
+  if (const auto it = entries_.find(name); !parsed && it->second.toml_number) {
+    return Invalid(name + " = " + *text + " in " + config_path_ +
+                   " has no unit: a duration is a string with a unit, ms, s, m or h, for "
+                   "example " + name + " = \"" + *text + "s\"");
+  }
   if (!parsed) return Invalid(Source(name) + ": " + parsed.error().message());
   if (*parsed <= Duration::zero()) {
     return Invalid(Source(name) + " must be positive (got \"" + *text + "\")");

@@ -16,6 +16,10 @@ namespace baton::cli {
 // or by a key in the TOML config file, with that precedence (SPEC 4). Values stay text
 // until asked for, so an error can name where a bad value came from.
 //
+// One config file serves every subcommand: a key that another subcommand declares is
+// ignored, a key that none declares is an error, and the top-level tables `run`, `schedule`
+// and `work` are left to `baton serve` (one table per hosted service).
+//
 // Thread-compatible: built and read on the main thread.
 class Settings final {
  public:
@@ -45,7 +49,10 @@ class Settings final {
     CLI::Option* option = nullptr;
     std::optional<std::string> value;
     std::string source;
+    // The value came from the config file as a TOML number: a duration then lacks its unit.
+    bool toml_number = false;
   };
+
   std::map<std::string, Entry> entries_;
   std::string config_path_;
 };

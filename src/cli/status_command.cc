@@ -1,4 +1,5 @@
 #include <signal.h>
+#include <unistd.h>
 
 #include <nlohmann/json.hpp>
 
@@ -39,7 +40,9 @@ nlohmann::json ToJson(const std::string& group, const GroupSnapshot& snapshot) {
   const LeaseView& lease = snapshot.lease;
   const bool active = !lease.free();
   nlohmann::json members = nlohmann::json::array();
+  nlohmann::json active_pid = nullptr;
   for (const Member& m : snapshot.members) {
+    if (active && m.info.holder == lease.holder) active_pid = m.info.pid;
     members.push_back({{"id", m.info.id},
                        {"host", m.info.host},
                        {"pid", m.info.pid},
@@ -51,6 +54,8 @@ nlohmann::json ToJson(const std::string& group, const GroupSnapshot& snapshot) {
   }
   return {{"group", group},
           {"active", active ? nlohmann::json(IdOf(lease.holder)) : nlohmann::json(nullptr)},
+          // The active baton's process id on its host (null when none is active).
+          {"active_pid", active_pid},
           {"lease",
            {{"holder", active ? nlohmann::json(IdOf(lease.holder)) : nlohmann::json(nullptr)},
             {"token", lease.token},
@@ -93,10 +98,15 @@ int StatusCommand(const Settings& settings) {
       OpenStore(common->store_url, Clock::Real(),
                 {.create_schema = false, .must_exist = true, .pg_schema = common->pg_schema});
   if (!store) return ReportError(store.error());
+  const bool terminal = isatty(STDOUT_FILENO) == 1;
+  bool first = true;
   while (true) {
     auto snapshot = (*store)->Snapshot(common->group);
     if (!snapshot) return ReportError(snapshot.error());
-    if (watch && !json) std::printf("\033[H\033[2J");
+    // Redraw in place on a terminal; a pipe or a file gets plain snapshots, a blank line apart.
+    if (watch && !json && terminal) std::printf("\033[H\033[2J");
+    if (watch && !json && !terminal && !first) std::printf("\n");
+    first = false;
     if (json) {
       std::printf("%s\n", ToJson(common->group, *snapshot).dump().c_str());
     } else {

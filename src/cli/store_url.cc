@@ -1,6 +1,7 @@
 #include "store_url.h"
 
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <cstring>
 #include <regex>
@@ -29,6 +30,24 @@ const std::regex& KeyValuePasswordPattern() {
 bool StartsWith(const std::string& s, const std::string& prefix) {
   return s.compare(0, prefix.size(), prefix) == 0;
 }
+
+// A libpq key=value connection string starts with a keyword and '=' ("host=db port=5432").
+bool IsKeyValueConnectionString(const std::string& url) {
+  static const std::regex kPattern(R"(^\s*[A-Za-z_]+\s*=)");
+  return std::regex_search(url, kPattern);
+}
+
+std::string Absolute(const std::string& path) {
+  if (path.empty() || path[0] == '/') return path;
+  char cwd[4096];
+  if (getcwd(cwd, sizeof cwd) == nullptr) return path;
+  return std::string(cwd) + "/" + (StartsWith(path, "./") ? path.substr(2) : path);
+}
+
+constexpr const char* kSharedDirectoryFix =
+    ": give --store sqlite:PATH for a file of your own, or let this user share the host's "
+    "file: groupadd --system baton; install -d -m 2770 -g baton /var/lib/baton; "
+    "usermod -aG baton USER (baton then creates the file with mode 0660)";
 
 // Where the passwords of a store URL are, as (offset, length): the user part's, and every
 // password= parameter, in a URI's query (postgresql://host/db?password=...) or in a
@@ -93,16 +112,24 @@ Result<std::unique_ptr<Store>> OpenStore(const std::string& url, Clock& clock,
                    "--store \"sqlite:\" names no file: give sqlite:PATH, for example "
                    "sqlite:/var/lib/baton/baton.db");
     }
+    sqlite.path = Absolute(sqlite.path);
     struct stat st {};
     if (options.must_exist && stat(sqlite.path.c_str(), &st) != 0) {
       return Error(ErrorCode::kInvalidArgument,
-                   url + " does not exist: check --store (no instance has used it yet)");
+                   "sqlite:" + sqlite.path +
+                       " does not exist: check --store (no instance has used it yet)");
     }
     sqlite.clock = &clock;
     sqlite.create_schema = options.create_schema;
-    return OpenSqliteStore(sqlite);
+    Result<std::unique_ptr<Store>> store = OpenSqliteStore(sqlite);
+    if (!store && sqlite.path == kDefaultSqlitePath &&
+        store.error().code() == ErrorCode::kInvalidArgument) {
+      return Error(ErrorCode::kInvalidArgument, store.error().message() + kSharedDirectoryFix);
+    }
+    return store;
   }
-  if (StartsWith(url, "postgresql://") || StartsWith(url, "postgres://")) {
+  if (StartsWith(url, "postgresql://") || StartsWith(url, "postgres://") ||
+      IsKeyValueConnectionString(url)) {
     PostgresStoreOptions postgres;
     postgres.url = url;
     if (!options.pg_schema.empty()) postgres.schema = options.pg_schema;
@@ -116,8 +143,9 @@ Result<std::unique_ptr<Store>> OpenStore(const std::string& url, Clock& clock,
   }
   return Error(ErrorCode::kInvalidArgument,
                "--store \"" + RedactUrl(url) +
-                   "\" is not a store URL: use sqlite:PATH (one host) or "
-                   "postgresql://HOST/DB (many hosts)");
+                   "\" is not a store URL: use sqlite:PATH (one host), "
+                   "postgresql://HOST/DB or a libpq string such as \"host=HOST dbname=DB\" "
+                   "(many hosts)");
 }
 
 }  // namespace baton::cli

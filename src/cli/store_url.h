@@ -10,7 +10,8 @@
 
 namespace baton::cli {
 
-inline constexpr const char* kDefaultStoreUrl = "sqlite:baton.db";
+// One file per host for every user (SPEC 4): a group is never split by where it started.
+inline constexpr const char* kDefaultStoreUrl = "sqlite:/var/lib/baton/baton.db";
 
 // `url` with any password replaced by "***", for logs and messages.
 std::string RedactUrl(const std::string& url);
@@ -28,8 +29,10 @@ struct OpenOptions {
   std::optional<Duration> call_timeout = std::nullopt;
 };
 
-// Opens the store a URL names: sqlite:PATH or postgresql://… (postgres://…); the error says
-// what is wrong with the URL.
+// Opens the store a URL names: sqlite:PATH (a relative PATH is made absolute, so logs and
+// `status` name the file), postgresql://… (postgres://…) or a libpq key=value string
+// ("host=db dbname=baton"); the error says what is wrong with the URL, and for the default
+// file how to make it usable.
 Result<std::unique_ptr<Store>> OpenStore(const std::string& url, Clock& clock,
                                          const OpenOptions& options);
 

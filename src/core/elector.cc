@@ -31,9 +31,9 @@ const char* ToString(PassiveReason reason) {
     case PassiveReason::kDeadlinePassed:
       return "no renewal succeeded before the deadline";
     case PassiveReason::kReleased:
-      return "the lease was given up";
+      return "gave the lease up";
     case PassiveReason::kStopping:
-      return "stopping";
+      return "baton is stopping";
   }
   return "unknown";
 }
@@ -132,12 +132,15 @@ void Elector::RequestStop() {
   watchdog_wakeup_.Notify();
 }
 
-void Elector::GiveUp(Duration hold_off) {
+void Elector::GiveUp(Duration hold_off, const std::string& why) {
   {
     std::lock_guard lock(mu_);
     compete_after_ = clock_.Now() + hold_off;
   }
-  BecomePassive(PassiveReason::kReleased);
+  {
+    std::lock_guard transition(transition_mu_);
+    BecomePassiveLocked(PassiveReason::kReleased, why);
+  }
   uint64_t token;
   {
     std::lock_guard lock(mu_);
@@ -168,7 +171,8 @@ void Elector::BecomePassiveLocked(PassiveReason reason, const std::string& detai
     if (reason == PassiveReason::kLeaseLost) ++counters_.lost_to_other;
     if (reason == PassiveReason::kDeadlinePassed) ++counters_.lost_to_deadline;
   }
-  const std::string why = detail.empty() ? ToString(reason) : ToString(reason) + (": " + detail);
+  const std::string why = detail.empty() ? ToString(reason)
+                                         : ToString(reason) + std::string(reason == PassiveReason::kReleased ? " because " : ": ") + detail;
   if (reason == PassiveReason::kStopping || reason == PassiveReason::kReleased) {
     spdlog::info("no longer active (token {}): {}", token, why);
   } else {
@@ -292,6 +296,7 @@ TimePoint Elector::Tick() {
     token_ = reply->lease.token;
     return received;
   }
+  listener_.OnStillPassive();
   return NextPassiveTick(sent, received, reply->lease);
 }
 

@@ -12,6 +12,9 @@ using std::chrono::milliseconds;
 
 constexpr Duration kMinTtl = milliseconds(500);
 constexpr Duration kMinMargin = milliseconds(100);
+// Below this a heartbeat is a busy loop of durable store writes, and no failover gets faster
+// for it: takeover waits for the ttl, not for the heartbeat.
+constexpr Duration kMinHeartbeat = milliseconds(50);
 
 Error Invalid(std::string message) {
   return Error(ErrorCode::kInvalidArgument, std::move(message));
@@ -85,6 +88,10 @@ Result<Timing> ResolveTiming(const TimingOptions& options) {
   if (auto r = check_positive("--heartbeat", t.heartbeat); !r) return r.error();
   if (auto r = check_positive("--grace", t.grace); !r) return r.error();
   if (auto r = check_positive("--margin", t.margin); !r) return r.error();
+  if (t.heartbeat < kMinHeartbeat) {
+    return Invalid("--heartbeat " + FormatDuration(t.heartbeat) + " is too short: the minimum is " +
+                   FormatDuration(kMinHeartbeat) + " (the default is ttl/5)");
+  }
   // Two heartbeats must fit before the watchdog fires, so one failed renewal never costs
   // the lease; the margin absorbs clock-rate differences; the grace lets the child stop
   // cleanly before the deadline.

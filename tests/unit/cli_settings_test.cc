@@ -7,6 +7,7 @@
 #include <fstream>
 
 #include "settings.h"
+#include "support/temp_dir.h"
 #include "store_url.h"
 
 namespace baton::cli {
@@ -78,6 +79,69 @@ TEST_F(SettingsTest, UnknownConfigKeyAndBadTomlAreRefused) {
   auto missing = Parse({"--config", "/nonexistent/baton.toml"});
   ASSERT_FALSE(missing.ok());
   EXPECT_NE(missing.error().message().find("/nonexistent/baton.toml"), std::string::npos);
+}
+
+TEST_F(SettingsTest, TomlNumbersForDurationsNameTheValueAndTheUnit) {
+  WriteConfig("ttl = 3\n");
+  ASSERT_TRUE(Parse({"--config", config_}).ok());
+  auto integer = settings_->GetDuration("ttl");
+  ASSERT_FALSE(integer.ok());
+  EXPECT_NE(integer.error().message().find("ttl = 3 in " + config_), std::string::npos)
+      << integer.error().message();
+  EXPECT_NE(integer.error().message().find("ttl = \"3s\""), std::string::npos)
+      << integer.error().message();
+
+  WriteConfig("ttl = 3.5\n");
+  ASSERT_TRUE(Parse({"--config", config_}).ok());
+  auto floating = settings_->GetDuration("ttl");
+  ASSERT_FALSE(floating.ok());
+  EXPECT_NE(floating.error().message().find("ttl = 3.5 in"), std::string::npos)
+      << floating.error().message();
+  EXPECT_NE(floating.error().message().find("unit"), std::string::npos)
+      << floating.error().message();
+}
+
+TEST_F(SettingsTest, OneFileServesEverySubcommand) {
+  // Another subcommand's option, declared as main() declares every subcommand's.
+  CLI::App other;
+  Settings other_settings;
+  other_settings.AddFlag(&other, "json", "");
+  WriteConfig(
+      "ttl = \"6s\"\njson = true\n[run.billing]\nttl = \"3s\"\n[work.sync]\nqueue = \"q\"\n");
+  ASSERT_TRUE(Parse({"--config", config_}).ok());
+  EXPECT_EQ(settings_->Get("ttl"), "6s");
+  EXPECT_FALSE(settings_->Get("json")) << "another subcommand's key was taken as ours";
+
+  WriteConfig("ttl = \"6s\"\nfrobnicate = 1\n");
+  auto unknown = Parse({"--config", config_});
+  ASSERT_FALSE(unknown.ok());
+  EXPECT_NE(unknown.error().message().find("unknown key \"frobnicate\""), std::string::npos);
+}
+
+TEST_F(SettingsTest, RepeatedOptionIsRefusedNamingItsValues) {
+  auto twice = Parse({"--ttl", "3s", "--ttl", "4s"});
+  ASSERT_FALSE(twice.ok());
+  EXPECT_NE(twice.error().message().find("--ttl was given 2 times (3s, 4s)"), std::string::npos)
+      << twice.error().message();
+}
+
+TEST(StoreUrl, KeyValueConnectionStringsAreAccepted) {
+  auto store =
+      OpenStore("host=/nonexistent port=1 dbname=x password=s3cret", Clock::Real(), {});
+  ASSERT_TRUE(store.ok()) << store.error().message();
+  EXPECT_EQ((*store)->Describe().find("s3cret"), std::string::npos) << (*store)->Describe();
+  EXPECT_NE((*store)->Describe().find("dbname=x"), std::string::npos) << (*store)->Describe();
+}
+
+TEST(StoreUrl, RelativeSqlitePathIsMadeAbsolute) {
+  test_support::TempDir dir;
+  char old[4096];
+  ASSERT_NE(getcwd(old, sizeof old), nullptr);
+  ASSERT_EQ(chdir(dir.path().c_str()), 0);
+  auto store = OpenStore("sqlite:rel.db", Clock::Real(), {});
+  ASSERT_EQ(chdir(old), 0);
+  ASSERT_TRUE(store.ok()) << store.error().message();
+  EXPECT_EQ((*store)->Describe(), "sqlite:" + dir.File("rel.db"));
 }
 
 TEST(StoreUrl, PasswordsAreRedacted) {

@@ -105,7 +105,8 @@ TEST_F(ServiceHostTest, RefusesBadServices) {
   EXPECT_EQ(host.Add(no_callback).error().code(), ErrorCode::kInvalidArgument);
 }
 
-TEST_F(ServiceHostTest, OverrunningCallbackEndsTheProcessAtTheDeadline) {
+// The default, so a library user who forgets the option is not the one who gets two actives.
+TEST_F(ServiceHostTest, OverrunningCallbackEndsTheProcessAtTheDeadlineByDefault) {
   EXPECT_EXIT(
       {
         auto store = OpenStore();
@@ -114,12 +115,27 @@ TEST_F(ServiceHostTest, OverrunningCallbackEndsTheProcessAtTheDeadline) {
           host.RequestStop();
           std::this_thread::sleep_for(1h);  // Ignores its stop token.
         });
-        service.exit_on_overrun = true;
         (void)host.Add(service);
         (void)host.Run();
         std::exit(0);
       },
       ::testing::ExitedWithCode(70), "");
+}
+
+TEST_F(ServiceHostTest, WithExitOnOverrunOffTheHostWaitsForTheCallback) {
+  EXPECT_EXIT(
+      {
+        auto store = OpenStore();
+        ServiceHost host(*store, {.id = "patient", .clock = nullptr});
+        HostedService service = Service([&](ActiveContext&) {
+          host.RequestStop();
+          std::this_thread::sleep_for(1500ms);  // Past the 1 s ttl, ignoring its stop token.
+        });
+        service.exit_on_overrun = false;
+        (void)host.Add(service);
+        std::exit(host.Run().ok() ? 0 : 1);
+      },
+      ::testing::ExitedWithCode(0), "");
 }
 
 }  // namespace

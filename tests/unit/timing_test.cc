@@ -72,6 +72,15 @@ TEST(ResolveTiming, RefusesWhatCannotBeSafe) {
   EXPECT_TRUE(ResolveTiming(Options(1s, 200ms, 100ms, 500ms)).ok());
 }
 
+TEST(ResolveTiming, RefusesAHeartbeatUnder50ms) {
+  auto busy = ResolveTiming(Options(1h, 1ms));
+  ASSERT_FALSE(busy.ok());
+  EXPECT_NE(busy.error().message().find("--heartbeat 1ms is too short: the minimum is 50ms"),
+            std::string::npos)
+      << busy.error().message();
+  EXPECT_TRUE(ResolveTiming(Options(1h, 50ms)).ok());
+}
+
 TEST(ValidateName, RefusesEmptyLongAndControlCharacters) {
   EXPECT_TRUE(ValidateName("--group", "billing-sync").ok());
   EXPECT_TRUE(ValidateName("--group", "it's \"quoted\"; DROP TABLE x").ok());

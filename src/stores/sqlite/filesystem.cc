@@ -1,6 +1,7 @@
 #include "filesystem.h"
 
 #include <fcntl.h>
+#include <grp.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
 #include <unistd.h>
@@ -84,7 +85,27 @@ Result<void> CheckFilesystemMagic(const std::string& describe, uint64_t magic) {
                    "); its locks and clocks are not one host's — use a local disk or PostgreSQL");
 }
 
-Result<void> PrepareDatabaseFile(const std::string& path, bool refuse_network_fs) {
+Result<void> PrepareSharedDirectory(const std::string& path) {
+  const std::string dir = DirectoryOf(path);
+  struct stat st {};
+  if (::stat(dir.c_str(), &st) == 0) return Ok();
+  if (::mkdir(dir.c_str(), 02770) != 0 && errno != EEXIST) {
+    return PathError(path, "its directory " + dir + " cannot be created (" + std::strerror(errno) +
+                               ")");
+  }
+  // mkdir's mode passes through the umask, and the setgid bit may be dropped.
+  ::chmod(dir.c_str(), 02770);
+  if (const struct group* g = ::getgrnam("baton"); g != nullptr) {
+    if (::chown(dir.c_str(), static_cast<uid_t>(-1), g->gr_gid) != 0) {
+      return PathError(path, "its directory " + dir + " cannot be given to the group baton (" +
+                                 std::strerror(errno) + ")");
+    }
+  }
+  return Ok();
+}
+
+Result<void> PrepareDatabaseFile(const std::string& path, bool refuse_network_fs,
+                                 unsigned mode) {
   if (path.empty()) return PathError(path, "the path is empty");
   if (path == ":memory:") {
     return PathError(path, "an in-memory database cannot be shared between processes");
@@ -97,9 +118,14 @@ Result<void> PrepareDatabaseFile(const std::string& path, bool refuse_network_fs
     if (auto r = CheckFilesystemMagic(describe, static_cast<uint64_t>(fs.f_type)); !r) return r;
   }
   // 0600: the file names every instance and lease of the host's groups; other users have no
-  // business reading it, let alone writing a lease.
-  int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+  // business reading it, let alone writing a lease. The shared default file is 0660, for the
+  // members of its directory's group.
+  int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, static_cast<mode_t>(mode));
+  const bool created = fd >= 0;
+  if (fd < 0 && errno == EEXIST) fd = ::open(path.c_str(), O_RDWR | O_CLOEXEC);
   if (fd < 0) return PathError(path, Reason(errno, path));
+  // The umask would narrow 0660; SQLite gives its -wal and -shm files the same mode.
+  if (created) ::fchmod(fd, static_cast<mode_t>(mode));
   struct stat st {};
   int stat_rc = ::fstat(fd, &st);
   int stat_errno = errno;

@@ -22,9 +22,16 @@ std::optional<std::string_view> RemoteFilesystemName(uint64_t magic);
 Result<void> CheckFilesystemMagic(const std::string& describe, uint64_t magic);
 
 // Checks the filesystem of `path`'s directory (unless `refuse_network_fs` is false), creates
-// the file with mode 0600 if it does not exist, and checks that it is a regular file on a
-// local filesystem. kInvalidArgument with the path and the reason on failure.
-Result<void> PrepareDatabaseFile(const std::string& path, bool refuse_network_fs);
+// the file with `mode` (0600 unless it is the shared default file) if it does not exist, and
+// checks that it is a regular file on a local filesystem. kInvalidArgument with the path and
+// the reason on failure.
+Result<void> PrepareDatabaseFile(const std::string& path, bool refuse_network_fs,
+                                 unsigned mode = 0600);
+
+// For the shared default file (kDefaultSqlitePath): creates its directory when missing, mode
+// 2770 and owned by the `baton` group when that group exists, so its members share one file.
+// kInvalidArgument naming the directory and the fix when it cannot.
+Result<void> PrepareSharedDirectory(const std::string& path);
 
 // The kernel's boot id (/proc/sys/kernel/random/boot_id): a new one after every reboot.
 Result<std::string> ReadBootId();

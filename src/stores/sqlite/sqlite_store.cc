@@ -150,7 +150,14 @@ Result<std::unique_ptr<Store>> OpenSqliteStore(const SqliteStoreOptions& options
   }
   Result<std::string> boot_id = ReadBootId();
   if (!boot_id) return boot_id.error();
-  if (auto r = PrepareDatabaseFile(options.path, options.refuse_network_fs); !r) return r.error();
+  const bool shared = options.path == kDefaultSqlitePath;
+  if (shared) {
+    if (auto r = PrepareSharedDirectory(options.path); !r) return r.error();
+  }
+  if (auto r = PrepareDatabaseFile(options.path, options.refuse_network_fs, shared ? 0660 : 0600);
+      !r) {
+    return r.error();
+  }
   Result<std::unique_ptr<Connection>> connection = OpenConnection(options, describe);
   if (!connection) return connection.error();
   Clock& clock = options.clock != nullptr ? *options.clock : Clock::Real();
