@@ -16,7 +16,10 @@ build: configure
 test: build format-check
 	@ctest --preset $(PRESET)
 
-demo: build
+# Builds only what the demo runs, not every test and benchmark.
+demo: configure
+	@echo "demo: building baton and baton-probe (a minute or two the first time)"
+	@cmake --build --preset $(PRESET) --target baton baton-probe
 	@bash tools/demo.sh $(BUILD_DIR)
 
 bench: build

@@ -1,16 +1,26 @@
-# Installs the library as a CMake package: find_package(baton CONFIG COMPONENTS sqlite).
+# Installs the library as a CMake package with one export set per component, so that
+# find_package(baton CONFIG COMPONENTS core sqlite) needs neither libpq nor its headers.
 include(GNUInstallDirs)
 include(CMakePackageConfigHelpers)
 
+set(BATON_CMAKE_DIR ${CMAKE_INSTALL_LIBDIR}/cmake/baton)
 install(DIRECTORY ${PROJECT_SOURCE_DIR}/include/baton DESTINATION ${CMAKE_INSTALL_INCLUDEDIR})
-install(TARGETS baton_core baton_sqlite baton_postgres baton_warnings EXPORT batonTargets
-        ARCHIVE DESTINATION ${CMAKE_INSTALL_LIBDIR}
-        LIBRARY DESTINATION ${CMAKE_INSTALL_LIBDIR}
-        INCLUDES DESTINATION ${CMAKE_INSTALL_INCLUDEDIR})
-install(EXPORT batonTargets NAMESPACE baton:: DESTINATION ${CMAKE_INSTALL_LIBDIR}/cmake/baton)
+foreach(component core sqlite postgres)
+  set(targets baton_${component})
+  # The static libraries name their private warning flags target in their link interface.
+  if(component STREQUAL "core")
+    list(APPEND targets baton_warnings)
+  endif()
+  install(TARGETS ${targets} EXPORT baton_${component}_targets
+          ARCHIVE DESTINATION ${CMAKE_INSTALL_LIBDIR}
+          LIBRARY DESTINATION ${CMAKE_INSTALL_LIBDIR}
+          INCLUDES DESTINATION ${CMAKE_INSTALL_INCLUDEDIR})
+  install(EXPORT baton_${component}_targets NAMESPACE baton:: DESTINATION ${BATON_CMAKE_DIR}
+          FILE baton-${component}-targets.cmake)
+endforeach()
 configure_package_config_file(${PROJECT_SOURCE_DIR}/cmake/batonConfig.cmake.in
-  ${PROJECT_BINARY_DIR}/batonConfig.cmake INSTALL_DESTINATION ${CMAKE_INSTALL_LIBDIR}/cmake/baton)
+  ${PROJECT_BINARY_DIR}/batonConfig.cmake INSTALL_DESTINATION ${BATON_CMAKE_DIR})
 write_basic_package_version_file(${PROJECT_BINARY_DIR}/batonConfigVersion.cmake
   COMPATIBILITY SameMinorVersion)
 install(FILES ${PROJECT_BINARY_DIR}/batonConfig.cmake ${PROJECT_BINARY_DIR}/batonConfigVersion.cmake
-        DESTINATION ${CMAKE_INSTALL_LIBDIR}/cmake/baton)
+        DESTINATION ${BATON_CMAKE_DIR})

@@ -60,8 +60,7 @@ void DescribeSubcommand(CLI::App* app, const SubcommandHelp& help) {
 
 std::string ExplainParseError(const CLI::ParseError& error, const std::string& subcommand) {
   const std::string what = error.what();
-  const std::string help =
-      subcommand.empty() ? "baton --help" : "baton " + subcommand + " --help";
+  const std::string help = subcommand.empty() ? "baton --help" : "baton " + subcommand + " --help";
   if (dynamic_cast<const CLI::ArgumentMismatch*>(&error) != nullptr) {
     const std::string name = OptionNameIn(what);
     if (!name.empty() && what.find("missing") != std::string::npos) {

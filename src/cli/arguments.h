@@ -13,15 +13,15 @@ namespace baton::cli {
 // taken for baton's, and anything before "--" that is not an option is an error the user
 // can be told how to fix.
 struct SplitArguments {
-  std::vector<std::string> options;                  // Program name and subcommand first.
+  std::vector<std::string> options;                 // Program name and subcommand first.
   std::optional<std::vector<std::string>> command;  // After "--"; nullopt when no "--".
 };
 SplitArguments SplitAtDoubleDash(const std::vector<std::string>& argv);
 
 // What each subcommand's --help shows beyond its options.
 struct SubcommandHelp {
-  std::string usage;    // "baton run [OPTIONS] -- COMMAND [ARG...]"
-  std::string example;  // One command line that works.
+  std::string usage;         // "baton run [OPTIONS] -- COMMAND [ARG...]"
+  std::string example;       // One command line that works.
   bool exit_code_3 = false;  // The subcommand can exit with 3 (no active instance).
 };
 // Makes `app`'s --help show `help`'s usage line, the exit codes and the example.

@@ -86,10 +86,10 @@ std::optional<ChildSupervisor::Running> ChildSupervisor::Watch(
     const bool stopped = event.exit.kind == guardian::ExitKind::kTerminated ||
                          event.exit.kind == guardian::ExitKind::kDeadline;
     if (stopped && event.exit.signal == SIGKILL) {
-      spdlog::warn("the {} command (pid {}) did not exit within --grace {} of SIGTERM: killed it "
-                   "with SIGKILL",
-                   active ? "active" : "passive", child->child_pid(),
-                   FormatDuration(commands_.grace));
+      spdlog::warn(
+          "the {} command (pid {}) did not exit within --grace {} of SIGTERM: killed it "
+          "with SIGKILL",
+          active ? "active" : "passive", child->child_pid(), FormatDuration(commands_.grace));
     }
     event.active_child = active;
     event.token = token;

@@ -17,8 +17,10 @@
 namespace baton::cli {
 
 void AddCommonOptions(CLI::App* app, Settings& settings) {
-  settings.Add(app, "store", "Store: sqlite:PATH (default sqlite:/var/lib/baton/baton.db), postgresql://… or a libpq "
-               "key=value string");
+  settings.Add(
+      app, "store",
+      "Store: sqlite:PATH (default sqlite:/var/lib/baton/baton.db), postgresql://… or a libpq "
+      "key=value string");
   settings.Add(app, "group", "The service's group: the instances that elect one active");
   settings.Add(app, "id", "This instance's id (default <host>-<pid>-<random hex>)");
   settings.Add(app, "config", "A TOML file with option values (flag > environment > file)");
@@ -68,7 +70,8 @@ std::string NotExecutable(const std::string& path) {
   if (::stat(path.c_str(), &st) != 0) return std::strerror(errno);
   if (S_ISDIR(st.st_mode)) return "it is a directory";
   if (!S_ISREG(st.st_mode)) return "it is not a regular file";
-  if (::access(path.c_str(), X_OK) != 0) return "it is not executable (" + std::string(std::strerror(errno)) + ")";
+  if (::access(path.c_str(), X_OK) != 0)
+    return "it is not executable (" + std::string(std::strerror(errno)) + ")";
   return "";
 }
 
@@ -80,8 +83,7 @@ Result<std::string> FindExecutable(const std::string& name) {
   }
   if (name.find('/') != std::string::npos) {
     if (const std::string why = NotExecutable(name); !why.empty()) {
-      return Error(ErrorCode::kInvalidArgument,
-                   "the command " + name + " cannot be run: " + why);
+      return Error(ErrorCode::kInvalidArgument, "the command " + name + " cannot be run: " + why);
     }
     return name;
   }
@@ -95,9 +97,8 @@ Result<std::string> FindExecutable(const std::string& name) {
     if (NotExecutable(candidate).empty()) return candidate;
     begin = end + 1;
   }
-  return Error(ErrorCode::kInvalidArgument,
-               "the command " + name + " was not found in PATH (" + path +
-                   "): give its full path or fix PATH");
+  return Error(ErrorCode::kInvalidArgument, "the command " + name + " was not found in PATH (" +
+                                                path + "): give its full path or fix PATH");
 }
 
 int ReportError(const Error& error) {

@@ -77,9 +77,9 @@ int main(int argc, char** argv) {
   status.main = [](const Settings& s, const std::vector<std::string>&) {
     return baton::cli::StatusCommand(s);
   };
-  baton::cli::DescribeSubcommand(status.app, {"baton status [OPTIONS]",
-                                              "baton status --group billing-sync --json",
-                                              /*exit_code_3=*/true});
+  baton::cli::DescribeSubcommand(
+      status.app, {"baton status [OPTIONS]", "baton status --group billing-sync --json",
+                   /*exit_code_3=*/true});
 
   Subcommand migrate;
   migrate.app = app.add_subcommand("migrate", "Create or upgrade the store's schema");

@@ -155,8 +155,7 @@ int RunCommand(const Settings& settings, const std::vector<std::string>& command
   if (!store) return ReportError(store.error());
   if (!*store) return kExitOk;  // Stopped by a signal while waiting for the store.
   if (config->common.store_url == kDefaultStoreUrl) {
-    spdlog::info("using the host's default store {} (--store names another)",
-                 (*store)->Describe());
+    spdlog::info("using the host's default store {} (--store names another)", (*store)->Describe());
   }
   if (config->timing.heartbeat < config->timing.ttl / 100) {
     spdlog::warn(

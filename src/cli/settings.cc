@@ -78,8 +78,8 @@ Result<void> Settings::Resolve() {
     if (e.option != nullptr && !e.flag && e.option->count() > 1) {
       std::string values;
       for (const std::string& v : e.option->results()) values += (values.empty() ? "" : ", ") + v;
-      return Invalid("--" + name + " was given " + std::to_string(e.option->count()) +
-                     " times (" + values + "): give it once");
+      return Invalid("--" + name + " was given " + std::to_string(e.option->count()) + " times (" +
+                     values + "): give it once");
     }
     if (e.option != nullptr && e.option->count() > 0) {
       e.value = e.flag ? std::string(e.flag_value ? "true" : "false") : e.cli_value;
@@ -149,7 +149,8 @@ Result<std::optional<Duration>> Settings::GetDuration(const std::string& name) c
   if (const auto it = entries_.find(name); !parsed && it->second.toml_number) {
     return Invalid(name + " = " + *text + " in " + config_path_ +
                    " has no unit: a duration is a string with a unit, ms, s, m or h, for "
-                   "example " + name + " = \"" + *text + "s\"");
+                   "example " +
+                   name + " = \"" + *text + "s\"");
   }
   if (!parsed) return Invalid(Source(name) + ": " + parsed.error().message());
   if (*parsed <= Duration::zero()) {

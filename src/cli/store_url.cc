@@ -115,9 +115,9 @@ Result<std::unique_ptr<Store>> OpenStore(const std::string& url, Clock& clock,
     sqlite.path = Absolute(sqlite.path);
     struct stat st {};
     if (options.must_exist && stat(sqlite.path.c_str(), &st) != 0) {
-      return Error(ErrorCode::kInvalidArgument,
-                   "sqlite:" + sqlite.path +
-                       " does not exist: check --store (no instance has used it yet)");
+      return Error(
+          ErrorCode::kInvalidArgument,
+          "sqlite:" + sqlite.path + " does not exist: check --store (no instance has used it yet)");
     }
     sqlite.clock = &clock;
     sqlite.create_schema = options.create_schema;

@@ -171,8 +171,11 @@ void Elector::BecomePassiveLocked(PassiveReason reason, const std::string& detai
     if (reason == PassiveReason::kLeaseLost) ++counters_.lost_to_other;
     if (reason == PassiveReason::kDeadlinePassed) ++counters_.lost_to_deadline;
   }
-  const std::string why = detail.empty() ? ToString(reason)
-                                         : ToString(reason) + std::string(reason == PassiveReason::kReleased ? " because " : ": ") + detail;
+  const std::string why =
+      detail.empty()
+          ? ToString(reason)
+          : ToString(reason) +
+                std::string(reason == PassiveReason::kReleased ? " because " : ": ") + detail;
   if (reason == PassiveReason::kStopping || reason == PassiveReason::kReleased) {
     spdlog::info("no longer active (token {}): {}", token, why);
   } else {

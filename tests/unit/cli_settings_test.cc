@@ -7,8 +7,8 @@
 #include <fstream>
 
 #include "settings.h"
-#include "support/temp_dir.h"
 #include "store_url.h"
+#include "support/temp_dir.h"
 
 namespace baton::cli {
 namespace {
@@ -126,8 +126,7 @@ TEST_F(SettingsTest, RepeatedOptionIsRefusedNamingItsValues) {
 }
 
 TEST(StoreUrl, KeyValueConnectionStringsAreAccepted) {
-  auto store =
-      OpenStore("host=/nonexistent port=1 dbname=x password=s3cret", Clock::Real(), {});
+  auto store = OpenStore("host=/nonexistent port=1 dbname=x password=s3cret", Clock::Real(), {});
   ASSERT_TRUE(store.ok()) << store.error().message();
   EXPECT_EQ((*store)->Describe().find("s3cret"), std::string::npos) << (*store)->Describe();
   EXPECT_NE((*store)->Describe().find("dbname=x"), std::string::npos) << (*store)->Describe();

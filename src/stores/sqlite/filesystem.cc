@@ -90,8 +90,8 @@ Result<void> PrepareSharedDirectory(const std::string& path) {
   struct stat st {};
   if (::stat(dir.c_str(), &st) == 0) return Ok();
   if (::mkdir(dir.c_str(), 02770) != 0 && errno != EEXIST) {
-    return PathError(path, "its directory " + dir + " cannot be created (" + std::strerror(errno) +
-                               ")");
+    return PathError(path,
+                     "its directory " + dir + " cannot be created (" + std::strerror(errno) + ")");
   }
   // mkdir's mode passes through the umask, and the setgid bit may be dropped.
   ::chmod(dir.c_str(), 02770);
@@ -104,8 +104,7 @@ Result<void> PrepareSharedDirectory(const std::string& path) {
   return Ok();
 }
 
-Result<void> PrepareDatabaseFile(const std::string& path, bool refuse_network_fs,
-                                 unsigned mode) {
+Result<void> PrepareDatabaseFile(const std::string& path, bool refuse_network_fs, unsigned mode) {
   if (path.empty()) return PathError(path, "the path is empty");
   if (path == ":memory:") {
     return PathError(path, "an in-memory database cannot be shared between processes");
