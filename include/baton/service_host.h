@@ -22,7 +22,9 @@ class ActiveContext {
   // to the data you write (see README "Fenced data").
   virtual uint64_t token() const = 0;
   virtual const std::string& instance_id() const = 0;
-  // Requested when the interval ends (lease lost, deadline near, stop). Return promptly.
+  // Requested when the interval ends: at deadline − grace when no renewal has come by then,
+  // at once when the lease is lost or the host stops. Return promptly: at the deadline the
+  // process exits unless exit_on_overrun is off.
   virtual std::stop_token stop_token() const = 0;
   // Time until the local deadline; <= 0 once it has passed.
   virtual Duration TimeLeft() const = 0;
@@ -43,7 +45,8 @@ struct HostedService {
   // Runs on a thread of its own while this instance is active; must return soon after
   // its stop token is requested.
   std::function<void(ActiveContext&)> active;
-  // Optional: runs on a thread of its own while this instance is passive.
+  // Optional: runs on a thread of its own while this instance is passive, from the first
+  // heartbeat that finds another instance active.
   std::function<void(PassiveContext&)> passive;
   // If the active callback has not returned by the deadline, end the process (exit code
   // 70, for a supervisor such as systemd to restart) rather than let it run on without the

@@ -55,8 +55,8 @@ class PassiveContextImpl final : public PassiveContext {
 // Runs one hosted service's callbacks on their own threads as its elector says.
 class ServiceRunner final : public ElectorListener {
  public:
-  ServiceRunner(HostedService service, const std::string& id, Clock& clock)
-      : service_(std::move(service)), id_(id), clock_(clock) {}
+  ServiceRunner(HostedService service, const std::string& id, Clock& clock, Duration grace)
+      : service_(std::move(service)), id_(id), clock_(clock), grace_(grace) {}
   ~ServiceRunner() override { StopPassive(); }
 
   void OnActive(uint64_t token, TimePoint deadline) override {
@@ -75,11 +75,15 @@ class ServiceRunner final : public ElectorListener {
       }
       done_cv_.notify_all();
     });
+    grace_thread_ = std::thread([this, context = active_.get()] { WarnBeforeDeadline(*context); });
   }
 
   void OnRenewed(uint64_t /*token*/, TimePoint deadline) override {
     if (active_) active_->set_deadline(deadline);
+    grace_wakeup_.Notify();
   }
+
+  void OnStillPassive() override { StartPassive(); }
 
   void OnPassive(PassiveReason reason) override {
     StopActive();
@@ -99,9 +103,27 @@ class ServiceRunner final : public ElectorListener {
   }
 
  private:
+  // The callback's SIGTERM: when no renewal has come by deadline − grace, its stop token is
+  // requested, so work that obeys it ends before the deadline, where exit_on_overrun acts.
+  void WarnBeforeDeadline(ActiveContextImpl& context) {
+    while (!context.stop_token().stop_requested()) {
+      const TimePoint warn_at = context.deadline() - grace_;
+      if (clock_.Now() >= warn_at) {
+        spdlog::warn(
+            "no renewal of group \"{}\" in time: asking the active callback to stop, {} before "
+            "the deadline",
+            service_.group, FormatDuration(grace_));
+        context.RequestStop();
+        return;
+      }
+      clock_.WaitUntil(warn_at, grace_wakeup_);
+    }
+  }
+
   void StopActive() {
     if (!active_) return;
     active_->RequestStop();
+    grace_wakeup_.Notify();
     if (service_.exit_on_overrun) {
       std::unique_lock lock(mu_);
       // Waits in slices on the host's clock so a fake clock in tests decides the deadline.
@@ -117,6 +139,7 @@ class ServiceRunner final : public ElectorListener {
       }
     }
     active_thread_.join();
+    grace_thread_.join();
     active_.reset();
   }
 
@@ -130,8 +153,11 @@ class ServiceRunner final : public ElectorListener {
   const HostedService service_;
   const std::string& id_;
   Clock& clock_;
+  const Duration grace_;
   std::unique_ptr<ActiveContextImpl> active_;
   std::thread active_thread_;
+  std::thread grace_thread_;
+  Wakeup grace_wakeup_;  // A renewal moved the deadline, or the interval ended.
   std::unique_ptr<PassiveContextImpl> passive_;
   std::thread passive_thread_;
   std::mutex mu_;
@@ -181,11 +207,12 @@ Result<void> ServiceHost::Run() {
   std::vector<std::unique_ptr<ServiceRunner>> runners;
   std::vector<std::unique_ptr<Elector>> electors;
   for (const HostedService& service : impl_->services) {
-    runners.push_back(std::make_unique<ServiceRunner>(service, impl_->id, impl_->clock));
     ElectorOptions options;
     options.lease = {service.group, kActiveLease};
     options.self = self;
     options.timing = *ResolveTiming(service.timing);
+    runners.push_back(
+        std::make_unique<ServiceRunner>(service, impl_->id, impl_->clock, options.timing.grace));
     options.clock = &impl_->clock;
     electors.push_back(std::make_unique<Elector>(impl_->store, options, *runners.back()));
   }
@@ -197,7 +224,6 @@ Result<void> ServiceHost::Run() {
   std::vector<Result<void>> results(electors.size());
   std::vector<std::thread> threads;
   for (size_t i = 0; i < electors.size(); ++i) {
-    runners[i]->StartPassive();
     threads.emplace_back([&, i] {
       results[i] = electors[i]->Run();
       // One service that cannot run (its id is taken) stops the whole host.

@@ -2,12 +2,14 @@
 // subcommand, commands and timings checked at start, parser messages that say what to do,
 // `status --watch` into a pipe, and log lines that say what happened.
 
+#include <sqlite3.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <filesystem>
 #include <random>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "group_fixture.h"
@@ -140,17 +142,16 @@ TEST_F(FirstHourTest, TomlNumberForADurationSaysAUnitIsNeeded) {
 TEST_F(FirstHourTest, CommandThatCannotRunIsRefusedAtStartNamingIt) {
   const std::string not_executable = dir_.File("script.sh");
   WriteFile(not_executable, "#!/bin/sh\n");
-  for (const std::string& command :
-       {std::string("/nonexistent/cmd"), not_executable, std::string("no-such-command-here"),
-        dir_.path().string()}) {
+  for (const std::string& command : {std::string("/nonexistent/cmd"), not_executable,
+                                     std::string("no-such-command-here"), dir_.path().string()}) {
     const CommandResult result = RunCommand(
         {BATON_BIN, "run", "--store", store_, "--group", group_, "--", command, "--flag"});
     EXPECT_TRUE(result.Exited(2)) << command << ": " << result.Describe();
     EXPECT_TRUE(Contains(result.err, "baton: the command " + command)) << result.Describe();
   }
   // Found through PATH, as execvp would.
-  Spawn("a", {BATON_BIN, "run", "--store", store_, "--group", group_, "--id", "a", "--", "sleep",
-              "30"});
+  Spawn("a",
+        {BATON_BIN, "run", "--store", store_, "--group", group_, "--id", "a", "--", "sleep", "30"});
   EXPECT_TRUE(test_support::WaitFor([&] { return Status().active() == "a"; }, kTtl + kSlack));
 }
 
@@ -162,8 +163,8 @@ TEST_F(FirstHourTest, SillyTimingsAreRefusedOrWarnedAbout) {
   EXPECT_TRUE(Contains(busy.err, "--heartbeat 1ms is too short: the minimum is 50ms"))
       << busy.Describe();
 
-  Instance& slow = Spawn("a", {BATON_BIN, "run", "--store", store_, "--group", group_, "--id",
-                               "a", "--ttl", "1h", "--heartbeat", "100ms", "--", "sleep", "30"});
+  Instance& slow = Spawn("a", {BATON_BIN, "run", "--store", store_, "--group", group_, "--id", "a",
+                               "--ttl", "1h", "--heartbeat", "100ms", "--", "sleep", "30"});
   EXPECT_TRUE(test_support::WaitFor(
       [&] { return Contains(ReadFile(slow.output_path), "under 1/100 of --ttl 1h"); },
       kTtl + kSlack))
@@ -234,8 +235,19 @@ TEST_F(FirstHourTest, StatusWatchIntoAPipePrintsPlainSnapshots) {
 TEST_F(FirstHourTest, PassiveCommandStartsOnlyOnceAnotherInstanceIsActive) {
   const std::string marks = dir_.File("passive.marks");
   const std::vector<std::string> passive = {
-      "--passive-command", "echo \"$BATON_INSTANCE\" >> '" + marks + "'; exec sleep 30"};
+      "--passive-command",
+      // Deaf to SIGTERM, so a passive command stopped at once still leaves its mark.
+      "trap '' TERM; echo \"$BATON_INSTANCE\" >> '" + marks + "'; exec sleep 30"};
+  // A slow store at start (here: another process holds the write lock for a while) leaves
+  // time to start the passive command before the first heartbeat, which the instance wins.
+  ASSERT_TRUE(RunCommand({BATON_BIN, "migrate", "--store", store_}).Exited(0));
+  sqlite3* db = nullptr;
+  ASSERT_EQ(sqlite3_open(db_path_.c_str(), &db), SQLITE_OK);
+  ASSERT_EQ(sqlite3_exec(db, "BEGIN IMMEDIATE", nullptr, nullptr, nullptr), SQLITE_OK);
   Start("a", {.baton_args = passive});
+  std::this_thread::sleep_for(milliseconds(500));
+  ASSERT_EQ(sqlite3_exec(db, "COMMIT", nullptr, nullptr, nullptr), SQLITE_OK);
+  sqlite3_close(db);
   ASSERT_TRUE(WaitForGroup({"a"}));
   EXPECT_TRUE(HoldsFor([&] { return ReadFile(marks).empty(); }, 3 * kHeartbeat))
       << "the passive command ran on the instance that became active at once";
@@ -249,8 +261,8 @@ TEST_F(FirstHourTest, PassiveCommandStartsOnlyOnceAnotherInstanceIsActive) {
 TEST_F(FirstHourTest, LogSaysWhatHappenedToTheCommand) {
   // A command that ignores SIGTERM: stopping baton must escalate to SIGKILL, and say so.
   Instance& stubborn = Spawn(
-      "a", {BATON_BIN, "run", "--store", store_, "--group", group_, "--id", "a", "--grace",
-            "300ms", "--", "/bin/sh", "-c", "trap '' TERM; echo started; while :; do sleep 1; done"});
+      "a", {BATON_BIN, "run", "--store", store_, "--group", group_, "--id", "a", "--grace", "300ms",
+            "--", "/bin/sh", "-c", "trap '' TERM; echo started; while :; do sleep 1; done"});
   ASSERT_TRUE(test_support::WaitFor(
       [&] { return Contains(ReadFile(stubborn.output_path), "started\n"); }, kTtl + kSlack));
   stubborn.process.Terminate();
@@ -261,8 +273,8 @@ TEST_F(FirstHourTest, LogSaysWhatHappenedToTheCommand) {
       << log;
 
   // A command that exits by itself: no "stopping" line for it afterwards.
-  Instance& quick = Spawn("b", {BATON_BIN, "run", "--store", store_, "--group", group_, "--id",
-                                "b", "--on-exit", "exit", "--", "/bin/sh", "-c", "exit 3"});
+  Instance& quick = Spawn("b", {BATON_BIN, "run", "--store", store_, "--group", group_, "--id", "b",
+                                "--on-exit", "exit", "--", "/bin/sh", "-c", "exit 3"});
   const auto exit = quick.process.WaitExit(kTtl + kSlack);
   ASSERT_TRUE(exit);
   EXPECT_TRUE(exit->Exited(3)) << exit->Describe();

@@ -11,6 +11,7 @@
 #include <thread>
 
 #include "baton/sqlite_store.h"
+#include "faulty_store.h"
 #include "support/temp_dir.h"
 
 namespace baton {
@@ -120,6 +121,31 @@ TEST_F(ServiceHostTest, OverrunningCallbackEndsTheProcessAtTheDeadlineByDefault)
         std::exit(0);
       },
       ::testing::ExitedWithCode(70), "");
+}
+
+// The callback's SIGTERM: with no renewal, its stop token is requested at deadline − grace,
+// so a callback that obeys it returns before the deadline and the process goes on.
+TEST_F(ServiceHostTest, StopIsRequestedAGraceBeforeTheDeadlineWhenRenewalsFail) {
+  EXPECT_EXIT(
+      {
+        auto inner = OpenStore();
+        FakeClock unused;
+        testing::FaultyStore store(*inner, unused);
+        ServiceHost host(store, {.id = "obedient", .clock = nullptr});
+        std::atomic<int64_t> left_ms{-1000};
+        HostedService service = Service([&](ActiveContext& ctx) {
+          store.set_mode(testing::FaultyStore::Mode::kFail);  // No renewal from now on.
+          while (!ctx.stop_token().stop_requested()) std::this_thread::sleep_for(1ms);
+          left_ms = std::chrono::duration_cast<std::chrono::milliseconds>(ctx.TimeLeft()).count();
+          host.RequestStop();
+        });
+        (void)host.Add(service);  // ttl 1s: grace 200ms.
+        (void)host.Run();
+        std::fprintf(stderr, "stop requested %lld ms before the deadline\n",
+                     static_cast<long long>(left_ms.load()));
+        std::exit(left_ms > 100 ? 0 : 1);
+      },
+      ::testing::ExitedWithCode(0), "");
 }
 
 TEST_F(ServiceHostTest, WithExitOnOverrunOffTheHostWaitsForTheCallback) {
