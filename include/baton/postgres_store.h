@@ -5,6 +5,7 @@
 #include <string>
 
 #include "baton/clock.h"
+#include "baton/queue.h"
 #include "baton/result.h"
 #include "baton/store.h"
 
@@ -62,6 +63,27 @@ struct PostgresStoreOptions {
 // connection. Fails with kInvalidArgument for a bad URL, schema name or password,
 // kSchemaMismatch for a schema this program cannot use. Messages never contain a password.
 Result<std::unique_ptr<Store>> OpenPostgresStore(const PostgresStoreOptions& options);
+
+// Opens the work queues (baton/queue.h) on the same database, on a connection of their own
+// (never the lease store's: queue traffic never delays a heartbeat). Same options as
+// OpenPostgresStore. Every call is one statement (a function of the schema where it
+// writes), committed with synchronous_commit=on; a claim locks its tenants FOR UPDATE SKIP
+// LOCKED, so it never waits for, or fails on, another claim.
+//
+// Clock steps (SPEC 3.3): a claim's expiry is judged by the database's clock, and in addition
+// this queue takes an expired claim back only after it has itself watched the same (item,
+// claim token, extension count) stay unchanged for the claim's visibility on
+// `options.clock`: a forward step of the database host's clock cannot let a tenant run
+// twice. Every claim reply lists the queue's running claims, so an idle worker's watch
+// starts at its first claim; ClaimReply::next_try includes the time the watch still needs.
+//
+// Fencing by the claim: `<schema>.check_claim(group, queue, item, claim_token)`, called in
+// the user's own transaction on the same database, raises SQLSTATE BT003 unless the token
+// is the item's live claim, and holds a lock that keeps the claim from being taken back
+// until that transaction ends (an acknowledgement or failure of that item waits for it too).
+// Offers are announced with one NOTIFY per statement on `<schema>.queue_channel(group,
+// queue)`, which WatchOffers LISTENs on.
+Result<std::unique_ptr<Queue>> OpenPostgresQueue(const PostgresStoreOptions& options);
 
 // Newest schema version of the PostgreSQL store this program knows.
 int PostgresSchemaVersion();

@@ -4,6 +4,7 @@
 #include <string>
 
 #include "baton/clock.h"
+#include "baton/queue.h"
 #include "baton/result.h"
 #include "baton/store.h"
 
@@ -34,6 +35,18 @@ struct SqliteStoreOptions {
 // (the message names the file and, for the default file, how to make it usable) or a network
 // filesystem, kSchemaMismatch for a schema this program cannot use.
 Result<std::unique_ptr<Store>> OpenSqliteStore(const SqliteStoreOptions& options);
+
+// Opens the work queues (baton/queue.h) in the same file, on a connection of their own: the
+// lease store's heartbeats never wait behind queue calls in this process, and every queue
+// write is one BEGIN IMMEDIATE transaction of at most kMaxRowsPerTransaction rows, so they
+// never wait long behind it in the file either. Same options as OpenSqliteStore
+// (`release_poll` is also WatchOffers' poll).
+//
+// Fencing of the user's own writes by a claim: inside the user's BEGIN IMMEDIATE transaction
+// on this file, `INSERT INTO baton_claim_fence (group_name, queue, item, claim_token) VALUES
+// (...)` aborts with "baton: stale claim token" unless the token is the item's live claim
+// (running, not cancelled); the write lock then keeps a re-claim out until the commit.
+Result<std::unique_ptr<Queue>> OpenSqliteQueue(const SqliteStoreOptions& options);
 
 // Newest schema version of the SQLite store this program knows.
 int SqliteSchemaVersion();

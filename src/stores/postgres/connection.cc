@@ -94,6 +94,11 @@ bool Rows::Bool(int row, int column) const {
   return !IsNull(row, column) && PQgetvalue(result_.get(), row, column)[0] == 't';
 }
 
+int64_t Rows::affected() const {
+  if (!result_) return 0;
+  return std::strtoll(PQcmdTuples(result_.get()), nullptr, 10);
+}
+
 Connection::Connection(PGconn* conn, ConnectionSettings settings, Clock& clock)
     : conn_(conn),
       settings_(std::move(settings)),

@@ -57,6 +57,8 @@ class Rows final {
   std::string Text(int row, int column) const;
   int64_t Int(int row, int column) const;  // 0 for NULL.
   bool Bool(int row, int column) const;    // false for NULL.
+  // Rows an INSERT, UPDATE or DELETE without RETURNING changed.
+  int64_t affected() const;
 
  private:
   std::unique_ptr<PGresult, decltype(&PQclear)> result_{nullptr, &PQclear};

@@ -4,6 +4,7 @@
 
 #include "conninfo.h"
 #include "schema_v1_sql.h"
+#include "schema_v2_sql.h"
 
 namespace baton::postgres_detail {
 namespace {
@@ -63,6 +64,10 @@ class MigrationTransaction final {
 };
 
 }  // namespace
+
+std::string SchemaStepSql(int version, const std::string& schema) {
+  return Expand(version == 1 ? kSchemaV1Sql : kSchemaV2Sql, schema);
+}
 
 Result<SchemaVersion> ReadSchemaVersion(Connection& connection, const std::string& schema) {
   const Statement has_meta{.name = "baton_has_meta",
@@ -149,6 +154,13 @@ Result<SchemaInfo> MigrateSchema(Connection& connection, const std::string& sche
   if (found->version < 1) {
     if (auto r = connection.Run(Expand(kSchemaV1Sql, schema), Effect::kRead,
                                 "creating schema version 1");
+        !r) {
+      return r.error();
+    }
+  }
+  if (found->version < 2) {
+    if (auto r = connection.Run(Expand(kSchemaV2Sql, schema), Effect::kRead,
+                                "upgrading to schema version 2");
         !r) {
       return r.error();
     }

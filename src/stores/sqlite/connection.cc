@@ -1,5 +1,8 @@
 #include "connection.h"
 
+#include <unistd.h>
+
+#include <cstdint>
 #include <utility>
 
 namespace baton::sqlite_detail {
@@ -8,6 +11,17 @@ namespace {
 // How long a writer waits for another process's write transaction before giving up with
 // kUnavailable. Write transactions last microseconds; only a paused process holds one longer.
 constexpr int kBusyTimeoutMs = 5000;
+// How long a writer sleeps between tries for the write lock. SQLite's default handler backs
+// off to 100 ms sleeps, so a heartbeat waiting behind a run of queue transactions would keep
+// waking while one of them holds the lock; short fixed sleeps let it in at the first gap
+// (the queue's bulk writes leave one between their bounded transactions).
+constexpr int kBusyRetryUs = 250;
+
+int RetryBusy(void* /*unused*/, int tries) {
+  if (static_cast<int64_t>(tries) * kBusyRetryUs >= int64_t{kBusyTimeoutMs} * 1000) return 0;
+  usleep(kBusyRetryUs);
+  return 1;
+}
 
 }  // namespace
 
@@ -59,6 +73,18 @@ Statement& Statement::Bind(std::string_view value) {
   return *this;
 }
 
+Statement& Statement::BindBlob(std::string_view bytes) {
+  int rc = sqlite3_bind_blob64(stmt_, next_index_++, bytes.data(), bytes.size(), SQLITE_TRANSIENT);
+  if (bind_rc_ == SQLITE_OK) bind_rc_ = rc;
+  return *this;
+}
+
+Statement& Statement::BindNull() {
+  int rc = sqlite3_bind_null(stmt_, next_index_++);
+  if (bind_rc_ == SQLITE_OK) bind_rc_ = rc;
+  return *this;
+}
+
 Result<bool> Statement::Step() {
   if (bind_rc_ != SQLITE_OK) return connection_->ErrorFrom(bind_rc_, what_);
   int rc = sqlite3_step(stmt_);
@@ -84,6 +110,17 @@ std::string Statement::Text(int column) const {
                      static_cast<size_t>(sqlite3_column_bytes(stmt_, column)));
 }
 
+std::string Statement::Blob(int column) const {
+  const void* bytes = sqlite3_column_blob(stmt_, column);
+  if (bytes == nullptr) return {};
+  return std::string(static_cast<const char*>(bytes),
+                     static_cast<size_t>(sqlite3_column_bytes(stmt_, column)));
+}
+
+bool Statement::IsNull(int column) const {
+  return sqlite3_column_type(stmt_, column) == SQLITE_NULL;
+}
+
 Result<std::unique_ptr<Connection>> Connection::Open(const std::string& path,
                                                      std::string describe) {
   sqlite3* db = nullptr;
@@ -98,7 +135,7 @@ Result<std::unique_ptr<Connection>> Connection::Open(const std::string& path,
     return connection->ErrorFrom(rc, "opening the database");
   }
   sqlite3_extended_result_codes(db, 1);
-  sqlite3_busy_timeout(db, kBusyTimeoutMs);
+  sqlite3_busy_handler(db, &RetryBusy, nullptr);
   // FULL: in WAL mode every commit is fsynced, so a lease write is durable before it counts.
   if (auto r = connection->Exec("PRAGMA synchronous = FULL", "setting synchronous=FULL"); !r) {
     return r.error();

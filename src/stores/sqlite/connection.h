@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -33,6 +34,10 @@ class Statement final {
   // Binds the next parameter.
   Statement& Bind(int64_t value);
   Statement& Bind(std::string_view value);
+  Statement& BindBlob(std::string_view bytes);
+  Statement& BindNull();
+  // nullopt binds NULL.
+  Statement& Bind(const std::optional<int64_t>& value) { return value ? Bind(*value) : BindNull(); }
 
   // Steps once: true when a row is ready to read, false when the statement is done.
   Result<bool> Step();
@@ -41,6 +46,8 @@ class Statement final {
 
   int64_t Int(int column) const;
   std::string Text(int column) const;
+  std::string Blob(int column) const;
+  bool IsNull(int column) const;
 
  private:
   Connection* connection_;

@@ -56,6 +56,98 @@ BEGIN
 END;
 )sql";
 
+// Version 2: the work queues (SPEC 3). Item times are CLOCK_BOOTTIME nanoseconds of the boot
+// in the row's boot_id; a claim (or delay) written in another boot counts as expired (ready).
+// Tenants' times for people (last success, failure) are wall-clock milliseconds.
+constexpr const char* kSchemaV2 = R"sql(
+CREATE TABLE baton_queues (
+  group_name TEXT NOT NULL,
+  queue      TEXT NOT NULL,
+  paused     INTEGER NOT NULL DEFAULT 0,
+  offers     INTEGER NOT NULL DEFAULT 0,  -- offer transactions so far: what WatchOffers polls
+  PRIMARY KEY (group_name, queue)
+) WITHOUT ROWID;
+-- One row per tenant a queue has seen. last_served is the claim token of the tenant's latest
+-- claim (0: never claimed): a claim serves the smallest first, then the oldest row, which
+-- makes claims round-robin across tenants (SPEC 3.5). Totals live here rather than in one
+-- row per queue, so finishing items of different tenants never write the same row.
+CREATE TABLE baton_queue_tenants (
+  seq             INTEGER PRIMARY KEY,
+  group_name      TEXT NOT NULL,
+  queue           TEXT NOT NULL,
+  tenant          TEXT NOT NULL,
+  last_served     INTEGER NOT NULL DEFAULT 0,
+  done            INTEGER NOT NULL DEFAULT 0,
+  failed          INTEGER NOT NULL DEFAULT 0,
+  dead            INTEGER NOT NULL DEFAULT 0,
+  expired         INTEGER NOT NULL DEFAULT 0,
+  last_success_ms INTEGER,
+  last_failure_ms INTEGER,
+  last_error      TEXT NOT NULL DEFAULT '',
+  UNIQUE (group_name, queue, tenant)
+);
+CREATE INDEX baton_queue_tenants_served ON baton_queue_tenants (group_name, queue, last_served, seq);
+-- The last claim token handed out: tokens come from here, one more at every claim.
+CREATE TABLE baton_queue_tokens (
+  id   INTEGER PRIMARY KEY CHECK (id = 1),
+  last INTEGER NOT NULL
+);
+INSERT INTO baton_queue_tokens (id, last) VALUES (1, 0);
+-- AUTOINCREMENT: an id is never reused, even after its item is gone.
+CREATE TABLE baton_queue_items (
+  id              INTEGER PRIMARY KEY AUTOINCREMENT,
+  group_name      TEXT NOT NULL,
+  queue           TEXT NOT NULL,
+  tenant          TEXT NOT NULL,
+  payload         BLOB NOT NULL,
+  priority        INTEGER NOT NULL,
+  state           TEXT NOT NULL,      -- pending | running | cancelled | dead
+  is_unique       INTEGER NOT NULL,   -- offered with unique
+  offered_ms      INTEGER NOT NULL,   -- wall clock, for people only
+  offered_ns      INTEGER NOT NULL,
+  ready_ns        INTEGER NOT NULL,   -- pending: claimable from then (delay, retry)
+  expires_ns      INTEGER,            -- the time-to-live while never claimed; NULL once claimed
+  claim_token     INTEGER UNIQUE,     -- running, cancelled: the live claim
+  claimed_by      TEXT NOT NULL DEFAULT '',
+  claim_expiry_ns INTEGER,
+  extensions      INTEGER NOT NULL DEFAULT 0,
+  attempts        INTEGER NOT NULL DEFAULT 0,
+  releases        INTEGER NOT NULL DEFAULT 0,
+  last_error      TEXT NOT NULL DEFAULT '',
+  exit_code       INTEGER,
+  boot_id         TEXT NOT NULL       -- the boot the _ns times belong to
+);
+-- At most one claimed item per tenant (SPEC 3.3), whatever the claiming code does.
+CREATE UNIQUE INDEX baton_queue_items_one_running ON baton_queue_items (group_name, queue, tenant)
+  WHERE state IN ('running', 'cancelled');
+-- At most one live unique item per tenant (SPEC 3.1).
+CREATE UNIQUE INDEX baton_queue_items_one_unique ON baton_queue_items (group_name, queue, tenant)
+  WHERE is_unique = 1 AND state IN ('pending', 'running', 'cancelled');
+CREATE INDEX baton_queue_items_ready ON baton_queue_items
+  (group_name, queue, tenant, state, priority DESC, ready_ns, id);
+CREATE INDEX baton_queue_items_state ON baton_queue_items (group_name, queue, state, id);
+CREATE INDEX baton_queue_items_boot ON baton_queue_items (boot_id);
+-- Fencing by the claim (SPEC 3.2): inside the user's own BEGIN IMMEDIATE transaction, insert
+-- (group, queue, item, claim_token) here before writing. The trigger aborts the statement
+-- unless that token is the item's live claim; nothing is ever stored. The write lock the
+-- transaction holds keeps any re-claim out until it commits.
+CREATE TABLE baton_claim_fence (
+  group_name  TEXT NOT NULL,
+  queue       TEXT NOT NULL,
+  item        INTEGER NOT NULL,
+  claim_token INTEGER NOT NULL
+);
+CREATE TRIGGER baton_claim_fence_check BEFORE INSERT ON baton_claim_fence
+BEGIN
+  SELECT RAISE(ABORT, 'baton: stale claim token')
+  WHERE NOT EXISTS (SELECT 1 FROM baton_queue_items i
+                    WHERE i.id = NEW.item AND i.group_name = NEW.group_name
+                      AND i.queue = NEW.queue AND i.claim_token = NEW.claim_token
+                      AND i.state = 'running');
+  SELECT RAISE(IGNORE);
+END;
+)sql";
+
 constexpr const char* kHasMetaTable =
     "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'baton_meta'";
 // usable_from falls back to the version itself: a schema written before the key existed.
@@ -67,6 +159,9 @@ constexpr const char* kWriteVersion =
     "ON CONFLICT (key) DO UPDATE SET value = excluded.value";
 
 }  // namespace
+
+const char* SchemaV1Sql() { return kSchemaV1; }
+const char* SchemaV2Sql() { return kSchemaV2; }
 
 Result<SchemaVersion> ReadSchemaVersion(Connection& connection) {
   Result<Statement> has_meta = connection.Prepare(kHasMetaTable, "reading the schema version");
@@ -121,6 +216,11 @@ Result<SchemaInfo> MigrateSchema(Connection& connection) {
   // Each step upgrades from the version before it; version 1 is the first.
   if (found->version < 1) {
     if (auto r = connection.Exec(kSchemaV1, "creating schema version 1"); !r) return r.error();
+  }
+  if (found->version < 2) {
+    if (auto r = connection.Exec(kSchemaV2, "upgrading to schema version 2"); !r) {
+      return r.error();
+    }
   }
   Result<Statement> write = connection.Prepare(kWriteVersion, "writing the schema version");
   if (!write) return write.error();

@@ -17,6 +17,8 @@ constexpr const char* kRelease =
 constexpr const char* kDeleteMember =
     "DELETE FROM baton_members WHERE group_name = ?1 AND id = ?2 AND holder = ?3";
 
+}  // namespace
+
 // Opens the connection, switches the file to WAL and checks (or creates) the schema.
 Result<std::unique_ptr<Connection>> OpenConnection(const SqliteStoreOptions& options,
                                                    const std::string& describe) {
@@ -39,8 +41,6 @@ Result<std::unique_ptr<Connection>> OpenConnection(const SqliteStoreOptions& opt
   if (auto r = CheckSchemaVersion(describe, *found); !r) return r.error();
   return connection;
 }
-
-}  // namespace
 
 SqliteStore::SqliteStore(std::unique_ptr<Connection> connection, const SqliteStoreOptions& options,
                          Clock& clock, std::string boot_id)

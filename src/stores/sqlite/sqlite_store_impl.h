@@ -11,6 +11,11 @@
 
 namespace baton::sqlite_detail {
 
+// Opens a connection to `options.path` (which PrepareDatabaseFile made ready), switches the
+// file to WAL and checks (or creates) the schema. For the store and the queue alike.
+Result<std::unique_ptr<Connection>> OpenConnection(const SqliteStoreOptions& options,
+                                                   const std::string& describe);
+
 // The Store on one SQLite file shared by the processes of one host (see baton/store.h for
 // the contract). Every write is one short BEGIN IMMEDIATE transaction, committed with
 // synchronous=FULL in WAL mode; expiry is CLOCK_BOOTTIME nanoseconds plus the boot id.

@@ -1,0 +1,86 @@
+#pragma once
+
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "baton/postgres_store.h"
+#include "baton/queue.h"
+#include "claim_watch.h"
+#include "connection.h"
+
+namespace baton::postgres_detail {
+
+// The statements of one queue handle, with its schema's name in them.
+struct QueueStatements {
+  explicit QueueStatements(const std::string& schema);
+  Statement offer, claim, extend, ack, fail, release;
+  Statement paused, depths, tenants_pending, oldest, totals, tenants, list;
+  Statement requeue, requeue_dead, cancel, purge, set_paused, channel;
+};
+
+// The Queue on a PostgreSQL database (see baton/queue.h for the contract and
+// baton/postgres_store.h for what this store adds). Every call is one statement, a function
+// of the schema where it writes.
+//
+// Thread safety: every method may be called from any thread; one mutex serializes the use of
+// the connection. WatchOffers() runs a thread with a connection of its own.
+class PostgresQueue final : public Queue {
+ public:
+  PostgresQueue(const PostgresStoreOptions& options, Clock& clock, ConnectionSettings settings);
+  // The first connection and the schema check, for OpenPostgresQueue.
+  Result<void> Start();
+
+  Result<OfferReply> Offer(const OfferRequest& request) override;
+  Result<ClaimReply> Claim(const ClaimRequest& request) override;
+  Result<ClaimOutcome> Extend(const QueueKey& queue, const ClaimRef& claim,
+                              Duration visibility) override;
+  Result<std::vector<ClaimOutcome>> Acknowledge(const QueueKey& queue,
+                                                const std::vector<ClaimRef>& claims) override;
+  Result<FailReply> Fail(const QueueKey& queue, const ClaimRef& claim,
+                         const FailRequest& failure) override;
+  Result<ClaimOutcome> Release(const QueueKey& queue, const ClaimRef& claim) override;
+  Result<QueueStats> Stats(const QueueKey& queue) override;
+  Result<std::vector<ItemView>> List(const QueueKey& queue, std::optional<ItemState> state,
+                                     int limit) override;
+  Result<std::vector<ItemView>> DeadLetters(const QueueKey& queue, int limit) override;
+  Result<bool> Requeue(const QueueKey& queue, uint64_t id) override;
+  Result<int64_t> RequeueDead(const QueueKey& queue) override;
+  Result<CancelOutcome> Cancel(const QueueKey& queue, uint64_t id) override;
+  Result<PurgeReply> Purge(const QueueKey& queue) override;
+  Result<void> Pause(const QueueKey& queue) override;
+  Result<void> Resume(const QueueKey& queue) override;
+  std::unique_ptr<Subscription> WatchOffers(const QueueKey& queue,
+                                            std::function<void()> on_offer) override;
+  std::string Describe() const override { return settings_.describe; }
+
+  // Runs one statement on the connection (opened, and the schema checked, as needed).
+  Result<Rows> Exec(const Statement& statement, const std::vector<Param>& params);
+
+ private:
+  // REQUIRES: mu_ held.
+  Result<Connection*> Ready();
+  Result<OfferReply> OfferBatch(const OfferRequest& request, size_t begin, size_t end);
+  Result<void> SetPaused(const QueueKey& queue, bool paused);
+
+  const std::string schema_;
+  const bool create_schema_;
+  Clock& clock_;
+  const ConnectionSettings settings_;
+  const QueueStatements statements_;
+  ClaimWatch watch_;
+
+  std::mutex mu_;  // Guards everything below.
+  std::unique_ptr<Connection> connection_;
+  bool schema_checked_ = false;
+};
+
+// A text[] or bigint[] parameter in PostgreSQL's array syntax; nullopt elements are NULL.
+Param ArrayParam(const std::vector<std::optional<std::string>>& elements);
+std::string Hex(std::string_view bytes);
+// A bytea column in text form ("\x..." hex) as its bytes.
+std::string FromByteaText(const std::string& text);
+ClaimOutcome OutcomeFrom(const std::string& name);
+
+}  // namespace baton::postgres_detail

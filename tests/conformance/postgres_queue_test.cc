@@ -1,0 +1,165 @@
+// What only the PostgreSQL queue promises: the upgrade from schema version 1 under a running
+// version 1 program, the check_claim fence and its lock (SPEC 3.2), and the claimer's own
+// watch of an expired claim (SPEC 3.3: a step of the database's clock does not free it).
+
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <memory>
+#include <string>
+
+#include "baton/clock.h"
+#include "baton/postgres_store.h"
+#include "postgres_test_env.h"
+#include "schema.h"
+#include "test_util.h"
+
+namespace baton::conformance {
+namespace {
+
+using std::chrono::seconds;
+
+constexpr const char* kClaimFencingError = "BT003";
+constexpr Duration kPrompt = seconds(2);  // A call that waited on a lock takes 5 s.
+
+class PostgresQueueTest : public PostgresTest {
+ protected:
+  std::unique_ptr<Queue> OpenQueue(Clock* clock) {
+    Result<std::unique_ptr<Queue>> queue = OpenPostgresQueue(Options(clock));
+    EXPECT_TRUE(IsOk(queue));
+    return queue ? std::move(*queue) : nullptr;
+  }
+  ClaimReply Claim(Queue& queue, Duration visibility = seconds(10)) {
+    Result<ClaimReply> reply =
+        queue.Claim(ClaimRequest{.queue = key_, .worker = "w", .visibility = visibility});
+    EXPECT_TRUE(IsOk(reply));
+    return reply ? *reply : ClaimReply{};
+  }
+  void Offer(Queue& queue, const std::string& tenant) {
+    ASSERT_TRUE(
+        IsOk(queue.Offer(OfferRequest{.queue = key_, .items = {OfferItem{.tenant = tenant}}})));
+  }
+  std::string CheckClaim(const ClaimedItem& item, uint64_t token) const {
+    return "SELECT " + Qualified("check_claim") + "('g', 'q', " + std::to_string(item.id) + ", " +
+           std::to_string(token) + ")";
+  }
+  // Moves the claim's expiry into the past, as a forward step of the database's clock would.
+  void ExpireClaimsByTheDatabaseClock() {
+    PgSession admin(url_);
+    admin.Must("UPDATE " + Qualified("queue_items") +
+               " SET claim_expires_at = clock_timestamp() - interval '1 second' "
+               "WHERE claim_expires_at IS NOT NULL");
+  }
+
+  const QueueKey key_{.group = "g", .queue = "q"};
+  FakeClock clock_a_;
+  FakeClock clock_b_;
+};
+
+std::string HeartbeatCall(const std::string& function, const std::string& intent, int token) {
+  return "SELECT r_held, r_token FROM " + function +
+         "('g', 'active', 'old', 'old#1', 'h', 1, 'v1', 'active', 10000000, '" + intent +
+         "', 10000000, " + std::to_string(token) + ", NULL, NULL, NULL, NULL)";
+}
+
+// SPEC 5: version 2 is made from version 1 in one transaction, keeping the data, and a
+// version 1 program (its heartbeat function, its check_token) keeps working on it.
+TEST_F(PostgresQueueTest, UpgradesAVersion1SchemaWhileALeaseIsHeld) {
+  PgSession old(url_);
+  old.Must("BEGIN; CREATE SCHEMA \"" + schema_ + "\"; CREATE TABLE " + Qualified("meta") +
+           " (key text PRIMARY KEY, value integer NOT NULL); " +
+           postgres_detail::SchemaStepSql(1, schema_) + "; INSERT INTO " + Qualified("meta") +
+           " VALUES ('schema_version', 1), ('usable_from', 1); COMMIT");
+  const std::string heartbeat = Qualified("heartbeat");
+  PgSession::Outcome acquired = old.Exec(HeartbeatCall(heartbeat, "acquire", 0));
+  ASSERT_TRUE(acquired.ok) << acquired.message;
+
+  std::unique_ptr<Queue> queue = OpenQueue(&clock_a_);  // create_schema: upgrades.
+  ASSERT_NE(queue, nullptr);
+  EXPECT_EQ(old.Must("SELECT value FROM " + Qualified("meta") + " WHERE key = 'schema_version'"),
+            "2");
+  EXPECT_EQ(old.Must("SELECT value FROM " + Qualified("meta") + " WHERE key = 'usable_from'"), "1");
+  EXPECT_TRUE((SchemaVersion{.version = 2, .usable_from = 1}.UsableBy(1)));
+  EXPECT_EQ(old.Must("SELECT holder || ':' || token FROM " + Qualified("leases")), "old#1:1");
+  EXPECT_EQ(old.Must(HeartbeatCall(heartbeat, "renew", 1)), "t") << "the version 1 renewal";
+  EXPECT_TRUE(old.Exec("SELECT " + Qualified("check_token") + "('g', 1)").ok);
+
+  Offer(*queue, "t");
+  ClaimReply reply = Claim(*queue);
+  ASSERT_EQ(reply.items.size(), 1u);
+  std::unique_ptr<Store> store = Open(&clock_a_);
+  ASSERT_NE(store, nullptr);
+  Result<SchemaInfo> again = store->Migrate();
+  ASSERT_TRUE(IsOk(again));
+  EXPECT_EQ(again->found, 2);
+}
+
+TEST_F(PostgresQueueTest, CheckClaimAcceptsOnlyTheLiveClaimAndHoldsOffATakeBack) {
+  std::unique_ptr<Queue> a = OpenQueue(&clock_a_);
+  std::unique_ptr<Queue> b = OpenQueue(&clock_b_);
+  ASSERT_NE(a, nullptr);
+  ASSERT_NE(b, nullptr);
+  Offer(*a, "t");
+  const ClaimReply claimed = Claim(*a);
+  ASSERT_EQ(claimed.items.size(), 1u);
+  const ClaimedItem item = claimed.items[0];
+  PgSession user(url_);
+  EXPECT_TRUE(user.Exec(CheckClaim(item, item.claim_token)).ok);
+  PgSession::Outcome wrong = user.Exec(CheckClaim(item, item.claim_token + 1));
+  EXPECT_EQ(wrong.sqlstate, kClaimFencingError) << wrong.message;
+
+  // The user's transaction holds the claim. b has watched it for a whole visibility and the
+  // database says it expired: b may take it back, but for the user's transaction.
+  EXPECT_TRUE(Claim(*b).items.empty());
+  clock_b_.Advance(seconds(11));
+  ExpireClaimsByTheDatabaseClock();
+  user.Must("BEGIN");
+  user.Must(CheckClaim(item, item.claim_token));
+  TimePoint start = BootClock::now();
+  Result<ClaimOutcome> extended = a->Extend(key_, {item.id, item.claim_token}, seconds(10));
+  ASSERT_TRUE(IsOk(extended));
+  EXPECT_EQ(*extended, ClaimOutcome::kOk);
+  EXPECT_LT(BootClock::now() - start, kPrompt) << "the extension waited for the fence";
+  ExpireClaimsByTheDatabaseClock();
+  clock_b_.Advance(seconds(11));
+  EXPECT_TRUE(Claim(*b).items.empty());  // Sees the extension: watches again.
+  clock_b_.Advance(seconds(11));
+  start = BootClock::now();
+  EXPECT_TRUE(Claim(*b).items.empty()) << "taken back under the user's transaction";
+  EXPECT_LT(BootClock::now() - start, kPrompt) << "the claim waited for the fence";
+  user.Must("COMMIT");
+
+  const ClaimReply taken = Claim(*b);
+  ASSERT_EQ(taken.items.size(), 1u) << "the fence's lock outlived its transaction";
+  EXPECT_EQ(taken.items[0].id, item.id);
+  PgSession::Outcome stale = user.Exec(CheckClaim(item, item.claim_token));
+  EXPECT_EQ(stale.sqlstate, kClaimFencingError);
+  EXPECT_NE(stale.message.find("claimed again"), std::string::npos) << stale.message;
+  EXPECT_TRUE(user.Exec(CheckClaim(item, taken.items[0].claim_token)).ok);
+}
+
+// SPEC 3.3: a forward step of the database's clock makes a live claim look expired; another
+// handle takes it back only after watching it unchanged for the visibility on its own clock.
+TEST_F(PostgresQueueTest, AClaimExpiredByTheDatabaseClockIsTakenBackOnlyAfterAWatch) {
+  std::unique_ptr<Queue> a = OpenQueue(&clock_a_);
+  std::unique_ptr<Queue> b = OpenQueue(&clock_b_);
+  ASSERT_NE(a, nullptr);
+  ASSERT_NE(b, nullptr);
+  Offer(*a, "t");
+  ASSERT_EQ(Claim(*a).items.size(), 1u);
+  ExpireClaimsByTheDatabaseClock();  // The step: by the database's clock the claim is over.
+
+  ClaimReply first = Claim(*b);
+  EXPECT_TRUE(first.items.empty()) << "taken back without a watch: the tenant runs twice";
+  ASSERT_TRUE(first.next_try.has_value());
+  EXPECT_GE(*first.next_try, seconds(9)) << "the watch's remaining time is reported";
+  clock_b_.Advance(seconds(9));
+  EXPECT_TRUE(Claim(*b).items.empty()) << "taken back before a whole visibility was watched";
+  clock_b_.Advance(seconds(2));
+  const ClaimReply taken = Claim(*b);
+  ASSERT_EQ(taken.items.size(), 1u) << "a claim the worker stopped extending stays stuck";
+  EXPECT_EQ(taken.items[0].attempt, 2);
+}
+
+}  // namespace
+}  // namespace baton::conformance
