@@ -101,8 +101,17 @@ void BlankPasswordsInArgv(int argc, char** argv) {
   }
 }
 
-Result<std::unique_ptr<Store>> OpenStore(const std::string& url, Clock& clock,
-                                         const OpenOptions& options) {
+namespace {
+
+// The options of the store a URL names: one of the two, or the error that says what is wrong
+// with the URL.
+struct StoreTarget {
+  std::optional<SqliteStoreOptions> sqlite;
+  std::optional<PostgresStoreOptions> postgres;
+};
+
+Result<StoreTarget> TargetOf(const std::string& url, Clock& clock, const OpenOptions& options) {
+  StoreTarget target;
   if (StartsWith(url, "sqlite:")) {
     SqliteStoreOptions sqlite;
     sqlite.path = url.substr(std::strlen("sqlite:"));
@@ -121,12 +130,8 @@ Result<std::unique_ptr<Store>> OpenStore(const std::string& url, Clock& clock,
     }
     sqlite.clock = &clock;
     sqlite.create_schema = options.create_schema;
-    Result<std::unique_ptr<Store>> store = OpenSqliteStore(sqlite);
-    if (!store && sqlite.path == kDefaultSqlitePath &&
-        store.error().code() == ErrorCode::kInvalidArgument) {
-      return Error(ErrorCode::kInvalidArgument, store.error().message() + kSharedDirectoryFix);
-    }
-    return store;
+    target.sqlite = sqlite;
+    return target;
   }
   if (StartsWith(url, "postgresql://") || StartsWith(url, "postgres://") ||
       IsKeyValueConnectionString(url)) {
@@ -139,13 +144,42 @@ Result<std::unique_ptr<Store>> OpenStore(const std::string& url, Clock& clock,
       postgres.statement_timeout = *options.call_timeout;
       postgres.connect_timeout = *options.call_timeout;
     }
-    return OpenPostgresStore(postgres);
+    target.postgres = postgres;
+    return target;
   }
   return Error(ErrorCode::kInvalidArgument,
                "--store \"" + RedactUrl(url) +
                    "\" is not a store URL: use sqlite:PATH (one host), "
                    "postgresql://HOST/DB or a libpq string such as \"host=HOST dbname=DB\" "
                    "(many hosts)");
+}
+
+// Opens with `open_sqlite` or `open_postgres`; for the default file, the error says how to
+// make it usable.
+template <typename T, typename OpenSqlite, typename OpenPostgres>
+Result<std::unique_ptr<T>> Open(const std::string& url, Clock& clock, const OpenOptions& options,
+                                OpenSqlite open_sqlite, OpenPostgres open_postgres) {
+  Result<StoreTarget> target = TargetOf(url, clock, options);
+  if (!target) return target.error();
+  if (target->postgres) return open_postgres(*target->postgres);
+  Result<std::unique_ptr<T>> opened = open_sqlite(*target->sqlite);
+  if (!opened && target->sqlite->path == kDefaultSqlitePath &&
+      opened.error().code() == ErrorCode::kInvalidArgument) {
+    return Error(ErrorCode::kInvalidArgument, opened.error().message() + kSharedDirectoryFix);
+  }
+  return opened;
+}
+
+}  // namespace
+
+Result<std::unique_ptr<Store>> OpenStore(const std::string& url, Clock& clock,
+                                         const OpenOptions& options) {
+  return Open<Store>(url, clock, options, OpenSqliteStore, OpenPostgresStore);
+}
+
+Result<std::unique_ptr<Queue>> OpenQueue(const std::string& url, Clock& clock,
+                                         const OpenOptions& options) {
+  return Open<Queue>(url, clock, options, OpenSqliteQueue, OpenPostgresQueue);
 }
 
 }  // namespace baton::cli

@@ -5,6 +5,7 @@
 #include <string>
 
 #include "baton/clock.h"
+#include "baton/queue.h"
 #include "baton/result.h"
 #include "baton/store.h"
 
@@ -34,6 +35,9 @@ struct OpenOptions {
 // ("host=db dbname=baton"); the error says what is wrong with the URL, and for the default
 // file how to make it usable.
 Result<std::unique_ptr<Store>> OpenStore(const std::string& url, Clock& clock,
+                                         const OpenOptions& options);
+// The same for the store's work queues, on a connection of their own.
+Result<std::unique_ptr<Queue>> OpenQueue(const std::string& url, Clock& clock,
                                          const OpenOptions& options);
 
 }  // namespace baton::cli

@@ -131,6 +131,8 @@ Result<std::unique_ptr<GuardedChild>> GuardedChild::Prepare(const SpawnOptions& 
   posix_spawn_file_actions_t actions;
   posix_spawn_file_actions_init(&actions);
   if (options.stdin_fd >= 0) posix_spawn_file_actions_adddup2(&actions, options.stdin_fd, 0);
+  if (options.stdout_fd >= 0) posix_spawn_file_actions_adddup2(&actions, options.stdout_fd, 1);
+  if (options.stderr_fd >= 0) posix_spawn_file_actions_adddup2(&actions, options.stderr_fd, 2);
   posix_spawn_file_actions_adddup2(&actions, theirs, detail::kControlFd);
   posix_spawn_file_actions_addclosefrom_np(&actions, detail::kControlFd + 1);
   // baton blocks signals for its signal thread; the guardian starts clean.

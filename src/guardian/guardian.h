@@ -37,6 +37,12 @@ struct SpawnOptions {
   // When >= 0, the child's standard input (for a payload); baton keeps its own copy.
   // Default: the child shares baton's standard input.
   int stdin_fd = -1;
+  // When >= 0, the child's standard output and error (pipes baton reads, to prefix its
+  // lines). The guardian writes to its stderr only before the child starts, never while it
+  // supervises, so a full pipe (a paused baton) can block the child but not the guardian.
+  // Default: baton's own.
+  int stdout_fd = -1;
+  int stderr_fd = -1;
 };
 
 enum class ExitKind {

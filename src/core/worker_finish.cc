@@ -1,0 +1,152 @@
+// The worker's finisher: what happens to an item once its work has returned (acknowledged in
+// batches, failed with a backoff, dead-lettered, or released on stop).
+#include <spdlog/spdlog.h>
+
+#include "baton/timing.h"
+#include "baton/worker.h"
+#include "worker_impl.h"
+
+namespace baton {
+
+using worker_detail::Finished;
+using worker_detail::RunningItem;
+using worker_detail::kAckGather;
+using worker_detail::kFinishTries;
+
+void Worker::Impl::FinisherLoop() {
+  while (true) {
+    std::vector<Finished> batch;
+    {
+      std::unique_lock lock(mu);
+      finished_cv.wait(lock, [&] { return !finished.empty() || finisher_done; });
+      if (finished.empty() && finisher_done) return;
+    }
+    // Let acknowledgements that arrive within a few milliseconds share one statement.
+    clock.SleepFor(kAckGather);
+    {
+      std::lock_guard lock(mu);
+      while (!finished.empty()) {
+        batch.push_back(std::move(finished.front()));
+        finished.pop_front();
+      }
+    }
+    Finish(std::move(batch));
+  }
+}
+
+template <typename Call>
+auto Worker::Impl::WithRetries(Call call, const char* what, uint64_t id) -> decltype(call()) {
+  for (int attempt = 1;; ++attempt) {
+    auto result = call();
+    if (result || !result.error().retryable() || attempt == kFinishTries) {
+      if (!result) {
+        Count(&WorkerCounters::store_errors);
+        spdlog::error("could not {} item {}: {}; it will be claimed again once its visibility "
+                      "runs out",
+                      what, id, result.error().message());
+      }
+      return result;
+    }
+    clock.SleepFor(std::chrono::milliseconds(50) * attempt);
+  }
+}
+
+void Worker::Impl::Record(const RunningItem& r, ClaimOutcome outcome, const char* what) {
+  if (outcome == ClaimOutcome::kStale) {
+    Count(&WorkerCounters::stale);
+    spdlog::warn("item {} of tenant \"{}\": the claim was no longer ours when it was to be {} "
+                 "(claim token {} is stale): nothing recorded",
+                 r.item.id, r.item.tenant, what, r.item.claim_token);
+  } else if (outcome == ClaimOutcome::kCancelled) {
+    Count(&WorkerCounters::cancelled);
+    spdlog::info("item {} of tenant \"{}\" was cancelled while it ran", r.item.id, r.item.tenant);
+  }
+}
+
+void Worker::Impl::Finish(std::vector<Finished> batch) {
+  std::vector<ClaimRef> acks;
+  std::vector<const Finished*> acked;
+  for (const Finished& f : batch) {
+    const RunningItem& r = *f.running;
+    const ClaimRef claim{r.item.id, r.item.claim_token};
+    const StopReason reason = r.reason.load();
+    const WorkResult& result = f.result;
+    if (result.kind == WorkResult::Kind::kDone) {
+      acks.push_back(claim);
+      acked.push_back(&f);
+      continue;
+    }
+    if (reason == StopReason::kWorkerStopping) {
+      // Did not finish before the stop: another worker takes it at once, not after the
+      // visibility. The work has returned (a command is dead), so nothing runs it twice.
+      auto released = WithRetries(
+          [&] { return queue.Release(options.queue, claim); }, "release", r.item.id);
+      if (released && *released == ClaimOutcome::kOk) {
+        Count(&WorkerCounters::released);
+        spdlog::info("released item {} of tenant \"{}\" for another worker", r.item.id,
+                     r.item.tenant);
+      } else if (released) {
+        Record(r, *released, "released");
+      }
+      continue;
+    }
+    FailRequest failure;
+    failure.error = result.error;
+    failure.exit_code = result.exit_code;
+    if (reason == StopReason::kTimeout) {
+      failure.error = "stopped after --timeout " + FormatDuration(options.timeout) +
+                      (result.error.empty() ? "" : ": " + result.error);
+    }
+    const bool poison = result.kind == WorkResult::Kind::kDead;
+    failure.dead_now = poison || r.item.attempt >= options.max_attempts;
+    failure.retry_after = RetryBackoff(r.item.attempt, options.backoff, options.backoff_max);
+    auto failed =
+        WithRetries([&] { return queue.Fail(options.queue, claim, failure); }, "fail", r.item.id);
+    if (!failed) continue;
+    if (failed->outcome != ClaimOutcome::kOk) {
+      Record(r, failed->outcome, "failed");
+      continue;
+    }
+    Count(&WorkerCounters::failed);
+    if (failed->dead) {
+      Count(&WorkerCounters::dead);
+      spdlog::warn("item {} of tenant \"{}\" dead-lettered after attempt {}{}: {}", r.item.id,
+                   r.item.tenant, r.item.attempt, poison ? " (poison: exit 65 or dead)" : "",
+                   failure.error);
+    } else {
+      spdlog::warn("item {} of tenant \"{}\" failed attempt {}: {}; retrying in {}", r.item.id,
+                   r.item.tenant, r.item.attempt, failure.error,
+                   FormatDuration(failure.retry_after));
+    }
+  }
+  if (!acks.empty()) {
+    auto outcomes = WithRetries([&] { return queue.Acknowledge(options.queue, acks); },
+                                "acknowledge", acks.front().item);
+    if (outcomes) {
+      for (size_t i = 0; i < acked.size() && i < outcomes->size(); ++i) {
+        const RunningItem& r = *acked[i]->running;
+        if ((*outcomes)[i] == ClaimOutcome::kOk) {
+          Count(&WorkerCounters::done);
+          spdlog::debug("item {} of tenant \"{}\" done", r.item.id, r.item.tenant);
+        } else {
+          Record(r, (*outcomes)[i], "acknowledged");
+        }
+      }
+    }
+  }
+  // Only now are the slots free: the store has the outcome, so the tenant is free too.
+  for (const Finished& f : batch) {
+    std::thread thread;
+    {
+      std::lock_guard lock(f.running->mu);
+      thread = std::move(f.running->thread);
+    }
+    if (thread.joinable()) thread.join();
+    std::lock_guard lock(mu);
+    running.erase(f.running->item.id);
+  }
+  finished_cv.notify_all();
+  claim_wakeup.Notify();
+}
+
+}  // namespace baton
