@@ -120,12 +120,12 @@ struct WorkerOptions {
 struct WorkerCounters {
   uint64_t claimed = 0;
   uint64_t done = 0;
-  uint64_t failed = 0;       // Attempts that failed (to be retried or dead).
-  uint64_t dead = 0;         // Dead-lettered by this worker.
-  uint64_t released = 0;     // Given back on stop.
-  uint64_t timed_out = 0;    // Attempts stopped at --timeout.
-  uint64_t stale = 0;        // Calls refused: the claim was no longer this worker's.
-  uint64_t cancelled = 0;    // Items cancelled or purged while running here.
+  uint64_t failed = 0;     // Attempts that failed (to be retried or dead).
+  uint64_t dead = 0;       // Dead-lettered by this worker.
+  uint64_t released = 0;   // Given back on stop.
+  uint64_t timed_out = 0;  // Attempts stopped at --timeout.
+  uint64_t stale = 0;      // Calls refused: the claim was no longer this worker's.
+  uint64_t cancelled = 0;  // Items cancelled or purged while running here.
   uint64_t store_errors = 0;
 };
 

@@ -69,11 +69,12 @@ std::string ExplainParseError(const CLI::ParseError& error, const std::string& s
     if (!name.empty()) return name + " was given more than once: give it once";
   }
   if (dynamic_cast<const CLI::RequiredError*>(&error) != nullptr && subcommand.empty()) {
-    return "name a subcommand: run, status or migrate (see baton --help)";
+    return "name a subcommand: run, work, enqueue, queue, status or migrate (see baton --help)";
   }
   if (const auto* extras = dynamic_cast<const CLI::ExtrasError*>(&error);
       extras != nullptr && subcommand.empty()) {
-    return "unknown subcommand: use run, status or migrate (see baton --help); got: " +
+    return "unknown subcommand: use run, work, enqueue, queue, status or migrate (see baton "
+           "--help); got: " +
            what.substr(what.find(':') + 1);
   }
   return what + " (see " + help + ")";

@@ -12,5 +12,10 @@ namespace baton::cli {
 int RunCommand(const Settings& settings, const std::vector<std::string>& command);
 int StatusCommand(const Settings& settings);
 int MigrateCommand(const Settings& settings);
+int WorkCommand(const Settings& settings, const std::vector<std::string>& command);
+// `keys`: the keys given as arguments (before or after --).
+int EnqueueCommand(const Settings& settings, const std::vector<std::string>& keys);
+// `args`: the action and its argument ("stats", "requeue 17").
+int QueueCommand(const Settings& settings, const std::vector<std::string>& args);
 
 }  // namespace baton::cli

@@ -62,6 +62,16 @@ Result<Common> ResolveCommon(const Settings& settings, bool need_group) {
   return common;
 }
 
+Result<std::string> ResolveQueueName(const Settings& settings) {
+  auto queue = settings.Get("queue");
+  if (!queue) {
+    return Error(ErrorCode::kInvalidArgument,
+                 "--queue is required: name the work queue, for example --queue tenant-sync");
+  }
+  if (auto valid = ValidateName(settings.Source("queue"), *queue); !valid) return valid.error();
+  return *queue;
+}
+
 namespace {
 
 // Why `path` cannot be executed, or "" when it can.

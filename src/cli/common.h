@@ -28,6 +28,9 @@ void AddCommonOptions(CLI::App* app, Settings& settings);
 // Checks the common options; `need_group` for commands that act on one group.
 Result<Common> ResolveCommon(const Settings& settings, bool need_group);
 
+// The --queue of `work`, `enqueue` and `queue`: required, and a valid name.
+Result<std::string> ResolveQueueName(const Settings& settings);
+
 // Where `name` (a command's argv[0]) would be found by execvp with this process's PATH: the
 // path itself when it has a '/', else the first executable file of that name in PATH.
 // kInvalidArgument naming it when it is missing, not a file or not executable.

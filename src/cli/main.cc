@@ -30,6 +30,9 @@ struct Subcommand {
   CLI::App* app = nullptr;
   Settings settings;
   bool takes_command = false;
+  // Arguments before "--" that are not options are the subcommand's own (enqueue's keys,
+  // queue's action), passed to `main` ahead of what follows "--".
+  bool takes_arguments = false;
   std::function<int(const Settings&, const std::vector<std::string>&)> main;
 };
 
@@ -91,7 +94,72 @@ int main(int argc, char** argv) {
       migrate.app,
       {"baton migrate [OPTIONS]", "baton migrate --store postgresql://baton@db.example/baton"});
 
-  Subcommand* subcommands[] = {&run, &status, &migrate};
+  Subcommand work;
+  work.app = app.add_subcommand("work", "Claim items of a queue and run COMMAND once per item");
+  work.takes_command = true;
+  baton::cli::AddCommonOptions(work.app, work.settings);
+  work.settings.Add(work.app, "queue", "The queue (within the group) to work on");
+  work.settings.Add(work.app, "concurrency", "Items run at once by this process (default 1)");
+  work.settings.Add(work.app, "visibility",
+                    "How long a claim lasts unless extended; extended every visibility/3 "
+                    "(default 30s)");
+  work.settings.Add(work.app, "timeout", "Bound on one attempt (default 30m)");
+  work.settings.Add(work.app, "grace",
+                    "SIGTERM this long before the claim's deadline, then SIGKILL (default "
+                    "visibility/5)");
+  work.settings.Add(work.app, "margin",
+                    "Stop this long before the claim can expire (default max(visibility/10, "
+                    "100ms))");
+  work.settings.Add(work.app, "max-attempts", "Attempts before an item is dead (default 5)");
+  work.settings.Add(work.app, "backoff", "First retry delay, doubling (default 1s)");
+  work.settings.Add(work.app, "backoff-max", "Longest retry delay (default 10m)");
+  work.settings.Add(work.app, "poll", "Longest wait between claims when idle (default 1s)");
+  work.main = baton::cli::WorkCommand;
+  baton::cli::DescribeSubcommand(
+      work.app,
+      {"baton work [OPTIONS] --queue Q -- COMMAND [ARG...]",
+       "baton work --group billing --queue tenant-sync --concurrency 4 -- ./sync-tenant"});
+
+  Subcommand enqueue;
+  enqueue.app = app.add_subcommand("enqueue", "Add one item per KEY (a tenant id) to a queue");
+  enqueue.takes_command = true;
+  enqueue.takes_arguments = true;
+  baton::cli::AddCommonOptions(enqueue.app, enqueue.settings);
+  enqueue.settings.Add(enqueue.app, "queue", "The queue (within the group)");
+  enqueue.settings.AddFlag(enqueue.app, "unique",
+                           "Skip a key that has a pending, waiting or running item already");
+  enqueue.settings.Add(enqueue.app, "item-ttl",
+                       "Drop the item unprocessed if never claimed within this long");
+  enqueue.settings.Add(enqueue.app, "item-priority", "Order within the tenant (higher first)");
+  enqueue.settings.Add(enqueue.app, "delay", "Claimable only this long from now");
+  enqueue.settings.Add(enqueue.app, "payload-file",
+                       "The payload of every item (the work's standard input); - for stdin");
+  enqueue.settings.Add(enqueue.app, "keys-file", "More keys, one a line (# comments)");
+  enqueue.main = baton::cli::EnqueueCommand;
+  baton::cli::DescribeSubcommand(enqueue.app,
+                                 {"baton enqueue [OPTIONS] --queue Q [--] KEY...",
+                                  "baton enqueue --group billing --queue tenant-sync -- acme "
+                                  "globex"});
+
+  Subcommand queue;
+  queue.app = app.add_subcommand("queue", "Show or administer a queue");
+  queue.takes_arguments = true;
+  baton::cli::AddCommonOptions(queue.app, queue.settings);
+  queue.settings.Add(queue.app, "queue", "The queue (within the group)");
+  queue.settings.AddFlag(queue.app, "json", "Print JSON");
+  queue.settings.Add(queue.app, "state",
+                     "list: only items in this state (pending, running, "
+                     "cancelled, dead)");
+  queue.settings.Add(queue.app, "limit", "list, dead: at most this many items (default 100)");
+  queue.settings.AddFlag(queue.app, "all-dead", "requeue: every dead item");
+  queue.main = baton::cli::QueueCommand;
+  baton::cli::DescribeSubcommand(
+      queue.app,
+      {"baton queue [OPTIONS] --queue Q (stats | list [--state S] | dead | requeue ID|--all-dead "
+       "| cancel ID | purge | pause | resume)",
+       "baton queue --group billing --queue tenant-sync stats --json"});
+
+  Subcommand* subcommands[] = {&run, &work, &enqueue, &queue, &status, &migrate};
   for (Subcommand* sub : subcommands) sub->app->allow_extras();
 
   const auto known = [&](const std::string& name) {
@@ -102,7 +170,7 @@ int main(int argc, char** argv) {
   };
   if (split.options.size() >= 2 && split.options[1][0] != '-' && !known(split.options[1])) {
     return UsageError("unknown subcommand \"" + split.options[1] +
-                      "\": use run, status or migrate (see baton --help)");
+                      "\": use run, work, enqueue, queue, status or migrate (see baton --help)");
   }
   std::vector<std::string> reversed(split.options.rbegin(), split.options.rend() - 1);
   try {
@@ -124,8 +192,13 @@ int main(int argc, char** argv) {
   for (Subcommand* sub : subcommands) {
     if (!sub->app->parsed()) continue;
     const std::string name = sub->app->get_name();
-    if (const std::vector<std::string> extras = sub->app->remaining(); !extras.empty()) {
-      return UsageError(baton::cli::ExplainExtras(name, extras, sub->takes_command));
+    std::vector<std::string> arguments;
+    for (const std::string& extra : sub->app->remaining()) {
+      if (sub->takes_arguments && (extra.empty() || extra[0] != '-')) {
+        arguments.push_back(extra);
+        continue;
+      }
+      return UsageError(baton::cli::ExplainExtras(name, {extra}, sub->takes_command));
     }
     if (split.command && !sub->takes_command) {
       return UsageError("baton " + name + " runs no command: drop the -- and what follows it");
@@ -133,7 +206,10 @@ int main(int argc, char** argv) {
     if (auto resolved = sub->settings.Resolve(); !resolved) {
       return baton::cli::ReportError(resolved.error());
     }
-    return sub->main(sub->settings, split.command.value_or(std::vector<std::string>{}));
+    for (const std::string& arg : split.command.value_or(std::vector<std::string>{})) {
+      arguments.push_back(arg);
+    }
+    return sub->main(sub->settings, arguments);
   }
   return baton::cli::kExitUsage;
 }

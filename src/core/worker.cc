@@ -16,9 +16,9 @@
 namespace baton {
 
 using worker_detail::Finished;
-using worker_detail::RunningItem;
-using worker_detail::kOverrunExitCode;
 using worker_detail::kExtensionRetry;
+using worker_detail::kOverrunExitCode;
+using worker_detail::RunningItem;
 
 // What the work of one item sees.
 class Worker::Impl::Context final : public ItemContext {
@@ -55,10 +55,9 @@ Result<void> Worker::Validate(const WorkerOptions& options) {
                    " is out of range: give 1 to " + std::to_string(kMaxClaimItems));
   }
   if (options.max_attempts < 1) return invalid("--max-attempts must be at least 1");
-  for (const auto& [flag, d] : {std::pair{"--timeout", options.timeout},
-                                std::pair{"--backoff", options.backoff},
-                                std::pair{"--backoff-max", options.backoff_max},
-                                std::pair{"--poll", options.poll}}) {
+  for (const auto& [flag, d] :
+       {std::pair{"--timeout", options.timeout}, std::pair{"--backoff", options.backoff},
+        std::pair{"--backoff-max", options.backoff_max}, std::pair{"--poll", options.poll}}) {
     if (d <= Duration::zero()) return invalid(std::string(flag) + " must be positive");
   }
   if (options.backoff_max < options.backoff) {
@@ -195,10 +194,10 @@ bool Worker::Impl::ExtendOne(RunningItem& r) {
   if (!outcome) {
     Count(&WorkerCounters::store_errors);
     r.next_extension_try = clock.Now() + kExtensionRetry;
-    spdlog::warn("extending the claim of item {} failed: {}; the work stops by {} from now "
-                 "unless an extension succeeds",
-                 r.item.id, outcome.error().message(),
-                 FormatDuration(r.deadline() - clock.Now()));
+    spdlog::warn(
+        "extending the claim of item {} failed: {}; the work stops by {} from now "
+        "unless an extension succeeds",
+        r.item.id, outcome.error().message(), FormatDuration(r.deadline() - clock.Now()));
     return false;
   }
   if (*outcome == ClaimOutcome::kOk) {
@@ -211,8 +210,8 @@ bool Worker::Impl::ExtendOne(RunningItem& r) {
   }
   // Refused: another worker may hold the item now, so its work must stop at once.
   Count(*outcome == ClaimOutcome::kStale ? &WorkerCounters::stale : &WorkerCounters::cancelled);
-  spdlog::warn("item {} of tenant \"{}\": extension refused ({}): stopping its work now",
-               r.item.id, r.item.tenant, ToString(*outcome));
+  spdlog::warn("item {} of tenant \"{}\": extension refused ({}): stopping its work now", r.item.id,
+               r.item.tenant, ToString(*outcome));
   r.Stop(StopReason::kClaimLost);
   // A guardian kills a command now. The deadline itself stays: a stale claim had expired by
   // the store's clock, so that deadline has passed already, and a cancelled item keeps its
@@ -269,14 +268,16 @@ void Worker::Impl::WatchdogLoop() {
                      r->item.tenant, FormatDuration(options.timeout));
       }
       if (now >= warn_at && r->Stop(StopReason::kDeadline)) {
-        spdlog::warn("item {} of tenant \"{}\": no extension succeeded in time: stopping its "
-                     "work, {} before the claim's deadline",
-                     r->item.id, r->item.tenant, FormatDuration(timing.grace));
+        spdlog::warn(
+            "item {} of tenant \"{}\": no extension succeeded in time: stopping its "
+            "work, {} before the claim's deadline",
+            r->item.id, r->item.tenant, FormatDuration(timing.grace));
       }
       if (now >= deadline && options.exit_on_overrun) {
-        spdlog::critical("the work of item {} did not return by its claim's deadline; exiting so "
-                         "it cannot run on while another worker claims the item",
-                         r->item.id);
+        spdlog::critical(
+            "the work of item {} did not return by its claim's deadline; exiting so "
+            "it cannot run on while another worker claims the item",
+            r->item.id);
         _exit(kOverrunExitCode);
       }
       if (r->reason == StopReason::kNone) next = std::min({next, warn_at, timeout_at});

@@ -7,11 +7,26 @@
 #include "worker_impl.h"
 
 namespace baton {
+namespace {
+
+// The last line of an error tail, for a log line of its own (the dead letter keeps it all).
+std::string LastLine(const std::string& error) {
+  std::string text = error;
+  while (!text.empty() && (text.back() == '\n' || text.back() == '\r')) text.pop_back();
+  const size_t nl = text.find_last_of('\n');
+  const size_t colon = error.find(": ");
+  if (nl == std::string::npos) return text;
+  // "exited with code 3: …last line".
+  return (colon != std::string::npos && colon < nl ? error.substr(0, colon) + ": …" : "…") +
+         text.substr(nl + 1);
+}
+
+}  // namespace
 
 using worker_detail::Finished;
-using worker_detail::RunningItem;
 using worker_detail::kAckGather;
 using worker_detail::kFinishTries;
+using worker_detail::RunningItem;
 
 void Worker::Impl::FinisherLoop() {
   while (true) {
@@ -41,9 +56,10 @@ auto Worker::Impl::WithRetries(Call call, const char* what, uint64_t id) -> decl
     if (result || !result.error().retryable() || attempt == kFinishTries) {
       if (!result) {
         Count(&WorkerCounters::store_errors);
-        spdlog::error("could not {} item {}: {}; it will be claimed again once its visibility "
-                      "runs out",
-                      what, id, result.error().message());
+        spdlog::error(
+            "could not {} item {}: {}; it will be claimed again once its visibility "
+            "runs out",
+            what, id, result.error().message());
       }
       return result;
     }
@@ -54,9 +70,10 @@ auto Worker::Impl::WithRetries(Call call, const char* what, uint64_t id) -> decl
 void Worker::Impl::Record(const RunningItem& r, ClaimOutcome outcome, const char* what) {
   if (outcome == ClaimOutcome::kStale) {
     Count(&WorkerCounters::stale);
-    spdlog::warn("item {} of tenant \"{}\": the claim was no longer ours when it was to be {} "
-                 "(claim token {} is stale): nothing recorded",
-                 r.item.id, r.item.tenant, what, r.item.claim_token);
+    spdlog::warn(
+        "item {} of tenant \"{}\": the claim was no longer ours when it was to be {} "
+        "(claim token {} is stale): nothing recorded",
+        r.item.id, r.item.tenant, what, r.item.claim_token);
   } else if (outcome == ClaimOutcome::kCancelled) {
     Count(&WorkerCounters::cancelled);
     spdlog::info("item {} of tenant \"{}\" was cancelled while it ran", r.item.id, r.item.tenant);
@@ -79,8 +96,8 @@ void Worker::Impl::Finish(std::vector<Finished> batch) {
     if (reason == StopReason::kWorkerStopping) {
       // Did not finish before the stop: another worker takes it at once, not after the
       // visibility. The work has returned (a command is dead), so nothing runs it twice.
-      auto released = WithRetries(
-          [&] { return queue.Release(options.queue, claim); }, "release", r.item.id);
+      auto released =
+          WithRetries([&] { return queue.Release(options.queue, claim); }, "release", r.item.id);
       if (released && *released == ClaimOutcome::kOk) {
         Count(&WorkerCounters::released);
         spdlog::info("released item {} of tenant \"{}\" for another worker", r.item.id,
@@ -112,10 +129,10 @@ void Worker::Impl::Finish(std::vector<Finished> batch) {
       Count(&WorkerCounters::dead);
       spdlog::warn("item {} of tenant \"{}\" dead-lettered after attempt {}{}: {}", r.item.id,
                    r.item.tenant, r.item.attempt, poison ? " (poison: exit 65 or dead)" : "",
-                   failure.error);
+                   LastLine(failure.error));
     } else {
       spdlog::warn("item {} of tenant \"{}\" failed attempt {}: {}; retrying in {}", r.item.id,
-                   r.item.tenant, r.item.attempt, failure.error,
+                   r.item.tenant, r.item.attempt, LastLine(failure.error),
                    FormatDuration(failure.retry_after));
     }
   }

@@ -186,7 +186,8 @@ TEST_F(FirstHourTest, ParserMessagesSayWhatToDo) {
        {"--ttl was given 2 times", "give it once"}},
       {{"run", "--group", "g", "--ttl"}, {"--ttl needs a value"}},
       {{"status", "--group", "g", "--", "--frobnicate"}, {"runs no command"}},
-      {{"frobnicate"}, {"unknown subcommand \"frobnicate\"", "run, status or migrate"}},
+      {{"frobnicate"},
+       {"unknown subcommand \"frobnicate\"", "run, work, enqueue, queue, status or migrate"}},
       {{}, {"name a subcommand"}},
   };
   for (const BadArguments& bad : cases) {

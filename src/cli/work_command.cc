@@ -1,0 +1,117 @@
+// `baton work`: claims items of one queue and runs a command per item (SPEC 3.2–3.8).
+#include <signal.h>
+
+#include <spdlog/spdlog.h>
+
+#include <thread>
+
+#include "baton/worker.h"
+#include "child_supervisor.h"
+#include "commands.h"
+#include "item_command.h"
+#include "logging.h"
+#include "store_url.h"
+
+namespace baton::cli {
+namespace {
+
+struct WorkConfig {
+  Common common;
+  WorkerOptions worker;
+  std::vector<std::string> command;
+};
+
+Result<WorkConfig> ResolveWorkConfig(const Settings& settings,
+                                     const std::vector<std::string>& command) {
+  WorkConfig config;
+  auto common = ResolveCommon(settings, true);
+  if (!common) return common.error();
+  config.common = *common;
+  auto queue = ResolveQueueName(settings);
+  if (!queue) return queue.error();
+  WorkerOptions& w = config.worker;
+  w.queue = {config.common.group, *queue};
+  w.worker_id = config.common.id;
+  // Per-item commands run under a guardian that kills them by the claim's deadline, so the
+  // process need not exit for them.
+  w.exit_on_overrun = false;
+  if (auto n = settings.GetInt("concurrency", 1, kMaxClaimItems); !n) {
+    return n.error();
+  } else if (*n) {
+    w.concurrency = static_cast<int>(**n);
+  }
+  if (auto n = settings.GetInt("max-attempts", 1, 1000); !n) {
+    return n.error();
+  } else if (*n) {
+    w.max_attempts = static_cast<int>(**n);
+  }
+  for (const auto& [name, field] :
+       {std::pair{"timeout", &w.timeout}, std::pair{"backoff", &w.backoff},
+        std::pair{"backoff-max", &w.backoff_max}, std::pair{"poll", &w.poll}}) {
+    auto d = settings.GetDuration(name);
+    if (!d) return d.error();
+    if (*d) *field = **d;
+  }
+  auto visibility = settings.GetDuration("visibility");
+  if (!visibility) return visibility.error();
+  if (*visibility) w.timing.visibility = **visibility;
+  for (const auto& [name, field] :
+       {std::pair{"grace", &w.timing.grace}, std::pair{"margin", &w.timing.margin}}) {
+    auto d = settings.GetDuration(name);
+    if (!d) return d.error();
+    *field = *d;
+  }
+  if (auto valid = Worker::Validate(w); !valid) return valid.error();
+  if (command.empty()) {
+    return Error(ErrorCode::kInvalidArgument,
+                 "baton work needs a command after --, run once per item, for example: baton "
+                 "work --group billing --queue sync -- ./sync-tenant");
+  }
+  if (auto found = FindExecutable(command[0]); !found) return found.error();
+  config.command = command;
+  return config;
+}
+
+}  // namespace
+
+int WorkCommand(const Settings& settings, const std::vector<std::string>& command) {
+  auto config = ResolveWorkConfig(settings, command);
+  if (!config) return ReportError(config.error());
+  if (auto logging = SetUpLogging(config->common.log_format, config->common.id); !logging) {
+    return ReportError(logging.error());
+  }
+  sigset_t signals;
+  sigemptyset(&signals);
+  for (int s : {SIGTERM, SIGINT, SIGHUP}) sigaddset(&signals, s);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  signal(SIGPIPE, SIG_IGN);
+
+  auto queue = OpenQueue(config->common.store_url, Clock::Real(),
+                         {.pg_schema = config->common.pg_schema});
+  if (!queue) return ReportError(queue.error());
+  const ClaimTiming timing = *ResolveClaimTiming(config->worker.timing);
+  spdlog::info("working on queue \"{}\" of group \"{}\" on {}: {} slot(s), visibility {}",
+               config->worker.queue.queue, config->worker.queue.group, (*queue)->Describe(),
+               config->worker.concurrency, FormatDuration(timing.visibility));
+
+  const ItemCommand item_command(config->command, InheritedEnvironment(), timing.grace,
+                                 Clock::Real());
+  Worker worker(**queue, config->worker,
+                [&item_command](ItemContext& context) { return item_command.Run(context); });
+  std::thread([&worker, signals] {
+    int sig = 0;
+    while (sigwait(&signals, &sig) != 0) {
+    }
+    spdlog::info("received {}: stopping (no new claims; running items get SIGTERM)",
+                 strsignal(sig));
+    worker.RequestStop();
+  }).detach();
+  Result<void> ran = worker.Run();
+  const WorkerCounters counters = worker.counters();
+  spdlog::info("stopped: {} claimed, {} done, {} failed, {} dead, {} released, {} stale", counters.claimed,
+               counters.done, counters.failed, counters.dead, counters.released, counters.stale);
+  if (!ran) return ReportError(ran.error());
+  return kExitOk;
+}
+
+}  // namespace baton::cli
