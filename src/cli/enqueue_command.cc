@@ -60,8 +60,9 @@ Result<EnqueueConfig> ResolveEnqueue(const Settings& settings, std::vector<std::
     for (std::string& key : KeysOf(*text)) keys.push_back(std::move(key));
   }
   if (keys.empty()) {
-    return Invalid("baton enqueue needs at least one key (a tenant id): give them as arguments "
-                   "or in --keys-file, for example baton enqueue --group g --queue q -- acme");
+    return Invalid(
+        "baton enqueue needs at least one key (a tenant id): give them as arguments "
+        "or in --keys-file, for example baton enqueue --group g --queue q -- acme");
   }
   std::string payload;
   if (auto file = settings.Get("payload-file")) {
@@ -106,8 +107,8 @@ Result<EnqueueConfig> ResolveEnqueue(const Settings& settings, std::vector<std::
 int EnqueueCommand(const Settings& settings, const std::vector<std::string>& keys) {
   auto config = ResolveEnqueue(settings, keys);
   if (!config) return ReportError(config.error());
-  auto queue = OpenQueue(config->common.store_url, Clock::Real(),
-                         {.pg_schema = config->common.pg_schema});
+  auto queue =
+      OpenQueue(config->common.store_url, Clock::Real(), {.pg_schema = config->common.pg_schema});
   if (!queue) return ReportError(queue.error());
   auto reply = (*queue)->Offer(config->request);
   if (!reply) return ReportError(reply.error());

@@ -46,8 +46,8 @@ Result<int> PayloadFile(const std::string& payload) {
     if (n < 0 && errno == EINTR) continue;
     if (n <= 0) {
       ::close(fd);
-      return Error(ErrorCode::kUnavailable, std::string("writing the payload: ") +
-                                                std::strerror(errno));
+      return Error(ErrorCode::kUnavailable,
+                   std::string("writing the payload: ") + std::strerror(errno));
     }
     done += static_cast<size_t>(n);
   }
@@ -125,8 +125,8 @@ WorkResult ItemCommand::Run(ItemContext& context) const {
   stdin_fd.Close();
   out_write.Close();
   err_write.Close();
-  if (!spawned) return WorkResult::Retry("the command could not be started: " +
-                                         spawned.error().message());
+  if (!spawned)
+    return WorkResult::Retry("the command could not be started: " + spawned.error().message());
   std::shared_ptr<guardian::GuardedChild> child = std::move(spawned).value();
 
   std::string err_tail;
@@ -153,17 +153,15 @@ WorkResult ItemCommand::Run(ItemContext& context) const {
     case guardian::ExitKind::kExited:
       if (exit->code == 0) return WorkResult::Done();
       if (exit->code == 65) {
-        return WorkResult::Dead(WithTail("exited with code 65 (EX_DATAERR: a poison item)",
-                                         err_tail),
-                                65);
+        return WorkResult::Dead(
+            WithTail("exited with code 65 (EX_DATAERR: a poison item)", err_tail), 65);
       }
       return WorkResult::Retry(WithTail("exited with code " + std::to_string(exit->code), err_tail),
                                exit->code);
     case guardian::ExitKind::kSignaled:
-      return WorkResult::Retry(
-          WithTail("killed by signal " + std::to_string(exit->signal) + " (" +
-                       strsignal(exit->signal) + ")",
-                   err_tail));
+      return WorkResult::Retry(WithTail(
+          "killed by signal " + std::to_string(exit->signal) + " (" + strsignal(exit->signal) + ")",
+          err_tail));
     case guardian::ExitKind::kDeadline:
       return WorkResult::Retry(WithTail("stopped at the claim's deadline", err_tail));
     case guardian::ExitKind::kTerminated:

@@ -78,17 +78,17 @@ void PrintItems(const std::vector<ItemView>& items, bool json) {
   for (const ItemView& item : items) {
     const std::string time =
         item.state == ItemState::kPending
-            ? (item.ready_in > Duration::zero() ? "in " + FormatDuration(
-                                                              duration_cast<milliseconds>(item.ready_in))
-                                                : "ready")
+            ? (item.ready_in > Duration::zero()
+                   ? "in " + FormatDuration(duration_cast<milliseconds>(item.ready_in))
+                   : "ready")
             : (item.state == ItemState::kDead
                    ? "-"
                    : FormatDuration(duration_cast<milliseconds>(item.claim_left)) + " left");
-    std::printf("%-10llu %-24s %-9s %-8d %-8d %-10s %s\n",
-                static_cast<unsigned long long>(item.id), item.tenant.c_str(),
-                ToString(item.state), item.attempts, item.priority, time.c_str(),
-                Short(item.last_error + (item.exit_code ? " (exit " + std::to_string(*item.exit_code) + ")"
-                                                        : ""))
+    std::printf("%-10llu %-24s %-9s %-8d %-8d %-10s %s\n", static_cast<unsigned long long>(item.id),
+                item.tenant.c_str(), ToString(item.state), item.attempts, item.priority,
+                time.c_str(),
+                Short(item.last_error +
+                      (item.exit_code ? " (exit " + std::to_string(*item.exit_code) + ")" : ""))
                     .c_str());
   }
   if (items.empty()) std::printf("(no items)\n");
@@ -113,8 +113,9 @@ void PrintStats(const QueueKey& key, const std::string& store, const QueueStats&
           {"running", stats.running},
           {"dead", stats.dead}}},
         {"tenants_pending", stats.tenants_pending},
-        {"oldest_pending_ms", stats.oldest_pending_age ? nlohmann::json(Ms(*stats.oldest_pending_age))
-                                                       : nlohmann::json(nullptr)},
+        {"oldest_pending_ms", stats.oldest_pending_age
+                                  ? nlohmann::json(Ms(*stats.oldest_pending_age))
+                                  : nlohmann::json(nullptr)},
         {"totals",
          {{"done", stats.done_total},
           {"failed", stats.failed_total},
@@ -124,8 +125,8 @@ void PrintStats(const QueueKey& key, const std::string& store, const QueueStats&
     std::printf("%s\n", out.dump().c_str());
     return;
   }
-  std::printf("queue %s of group %s on %s%s\n", key.queue.c_str(), key.group.c_str(),
-              store.c_str(), stats.paused ? " (paused)" : "");
+  std::printf("queue %s of group %s on %s%s\n", key.queue.c_str(), key.group.c_str(), store.c_str(),
+              stats.paused ? " (paused)" : "");
   std::printf("depth: %lld pending, %lld waiting (delayed or retrying), %lld running, %lld dead\n",
               static_cast<long long>(stats.pending), static_cast<long long>(stats.waiting),
               static_cast<long long>(stats.running), static_cast<long long>(stats.dead));
@@ -136,7 +137,8 @@ void PrintStats(const QueueKey& key, const std::string& store, const QueueStats&
                   : "none");
   std::printf("totals: %lld done, %lld failed attempts, %lld dead, %lld expired\n",
               static_cast<long long>(stats.done_total), static_cast<long long>(stats.failed_total),
-              static_cast<long long>(stats.dead_total), static_cast<long long>(stats.expired_total));
+              static_cast<long long>(stats.dead_total),
+              static_cast<long long>(stats.expired_total));
   if (stats.tenants.empty()) return;
   std::printf("\n%-24s %-21s %-21s %s\n", "TENANT", "LAST SUCCESS", "LAST FAILURE", "LAST ERROR");
   for (const TenantStats& t : stats.tenants) {
@@ -174,8 +176,8 @@ int QueueCommand(const Settings& settings, const std::vector<std::string>& args)
       if (*s == ToString(candidate)) state = candidate;
     }
     if (!state) {
-      return ReportError(Invalid("--state \"" + *s +
-                                 "\" is not one of: pending, running, cancelled, dead"));
+      return ReportError(
+          Invalid("--state \"" + *s + "\" is not one of: pending, running, cancelled, dead"));
     }
   }
   static const std::vector<std::string> kKnown = {"stats",  "list",  "dead",  "requeue",
@@ -183,8 +185,9 @@ int QueueCommand(const Settings& settings, const std::vector<std::string>& args)
   if (std::find(kKnown.begin(), kKnown.end(), action) == kKnown.end()) {
     return ReportError(Invalid("unknown action \"" + action + "\": use " + kActions));
   }
-  auto queue = OpenQueue(common->store_url, Clock::Real(),
-                         {.create_schema = false, .must_exist = true, .pg_schema = common->pg_schema});
+  auto queue =
+      OpenQueue(common->store_url, Clock::Real(),
+                {.create_schema = false, .must_exist = true, .pg_schema = common->pg_schema});
   if (!queue) return ReportError(queue.error());
   Queue& q = **queue;
 
@@ -228,9 +231,10 @@ int QueueCommand(const Settings& settings, const std::vector<std::string>& args)
         std::printf("cancelled item %llu: removed\n", static_cast<unsigned long long>(*id));
         break;
       case CancelOutcome::kCancelling:
-        std::printf("cancelled item %llu: it is running; its work is stopped, and its tenant is "
-                    "free once that has happened\n",
-                    static_cast<unsigned long long>(*id));
+        std::printf(
+            "cancelled item %llu: it is running; its work is stopped, and its tenant is "
+            "free once that has happened\n",
+            static_cast<unsigned long long>(*id));
         break;
     }
   } else if (action == "purge") {
@@ -242,9 +246,9 @@ int QueueCommand(const Settings& settings, const std::vector<std::string>& args)
   } else if (action == "pause" || action == "resume") {
     auto done = action == "pause" ? q.Pause(key) : q.Resume(key);
     if (!done) return ReportError(done.error());
-    std::printf("queue %s %s\n", key.queue.c_str(),
-                action == "pause" ? "paused: workers stop claiming; running items finish"
-                                  : "resumed");
+    std::printf(
+        "queue %s %s\n", key.queue.c_str(),
+        action == "pause" ? "paused: workers stop claiming; running items finish" : "resumed");
   }
   return kExitOk;
 }

@@ -86,8 +86,8 @@ int WorkCommand(const Settings& settings, const std::vector<std::string>& comman
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
   signal(SIGPIPE, SIG_IGN);
 
-  auto queue = OpenQueue(config->common.store_url, Clock::Real(),
-                         {.pg_schema = config->common.pg_schema});
+  auto queue =
+      OpenQueue(config->common.store_url, Clock::Real(), {.pg_schema = config->common.pg_schema});
   if (!queue) return ReportError(queue.error());
   const ClaimTiming timing = *ResolveClaimTiming(config->worker.timing);
   spdlog::info("working on queue \"{}\" of group \"{}\" on {}: {} slot(s), visibility {}",
@@ -108,8 +108,9 @@ int WorkCommand(const Settings& settings, const std::vector<std::string>& comman
   }).detach();
   Result<void> ran = worker.Run();
   const WorkerCounters counters = worker.counters();
-  spdlog::info("stopped: {} claimed, {} done, {} failed, {} dead, {} released, {} stale", counters.claimed,
-               counters.done, counters.failed, counters.dead, counters.released, counters.stale);
+  spdlog::info("stopped: {} claimed, {} done, {} failed, {} dead, {} released, {} stale",
+               counters.claimed, counters.done, counters.failed, counters.dead, counters.released,
+               counters.stale);
   if (!ran) return ReportError(ran.error());
   return kExitOk;
 }

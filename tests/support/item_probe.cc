@@ -14,6 +14,7 @@
 //   --log FILE         append the lines above (one write() each, O_APPEND)
 //   --sleep D          work this long (ms, default 0)
 //   --hang             work until killed
+//   --hang-until A     work until killed while BATON_ATTEMPT <= A
 //   --exit-code N      exit with N after the work (default 0)
 //   --fail-until A     exit 1 while BATON_ATTEMPT <= A (then --exit-code)
 //   --ignore-term      ignore SIGTERM
@@ -64,8 +65,8 @@ std::string identity;  // "item=... tenant=... attempt=... token=... pid=..."
 
 void Log(const char* kind, const std::string& extra = "") {
   if (log_fd < 0) return;
-  const std::string line = std::string(kind) + " " + identity +
-                           " mono_ns=" + std::to_string(MonoNs()) + extra + "\n";
+  const std::string line =
+      std::string(kind) + " " + identity + " mono_ns=" + std::to_string(MonoNs()) + extra + "\n";
   [[maybe_unused]] ssize_t n = write(log_fd, line.data(), line.size());
 }
 
@@ -73,7 +74,8 @@ std::string term_line;  // Built before the handler is installed.
 
 void OnTerm(int) {
   // Only async-signal-safe calls: write() of the line built before.
-  if (log_fd >= 0) [[maybe_unused]] ssize_t n = write(log_fd, term_line.data(), term_line.size());
+  if (log_fd >= 0) [[maybe_unused]]
+    ssize_t n = write(log_fd, term_line.data(), term_line.size());
   _exit(143);
 }
 
@@ -87,6 +89,7 @@ int main(int argc, char** argv) {
   bool ignore_term = false;
   int exit_code = 0;
   int fail_until = 0;
+  int hang_until = 0;
   for (int i = 1; i < argc; ++i) {
     const std::string arg = argv[i];
     const auto next = [&]() -> std::string {
@@ -106,6 +109,8 @@ int main(int argc, char** argv) {
       hang = true;
     } else if (arg == "--exit-code") {
       exit_code = std::atoi(next().c_str());
+    } else if (arg == "--hang-until") {
+      hang_until = std::atoi(next().c_str());
     } else if (arg == "--fail-until") {
       fail_until = std::atoi(next().c_str());
     } else if (arg == "--ignore-term") {
@@ -117,8 +122,8 @@ int main(int argc, char** argv) {
   }
   const std::string tenant = Env("BATON_TENANT");
   const int attempt = std::atoi(Env("BATON_ATTEMPT").c_str());
-  identity = "item=" + Env("BATON_ITEM") + " tenant=" + Hex(tenant) + " attempt=" +
-             Env("BATON_ATTEMPT") + " token=" + Env("BATON_CLAIM_TOKEN") +
+  identity = "item=" + Env("BATON_ITEM") + " tenant=" + Hex(tenant) +
+             " attempt=" + Env("BATON_ATTEMPT") + " token=" + Env("BATON_CLAIM_TOKEN") +
              " pid=" + std::to_string(getpid());
   if (!log_path.empty()) {
     log_fd = open(log_path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
@@ -131,13 +136,15 @@ int main(int argc, char** argv) {
   Log("start", " payload=" + Hex(payload));
   if (!locks.empty()) {
     char name[32];
-    std::snprintf(name, sizeof name, "/%016llx.lock", static_cast<unsigned long long>(Fnv1a(tenant)));
+    std::snprintf(name, sizeof name, "/%016llx.lock",
+                  static_cast<unsigned long long>(Fnv1a(tenant)));
     const int fd = open((locks + name).c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
     if (fd < 0 || flock(fd, LOCK_EX | LOCK_NB) != 0) {
       Log("overlap");
       return 1;
     }
   }
+  hang = hang || attempt <= hang_until;
   // Work in slices, so a SIGTERM ends it at once.
   for (long long slept = 0; hang || slept < sleep_ms; slept += 5) usleep(5000);
   Log("done");
