@@ -185,6 +185,17 @@ int QueueCommand(const Settings& settings, const std::vector<std::string>& args)
   if (std::find(kKnown.begin(), kKnown.end(), action) == kKnown.end()) {
     return ReportError(Invalid("unknown action \"" + action + "\": use " + kActions));
   }
+  // Every argument is checked before the store is opened.
+  const bool all_dead = settings.GetFlag("all-dead");
+  if (all_dead && (action != "requeue" || args.size() > 1)) {
+    return ReportError(Invalid("--all-dead goes with requeue alone, without an item id"));
+  }
+  uint64_t item_id = 0;
+  if (action == "cancel" || (action == "requeue" && !all_dead)) {
+    auto id = ParseId(args, action);
+    if (!id) return ReportError(id.error());
+    item_id = *id;
+  }
   auto queue =
       OpenQueue(common->store_url, Clock::Real(),
                 {.create_schema = false, .must_exist = true, .pg_schema = common->pg_schema});
@@ -200,41 +211,35 @@ int QueueCommand(const Settings& settings, const std::vector<std::string>& args)
     if (!items) return ReportError(items.error());
     PrintItems(*items, json);
   } else if (action == "requeue") {
-    if (settings.GetFlag("all-dead")) {
-      if (args.size() > 1) return ReportError(Invalid("give an item id or --all-dead, not both"));
+    if (all_dead) {
       auto n = q.RequeueDead(key);
       if (!n) return ReportError(n.error());
       std::printf("requeued %lld dead item(s)\n", static_cast<long long>(*n));
     } else {
-      auto id = ParseId(args, action);
-      if (!id) return ReportError(id.error());
-      auto done = q.Requeue(key, *id);
+      auto done = q.Requeue(key, item_id);
       if (!done) return ReportError(done.error());
       if (!*done) {
         std::printf("item %llu is not in the dead letters of queue %s: nothing requeued\n",
-                    static_cast<unsigned long long>(*id), key.queue.c_str());
+                    static_cast<unsigned long long>(item_id), key.queue.c_str());
         return kExitUsage;
       }
-      std::printf("requeued item %llu\n", static_cast<unsigned long long>(*id));
+      std::printf("requeued item %llu\n", static_cast<unsigned long long>(item_id));
     }
   } else if (action == "cancel") {
-    auto id = ParseId(args, action);
-    if (!id) return ReportError(id.error());
-    auto outcome = q.Cancel(key, *id);
+    auto outcome = q.Cancel(key, item_id);
     if (!outcome) return ReportError(outcome.error());
     switch (*outcome) {
       case CancelOutcome::kNotFound:
-        std::printf("item %llu is not in queue %s\n", static_cast<unsigned long long>(*id),
+        std::printf("item %llu is not in queue %s\n", static_cast<unsigned long long>(item_id),
                     key.queue.c_str());
         return kExitUsage;
       case CancelOutcome::kRemoved:
-        std::printf("cancelled item %llu: removed\n", static_cast<unsigned long long>(*id));
+        std::printf("cancelled item %llu: removed\n", static_cast<unsigned long long>(item_id));
         break;
       case CancelOutcome::kCancelling:
-        std::printf(
-            "cancelled item %llu: it is running; its work is stopped, and its tenant is "
-            "free once that has happened\n",
-            static_cast<unsigned long long>(*id));
+        std::printf("cancelled item %llu: it is running; its work is stopped, and its tenant is "
+                    "free once that has happened\n",
+                    static_cast<unsigned long long>(item_id));
         break;
     }
   } else if (action == "purge") {

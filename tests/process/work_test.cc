@@ -345,5 +345,50 @@ TEST_P(WorkTest, PayloadArrivesOnStandardInput) {
   EXPECT_EQ(start->payload, payload);
 }
 
+// Bad input of work, enqueue and queue: exit 2 and a line that names what was wrong.
+TEST_F(BatonGroupTest, QueueCommandsRefuseBadInputNamingIt) {
+  const std::string big = dir_.File("big.bin");
+  test_support::WriteFile(big, std::string(kMaxPayloadBytes + 1, 'x'));
+  struct Bad {
+    std::vector<std::string> args;
+    std::string mention;
+  };
+  const std::vector<Bad> cases = {
+      {{"work", "--queue", "q"}, "needs a command after --"},
+      {{"work", "--", BATON_ITEM_PROBE_BIN}, "--queue is required"},
+      {{"work", "--queue", "q", "--visibility", "300ms", "--", BATON_ITEM_PROBE_BIN},
+       "--visibility 300ms is too short"},
+      {{"work", "--queue", "q", "--visibility", "1s", "--grace", "500ms", "--", BATON_ITEM_PROBE_BIN},
+       "needs 2 × visibility/3 + margin + grace ≤ visibility"},
+      {{"work", "--queue", "q", "--concurrency", "0", "--", BATON_ITEM_PROBE_BIN}, "--concurrency"},
+      {{"work", "--queue", "q", "--timeout", "5", "--", BATON_ITEM_PROBE_BIN}, "--timeout"},
+      {{"work", "--queue", "q", "--", "/nonexistent/cmd"}, "the command /nonexistent/cmd"},
+      {{"enqueue", "--queue", "q"}, "needs at least one key"},
+      {{"enqueue", "--queue", "q", "--", ""}, "key 1"},
+      {{"enqueue", "--queue", "q", "--", std::string(201, 'k')}, "key 1"},
+      {{"enqueue", "--queue", "q", "--", "ok", "bad\tkey"}, "key 2"},
+      {{"enqueue", "--queue", "q", "--payload-file", big, "--", "k"}, "at most 65536"},
+      {{"enqueue", "--queue", "q", "--delay", "soon", "--", "k"}, "--delay"},
+      {{"queue", "--queue", "q", "frobnicate"}, "unknown action \"frobnicate\""},
+      {{"queue", "--queue", "q", "cancel", "x"}, "is not an item id"},
+      {{"queue", "--queue", "q", "list", "--state", "sleeping"}, "--state \"sleeping\""},
+  };
+  for (const Bad& bad : cases) {
+    std::vector<std::string> argv = {BATON_BIN, bad.args[0], "--store", store_, "--group", "g"};
+    argv.insert(argv.end(), bad.args.begin() + 1, bad.args.end());
+    const test_support::CommandResult result = test_support::RunCommand(argv);
+    EXPECT_TRUE(result.Exited(2)) << testing::PrintToString(bad.args) << result.Describe();
+    EXPECT_NE(result.err.find("baton: "), std::string::npos) << result.Describe();
+    EXPECT_NE(result.err.find(bad.mention), std::string::npos)
+        << "no \"" << bad.mention << "\" in: " << result.Describe();
+  }
+  // An unknown queue is an empty answer, not an error.
+  ASSERT_TRUE(test_support::RunCommand({BATON_BIN, "migrate", "--store", store_}).Exited(0));
+  const test_support::CommandResult stats = test_support::RunCommand(
+      {BATON_BIN, "queue", "--store", store_, "--group", "g", "--queue", "nothing", "stats"});
+  EXPECT_TRUE(stats.Exited(0)) << stats.Describe();
+  EXPECT_NE(stats.out.find("0 pending"), std::string::npos) << stats.Describe();
+}
+
 }  // namespace
 }  // namespace baton::process_test
