@@ -10,6 +10,7 @@
 #include "baton/result.h"
 #include "baton/store.h"
 #include "baton/timing.h"
+#include "baton/worker.h"
 
 namespace baton {
 
@@ -63,8 +64,10 @@ struct HostOptions {
 };
 
 // Runs one or more hosted services in one process, each electing its own active instance
-// through `store` (like a .NET host with several hosted services). On stop, each service
-// ends its active work first, then releases its lease, then deletes its member row.
+// through `store` (like a .NET host with several hosted services), and workers that process
+// queue items on every instance. On stop, each service ends its active work first, then
+// releases its lease, then deletes its member row; each worker stops claiming, lets its
+// running items finish or releases them.
 //
 // Thread safety: Add() and Run() from one thread; RequestStop() from any thread.
 class ServiceHost final {
@@ -76,6 +79,11 @@ class ServiceHost final {
 
   // REQUIRES: before Run(). kInvalidArgument for a bad group, timing or missing callback.
   Result<void> Add(HostedService service);
+  // A worker hosted service: claims items of `options.queue` through `queue` and runs `work`
+  // on each (see baton/worker.h), on every instance, active or passive. `options.worker_id`
+  // defaults to the host's id and `options.clock` to the host's. REQUIRES: before Run();
+  // `queue` outlives the host. kInvalidArgument for bad options or a missing callback.
+  Result<void> AddWorker(Queue& queue, WorkerOptions options, ItemWork work);
   // Runs until RequestStop() (or a signal, after StopOnSignals()); returns the first
   // non-retryable error of any service (kConflict: the id is in use).
   Result<void> Run();

@@ -237,9 +237,10 @@ int QueueCommand(const Settings& settings, const std::vector<std::string>& args)
         std::printf("cancelled item %llu: removed\n", static_cast<unsigned long long>(item_id));
         break;
       case CancelOutcome::kCancelling:
-        std::printf("cancelled item %llu: it is running; its work is stopped, and its tenant is "
-                    "free once that has happened\n",
-                    static_cast<unsigned long long>(item_id));
+        std::printf(
+            "cancelled item %llu: it is running; its work is stopped, and its tenant is "
+            "free once that has happened\n",
+            static_cast<unsigned long long>(item_id));
         break;
     }
   } else if (action == "purge") {

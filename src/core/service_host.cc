@@ -177,9 +177,16 @@ struct ServiceHost::Impl {
   const std::string id;
   Clock& clock;
   std::vector<HostedService> services;
+  struct HostedWorker {
+    Queue* queue;
+    WorkerOptions options;
+    ItemWork work;
+  };
+  std::vector<HostedWorker> workers;
   std::mutex mu;
-  std::vector<Elector*> electors;  // Guarded by mu; for RequestStop().
-  bool stop_requested = false;     // Guarded by mu.
+  std::vector<Elector*> electors;        // Guarded by mu; for RequestStop().
+  std::vector<Worker*> running_workers;  // Guarded by mu; for RequestStop().
+  bool stop_requested = false;           // Guarded by mu.
 };
 
 ServiceHost::ServiceHost(Store& store, HostOptions options)
@@ -200,6 +207,18 @@ Result<void> ServiceHost::Add(HostedService service) {
   return Ok();
 }
 
+Result<void> ServiceHost::AddWorker(Queue& queue, WorkerOptions options, ItemWork work) {
+  if (options.worker_id.empty()) options.worker_id = impl_->id;
+  if (options.clock == nullptr) options.clock = &impl_->clock;
+  if (auto valid = Worker::Validate(options); !valid) return valid;
+  if (!work) {
+    return Error(ErrorCode::kInvalidArgument,
+                 "worker of queue \"" + options.queue.queue + "\" has no callback");
+  }
+  impl_->workers.push_back({&queue, std::move(options), std::move(work)});
+  return Ok();
+}
+
 Result<void> ServiceHost::Run() {
   if (auto valid = ValidateName("id", impl_->id); !valid) return valid;
   const MemberInfo self{impl_->id, NewHolder(impl_->id), LocalHostName(),
@@ -216,13 +235,24 @@ Result<void> ServiceHost::Run() {
     options.clock = &impl_->clock;
     electors.push_back(std::make_unique<Elector>(impl_->store, options, *runners.back()));
   }
+  std::vector<std::unique_ptr<Worker>> workers;
+  for (const Impl::HostedWorker& w : impl_->workers) {
+    workers.push_back(std::make_unique<Worker>(*w.queue, w.options, w.work));
+  }
   {
     std::lock_guard lock(impl_->mu);
     for (auto& e : electors) impl_->electors.push_back(e.get());
+    for (auto& w : workers) impl_->running_workers.push_back(w.get());
     if (impl_->stop_requested) return Ok();
   }
-  std::vector<Result<void>> results(electors.size());
+  std::vector<Result<void>> results(electors.size() + workers.size());
   std::vector<std::thread> threads;
+  for (size_t i = 0; i < workers.size(); ++i) {
+    threads.emplace_back([&, i] {
+      results[electors.size() + i] = workers[i]->Run();
+      if (!results[electors.size() + i]) RequestStop();
+    });
+  }
   for (size_t i = 0; i < electors.size(); ++i) {
     threads.emplace_back([&, i] {
       results[i] = electors[i]->Run();
@@ -234,6 +264,7 @@ Result<void> ServiceHost::Run() {
   {
     std::lock_guard lock(impl_->mu);
     impl_->electors.clear();
+    impl_->running_workers.clear();
   }
   for (auto& r : results) {
     if (!r) return r;
@@ -245,6 +276,7 @@ void ServiceHost::RequestStop() {
   std::lock_guard lock(impl_->mu);
   impl_->stop_requested = true;
   for (Elector* e : impl_->electors) e->RequestStop();
+  for (Worker* w : impl_->running_workers) w->RequestStop();
 }
 
 void ServiceHost::StopOnSignals() {

@@ -34,18 +34,18 @@ WorkTest::WorkTest() : locks_dir_(dir_.File("locks")), item_log_(dir_.File("item
 Instance& WorkTest::StartWorker(const std::string& id, const std::vector<std::string>& work_args,
                                 const std::vector<std::string>& probe_args,
                                 const std::vector<std::string>& env) {
-  std::vector<std::string> argv = {BATON_BIN, "work",  "--store", store_, "--group",
-                                   group_,    "--queue", queue_,   "--id",  id};
+  std::vector<std::string> argv = {BATON_BIN, "work",    "--store", store_, "--group",
+                                   group_,    "--queue", queue_,    "--id", id};
   // The test's defaults, unless the test gives the option itself.
-  for (const auto& [flag, value] : {std::pair{"--visibility", "2s"}, std::pair{"--backoff", "100ms"},
-                                    std::pair{"--poll", "500ms"}}) {
+  for (const auto& [flag, value] :
+       {std::pair{"--visibility", "2s"}, std::pair{"--backoff", "100ms"},
+        std::pair{"--poll", "500ms"}}) {
     if (std::find(work_args.begin(), work_args.end(), flag) == work_args.end()) {
       argv.insert(argv.end(), {flag, value});
     }
   }
   argv.insert(argv.end(), work_args.begin(), work_args.end());
-  argv.insert(argv.end(),
-              {"--", BATON_ITEM_PROBE_BIN, "--locks", locks_dir_, "--log", item_log_});
+  argv.insert(argv.end(), {"--", BATON_ITEM_PROBE_BIN, "--locks", locks_dir_, "--log", item_log_});
   argv.insert(argv.end(), probe_args.begin(), probe_args.end());
   return Spawn(id, argv, {.baton_env = env});
 }
@@ -56,8 +56,8 @@ std::vector<uint64_t> WorkTest::Enqueue(const std::vector<std::string>& keys,
   std::string text;
   for (const std::string& k : keys) text += k + "\n";
   test_support::WriteFile(keys_file, text);
-  std::vector<std::string> argv = {BATON_BIN, "enqueue", "--store",     store_,   "--group",
-                                   group_,    "--queue", queue_,        "--keys-file", keys_file};
+  std::vector<std::string> argv = {BATON_BIN, "enqueue", "--store", store_,        "--group",
+                                   group_,    "--queue", queue_,    "--keys-file", keys_file};
   argv.insert(argv.end(), args.begin(), args.end());
   const test_support::CommandResult result = test_support::RunCommand(argv, milliseconds(60000));
   EXPECT_TRUE(result.Exited(0)) << result.Describe();
@@ -70,7 +70,7 @@ std::vector<uint64_t> WorkTest::Enqueue(const std::vector<std::string>& keys,
 }
 
 nlohmann::json WorkTest::QueueJson(const std::vector<std::string>& action) {
-  std::vector<std::string> argv = {BATON_BIN, "queue",   "--store", store_, "--group",
+  std::vector<std::string> argv = {BATON_BIN, "queue",   "--store", store_,  "--group",
                                    group_,    "--queue", queue_,    "--json"};
   argv.insert(argv.end(), action.begin(), action.end());
   const test_support::CommandResult result = test_support::RunCommand(argv);

@@ -49,8 +49,8 @@ class WorkTest : public StoreGroupTest {
 
   std::vector<ItemEvent> ItemEvents(const std::string& kind = "") const;
   // Waits until the probe log has a line of `kind` for `item` (and attempt, when given).
-  std::optional<ItemEvent> WaitForItem(const std::string& kind, uint64_t item,
-                                       milliseconds timeout, int attempt = 0);
+  std::optional<ItemEvent> WaitForItem(const std::string& kind, uint64_t item, milliseconds timeout,
+                                       int attempt = 0);
   // The "claimed item N of tenant T" lines of a worker's log, in order: (item, tenant).
   std::vector<std::pair<uint64_t, std::string>> Claims(const std::string& worker) const;
 

@@ -40,8 +40,7 @@ TEST_P(WorkTest, ThreeWorkersRunEveryItemExactlyOnceAndNoTenantTwiceAtOnce) {
   for (const char* id : {"a", "b", "c"}) {
     StartWorker(id, {"--concurrency", "4"}, {"--sleep", "2"});
   }
-  EXPECT_TRUE(WaitFor([&] { return DoneTotal() == 1000; }, milliseconds(120000),
-                      milliseconds(500)))
+  EXPECT_TRUE(WaitFor([&] { return DoneTotal() == 1000; }, milliseconds(120000), milliseconds(500)))
       << "done: " << DoneTotal();
   EXPECT_TRUE(ItemEvents("overlap").empty()) << "a tenant ran twice at once";
   std::map<uint64_t, int> starts, dones;
@@ -209,9 +208,9 @@ TEST_P(WorkTest, FailuresBackOffThenDeadLetterAndRequeueBringsTheItemBack) {
 
   // A fixed command, and the dead item back: it completes.
   StartWorker("fixed");
-  const test_support::CommandResult requeue = test_support::RunCommand(
-      {BATON_BIN, "queue", "--store", store_, "--group", group_, "--queue", queue_, "requeue",
-       std::to_string(ids[0])});
+  const test_support::CommandResult requeue =
+      test_support::RunCommand({BATON_BIN, "queue", "--store", store_, "--group", group_, "--queue",
+                                queue_, "requeue", std::to_string(ids[0])});
   EXPECT_TRUE(requeue.Exited(0)) << requeue.Describe();
   EXPECT_TRUE(WaitFor([&] { return DoneTotal() == 1; }, kTtl + kSlack));
 }
@@ -257,8 +256,8 @@ TEST_P(WorkTest, CancelStopsARunningItemAndPauseStopsClaiming) {
   const std::vector<uint64_t> ids = Enqueue({"acme"});
   const std::optional<ItemEvent> running = WaitForItem("start", ids[0], kTtl + kSlack);
   ASSERT_TRUE(running);
-  const std::vector<std::string> queue = {BATON_BIN, "queue",   "--store", store_,
-                                          "--group", group_,    "--queue", queue_};
+  const std::vector<std::string> queue = {BATON_BIN, "queue", "--store", store_,
+                                          "--group", group_,  "--queue", queue_};
   auto run = [&](std::vector<std::string> action) {
     std::vector<std::string> argv = queue;
     argv.insert(argv.end(), action.begin(), action.end());
@@ -322,12 +321,13 @@ TEST_P(WorkTest, ClaimsGoRoundTheTenants) {
 
 TEST_P(WorkTest, HostileKeysArriveByteForByteAndAreNeverRun) {
   const std::string marker = dir_.File("pwned");
-  const std::vector<std::string> keys = {"two words", "quote ' and \" both", "$(touch " + marker + ")",
-                                         "`touch " + marker + "`", "ünïcødé ✓", "semi;colon&&|"};
+  const std::vector<std::string> keys = {
+      "two words", "quote ' and \" both", "$(touch " + marker + ")", "`touch " + marker + "`",
+      "ünïcødé ✓", "semi;colon&&|"};
   Enqueue(keys);
   StartWorker("a", {"--concurrency", "3"});
-  ASSERT_TRUE(WaitFor([&] { return DoneTotal() == static_cast<int64_t>(keys.size()); },
-                      kTtl + kSlack * 5));
+  ASSERT_TRUE(
+      WaitFor([&] { return DoneTotal() == static_cast<int64_t>(keys.size()); }, kTtl + kSlack * 5));
   std::set<std::string> got;
   for (const ItemEvent& e : ItemEvents("start")) got.insert(e.tenant);
   for (const std::string& k : keys) EXPECT_TRUE(got.count(k)) << "\"" << k << "\" arrived changed";
@@ -358,7 +358,8 @@ TEST_F(BatonGroupTest, QueueCommandsRefuseBadInputNamingIt) {
       {{"work", "--", BATON_ITEM_PROBE_BIN}, "--queue is required"},
       {{"work", "--queue", "q", "--visibility", "300ms", "--", BATON_ITEM_PROBE_BIN},
        "--visibility 300ms is too short"},
-      {{"work", "--queue", "q", "--visibility", "1s", "--grace", "500ms", "--", BATON_ITEM_PROBE_BIN},
+      {{"work", "--queue", "q", "--visibility", "1s", "--grace", "500ms", "--",
+        BATON_ITEM_PROBE_BIN},
        "needs 2 × visibility/3 + margin + grace ≤ visibility"},
       {{"work", "--queue", "q", "--concurrency", "0", "--", BATON_ITEM_PROBE_BIN}, "--concurrency"},
       {{"work", "--queue", "q", "--timeout", "5", "--", BATON_ITEM_PROBE_BIN}, "--timeout"},

@@ -1,0 +1,186 @@
+// The library's worker hosted service on a real SQLite queue: every item once with its claim
+// token, one tenant at a time, a refused extension stops the work at once, and work that
+// ignores its stop ends the process at the claim's deadline.
+
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <map>
+#include <mutex>
+#include <set>
+#include <thread>
+
+#include "baton/service_host.h"
+#include "baton/sqlite_store.h"
+#include "baton/worker.h"
+#include "support/temp_dir.h"
+
+namespace baton {
+namespace {
+
+using namespace std::chrono_literals;
+
+class WorkerTest : public ::testing::Test {
+ protected:
+  std::unique_ptr<Store> OpenStore() {
+    SqliteStoreOptions options;
+    options.path = dir_.File("baton.db");
+    auto store = OpenSqliteStore(options);
+    EXPECT_TRUE(store.ok()) << store.error().message();
+    return std::move(store).value();
+  }
+  std::unique_ptr<Queue> OpenQueue() {
+    SqliteStoreOptions options;
+    options.path = dir_.File("baton.db");
+    auto queue = OpenSqliteQueue(options);
+    EXPECT_TRUE(queue.ok()) << queue.error().message();
+    return std::move(queue).value();
+  }
+  std::vector<uint64_t> Offer(Queue& queue, const std::vector<std::string>& tenants) {
+    OfferRequest request;
+    request.queue = key_;
+    for (const std::string& t : tenants) {
+      OfferItem item;
+      item.tenant = t;
+      request.items.push_back(item);
+    }
+    auto reply = queue.Offer(request);
+    EXPECT_TRUE(reply.ok()) << reply.error().message();
+    std::vector<uint64_t> ids;
+    for (const auto& id : reply->ids) ids.push_back(id.value_or(0));
+    return ids;
+  }
+  WorkerOptions Options(int concurrency) {
+    WorkerOptions options;
+    options.queue = key_;
+    options.concurrency = concurrency;
+    options.timing.visibility = 1s;
+    options.poll = 100ms;
+    return options;
+  }
+  template <typename Pred>
+  static bool WaitFor(Pred pred, std::chrono::milliseconds limit = 10s) {
+    const auto end = std::chrono::steady_clock::now() + limit;
+    while (!pred()) {
+      if (std::chrono::steady_clock::now() > end) return false;
+      std::this_thread::sleep_for(5ms);
+    }
+    return true;
+  }
+
+  test_support::TempDir dir_{"worker"};
+  const QueueKey key_{"billing", "tenant-sync"};
+};
+
+TEST_F(WorkerTest, HostedWorkerRunsEveryItemOnceOneTenantAtATime) {
+  auto store = OpenStore();
+  auto queue = OpenQueue();
+  std::vector<std::string> tenants;
+  for (int round = 0; round < 4; ++round) {
+    for (int t = 0; t < 10; ++t) tenants.push_back("t" + std::to_string(t));
+  }
+  const std::vector<uint64_t> ids = Offer(*queue, tenants);
+  std::mutex mu;
+  std::map<uint64_t, int> runs;
+  std::set<std::string> busy;
+  std::atomic<int> overlaps{0};
+  std::atomic<int> bad_contexts{0};
+  ServiceHost host(*store, {.id = "w1", .clock = nullptr});
+  ASSERT_TRUE(host.AddWorker(*queue, Options(4), [&](ItemContext& ctx) {
+                    {
+                      std::lock_guard lock(mu);
+                      if (!busy.insert(ctx.item().tenant).second) ++overlaps;
+                      ++runs[ctx.item().id];
+                    }
+                    if (ctx.item().claim_token == 0 || ctx.TimeLeft(Clock::Real()) <= 0s) {
+                      ++bad_contexts;
+                    }
+                    std::this_thread::sleep_for(2ms);
+                    std::lock_guard lock(mu);
+                    busy.erase(ctx.item().tenant);
+                    return WorkResult::Done();
+                  }).ok());
+  std::thread runner([&] { EXPECT_TRUE(host.Run().ok()); });
+  EXPECT_TRUE(WaitFor([&] { return queue->Stats(key_)->done_total == 40; }));
+  host.RequestStop();
+  runner.join();
+  EXPECT_EQ(overlaps, 0);
+  EXPECT_EQ(bad_contexts, 0);
+  for (uint64_t id : ids) EXPECT_EQ(runs[id], 1) << "item " << id;
+}
+
+TEST_F(WorkerTest, RefusedExtensionStopsTheWorkAtOnce) {
+  auto queue = OpenQueue();
+  auto admin = OpenQueue();
+  const std::vector<uint64_t> ids = Offer(*queue, {"acme"});
+  std::atomic<int> started{0};
+  std::atomic<StopReason> reason{StopReason::kNone};
+  Worker worker(*queue, Options(1), [&](ItemContext& ctx) {
+    ++started;
+    while (!ctx.stop_token().stop_requested()) std::this_thread::sleep_for(1ms);
+    reason = ctx.stop_reason();
+    return WorkResult::Done();
+  });
+  std::thread runner([&] { EXPECT_TRUE(worker.Run().ok()); });
+  ASSERT_TRUE(WaitFor([&] { return started == 1; }));
+  ASSERT_EQ(*admin->Cancel(key_, ids[0]), CancelOutcome::kCancelling);
+  // The next extension (every visibility/3) finds the item cancelled.
+  EXPECT_TRUE(WaitFor([&] { return reason != StopReason::kNone; }, 1s));
+  EXPECT_EQ(reason, StopReason::kClaimLost);
+  EXPECT_TRUE(WaitFor([&] { return worker.counters().cancelled == 1; }));
+  worker.RequestStop();
+  runner.join();
+  EXPECT_TRUE(admin->List(key_, std::nullopt, 10)->empty()) << "the cancelled item stayed";
+}
+
+TEST_F(WorkerTest, WorkThatIgnoresItsStopEndsTheProcessAtTheClaimsDeadline) {
+  EXPECT_EXIT(
+      {
+        auto queue = OpenQueue();
+        auto admin = OpenQueue();
+        const std::vector<uint64_t> ids = Offer(*queue, {"acme"});
+        std::atomic<bool> started{false};
+        Worker worker(*queue, Options(1), [&](ItemContext&) {
+          started = true;
+          std::this_thread::sleep_for(1h);  // Ignores its stop token.
+          return WorkResult::Done();
+        });
+        std::thread runner([&] { (void)worker.Run(); });
+        while (!started) std::this_thread::sleep_for(1ms);
+        (void)admin->Cancel(key_, ids[0]);  // No extension succeeds from now on.
+        runner.join();
+        std::exit(0);
+      },
+      ::testing::ExitedWithCode(70), "");
+}
+
+TEST(ClaimTiming, RulesAndDefaults) {
+  ClaimTimingOptions defaults;
+  defaults.visibility = 30s;
+  auto t = ResolveClaimTiming(defaults);
+  ASSERT_TRUE(t.ok());
+  EXPECT_EQ(t->margin, 3s);
+  EXPECT_EQ(t->grace, 6s);
+  auto tight = ResolveClaimTiming({.visibility = 1s, .margin = std::nullopt, .grace = 500ms});
+  ASSERT_FALSE(tight.ok());
+  EXPECT_NE(tight.error().message().find("2 × visibility/3 + margin + grace ≤ visibility"),
+            std::string::npos);
+  ClaimTimingOptions short_one;
+  short_one.visibility = 400ms;
+  EXPECT_FALSE(ResolveClaimTiming(short_one).ok());
+}
+
+TEST(RetryBackoff, GrowsWithJitterUpToTheCap) {
+  for (int i = 0; i < 100; ++i) {
+    const Duration first = RetryBackoff(1, 1s, 10min);
+    const Duration second = RetryBackoff(2, 1s, 10min);
+    EXPECT_GE(first, 500ms);
+    EXPECT_LE(first, 1s);
+    EXPECT_GE(second, first);
+    EXPECT_LE(RetryBackoff(30, 1s, 10min), 10min);
+    EXPECT_GE(RetryBackoff(30, 1s, 10min), 5min);
+  }
+}
+
+}  // namespace
+}  // namespace baton
