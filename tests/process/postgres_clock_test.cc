@@ -20,6 +20,7 @@
 #include "group_fixture.h"
 #include "postgres_test_env.h"
 #include "support/pg_cluster.h"
+#include "work_fixture.h"
 
 namespace baton::process_test {
 namespace {
@@ -30,51 +31,59 @@ using test_support::PgCluster;
 
 constexpr const char* kLibFaketime = "/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1";
 
-class PgClockStepTest : public BatonGroupTest {
- protected:
-  void SetUp() override {
-    BatonGroupTest::SetUp();
+// A PostgreSQL cluster of its own under libfaketime, whose clock offset a test rewrites.
+class FakeTimeCluster final {
+ public:
+  // Skips (no libfaketime) or fails the test as every PostgreSQL test does; null then.
+  static std::unique_ptr<FakeTimeCluster> Start() {
     PgCluster* shared = nullptr;
-    BATON_REQUIRE_PG_CLUSTER(shared);  // Skips or fails as every PostgreSQL test does.
-    if (access(kLibFaketime, R_OK) != 0) GTEST_SKIP() << kLibFaketime << " is not installed";
-
+    [&] { BATON_REQUIRE_PG_CLUSTER(shared); }();
+    if (shared == nullptr) return nullptr;
+    if (access(kLibFaketime, R_OK) != 0) {
+      [] { GTEST_SKIP() << kLibFaketime << " is not installed"; }();
+      return nullptr;
+    }
+    auto fake = std::unique_ptr<FakeTimeCluster>(new FakeTimeCluster());
     // The server runs as another user when we are root: the offset file must be readable.
     std::string pattern = "/tmp/baton-faketime-XXXXXX";
     const int fd = mkstemp(pattern.data());
-    ASSERT_GE(fd, 0) << "cannot create " << pattern;
+    if (fd < 0) {
+      ADD_FAILURE() << "cannot create " << pattern;
+      return nullptr;
+    }
     close(fd);
-    offset_file_ = pattern;
-    ASSERT_EQ(chmod(offset_file_.c_str(), 0644), 0);
-    SetServerOffset("+0");
-
+    fake->offset_file_ = pattern;
+    chmod(fake->offset_file_.c_str(), 0644);
+    fake->SetServerOffset("+0");
     // The server daemonizes: as a subreaper this process would adopt it, and the fixture's
     // clean-up would kill it before the cluster stops it.
     test_support::PgClusterOptions options;
     options.environment = {std::string("LD_PRELOAD=") + kLibFaketime,
-                           "FAKETIME_TIMESTAMP_FILE=" + offset_file_, "FAKETIME_NO_CACHE=1",
+                           "FAKETIME_TIMESTAMP_FILE=" + fake->offset_file_, "FAKETIME_NO_CACHE=1",
                            "DONT_FAKE_MONOTONIC=1", "FAKETIME_DONT_FAKE_MONOTONIC=1"};
     prctl(PR_SET_CHILD_SUBREAPER, 0);
     try {
-      cluster_ = PgCluster::Start(options);
+      fake->cluster_ = PgCluster::Start(options);
     } catch (const std::exception& e) {
       test_support::BecomeSubreaper();
-      FAIL() << "PostgreSQL under libfaketime did not start: " << e.what();
+      ADD_FAILURE() << "PostgreSQL under libfaketime did not start: " << e.what();
+      return nullptr;
     }
     test_support::BecomeSubreaper();
-    UseStore(cluster_->Url(cluster_->CreateDatabase("clock")));
+    return fake;
   }
-
-  void TearDown() override {
-    BatonGroupTest::TearDown();
+  ~FakeTimeCluster() {
     cluster_.reset();
     if (!offset_file_.empty()) unlink(offset_file_.c_str());
   }
+
+  PgCluster& cluster() { return *cluster_; }
 
   // Writes the server's clock offset in libfaketime's syntax ("+1h"); read at every call.
   void SetServerOffset(const std::string& offset) const {
     std::ofstream out(offset_file_, std::ios::trunc);
     out << offset << "\n";
-    ASSERT_TRUE(out.good()) << "cannot write " << offset_file_;
+    EXPECT_TRUE(out.good()) << "cannot write " << offset_file_;
   }
 
   // The server's wall clock minus ours, in seconds.
@@ -84,8 +93,29 @@ class PgClockStepTest : public BatonGroupTest {
     return server - static_cast<long>(std::time(nullptr));
   }
 
+ private:
+  FakeTimeCluster() = default;
   std::string offset_file_;
   std::unique_ptr<PgCluster> cluster_;
+};
+
+class PgClockStepTest : public BatonGroupTest {
+ protected:
+  void SetUp() override {
+    BatonGroupTest::SetUp();
+    fake_ = FakeTimeCluster::Start();
+    if (!fake_ && !IsSkipped()) FAIL() << "no PostgreSQL under libfaketime";
+    if (!fake_) return;
+    UseStore(fake_->cluster().Url(fake_->cluster().CreateDatabase("clock")));
+  }
+  void TearDown() override {
+    BatonGroupTest::TearDown();
+    fake_.reset();
+  }
+  void SetServerOffset(const std::string& offset) const { fake_->SetServerOffset(offset); }
+  long ServerClockAhead() const { return fake_->ServerClockAhead(); }
+
+  std::unique_ptr<FakeTimeCluster> fake_;
 };
 
 TEST_F(PgClockStepTest, ServerClockStepForwardNeverMakesASecondActive) {
@@ -126,6 +156,47 @@ TEST_F(PgClockStepTest, ServerClockStepForwardNeverMakesASecondActive) {
   // the holder: its child still runs under the first token.
   EXPECT_TRUE(IsAlive(old.pid)) << "the holder's child was stopped by the clock step";
   EXPECT_EQ(Events("start").size(), 1u) << "the clock step caused a new active interval";
+}
+
+// SPEC 3.3: a claim's expiry is judged as a lease's is. A forward step of an hour of the
+// database's clock while items run must not let a tenant run twice at once.
+class PgItemClockStepTest : public WorkFixture {
+ protected:
+  void SetUp() override {
+    WorkFixture::SetUp();
+    fake_ = FakeTimeCluster::Start();
+    if (!fake_ && !IsSkipped()) FAIL() << "no PostgreSQL under libfaketime";
+    if (!fake_) return;
+    UseStore(fake_->cluster().Url(fake_->cluster().CreateDatabase("items")));
+  }
+  void TearDown() override {
+    WorkFixture::TearDown();
+    fake_.reset();
+  }
+
+  std::unique_ptr<FakeTimeCluster> fake_;
+};
+
+TEST_F(PgItemClockStepTest, ServerClockStepForwardNeverRunsATenantTwice) {
+  ASSERT_LT(std::labs(fake_->ServerClockAhead()), 5L);
+  std::vector<std::string> tenants;
+  for (int t = 0; t < 6; ++t) tenants.push_back("tenant-" + std::to_string(t));
+  const std::vector<uint64_t> ids = Enqueue(tenants);
+  // Each item works for 4 s, two visibilities: its claim must stay its worker's. Free slots
+  // keep both workers claiming, and so trying to take back what looks expired.
+  StartWorker("a", {"--concurrency", "8"}, {"--sleep", "4000"});
+  StartWorker("b", {"--concurrency", "8"}, {"--sleep", "4000"});
+  ASSERT_TRUE(
+      test_support::WaitFor([&] { return ItemEvents("start").size() == 6; }, kTtl + kSlack));
+  fake_->SetServerOffset("+1h");
+  ASSERT_GT(fake_->ServerClockAhead(), 3500L) << "libfaketime did not step the server's clock";
+  // By the database's clock every claim expired an hour ago; the workers' own watch of each
+  // claim must keep them from taking one back while its worker still extends it.
+  EXPECT_TRUE(
+      test_support::WaitFor([&] { return ItemEvents("done").size() == 6; }, milliseconds(15000)));
+  EXPECT_TRUE(ItemEvents("overlap").empty()) << "a tenant ran twice at once";
+  EXPECT_EQ(ItemEvents("start").size(), 6u) << "an item was claimed again while it ran";
+  for (const ItemEvent& e : ItemEvents("start")) EXPECT_EQ(e.attempt, 1) << e.item;
 }
 
 }  // namespace

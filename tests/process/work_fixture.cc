@@ -27,13 +27,13 @@ std::string Field(const std::string& line, const std::string& key) {
 
 }  // namespace
 
-WorkTest::WorkTest() : locks_dir_(dir_.File("locks")), item_log_(dir_.File("items.log")) {
+WorkFixture::WorkFixture() : locks_dir_(dir_.File("locks")), item_log_(dir_.File("items.log")) {
   std::filesystem::create_directories(locks_dir_);
 }
 
-Instance& WorkTest::StartWorker(const std::string& id, const std::vector<std::string>& work_args,
-                                const std::vector<std::string>& probe_args,
-                                const std::vector<std::string>& env) {
+Instance& WorkFixture::StartWorker(const std::string& id, const std::vector<std::string>& work_args,
+                                   const std::vector<std::string>& probe_args,
+                                   const std::vector<std::string>& env) {
   std::vector<std::string> argv = {BATON_BIN, "work",    "--store", store_, "--group",
                                    group_,    "--queue", queue_,    "--id", id};
   // The test's defaults, unless the test gives the option itself.
@@ -50,8 +50,8 @@ Instance& WorkTest::StartWorker(const std::string& id, const std::vector<std::st
   return Spawn(id, argv, {.baton_env = env});
 }
 
-std::vector<uint64_t> WorkTest::Enqueue(const std::vector<std::string>& keys,
-                                        const std::vector<std::string>& args) {
+std::vector<uint64_t> WorkFixture::Enqueue(const std::vector<std::string>& keys,
+                                           const std::vector<std::string>& args) {
   const std::string keys_file = dir_.File("keys-" + std::to_string(keys.size()) + ".txt");
   std::string text;
   for (const std::string& k : keys) text += k + "\n";
@@ -69,7 +69,7 @@ std::vector<uint64_t> WorkTest::Enqueue(const std::vector<std::string>& keys,
   return ids;
 }
 
-nlohmann::json WorkTest::QueueJson(const std::vector<std::string>& action) {
+nlohmann::json WorkFixture::QueueJson(const std::vector<std::string>& action) {
   std::vector<std::string> argv = {BATON_BIN, "queue",   "--store", store_,  "--group",
                                    group_,    "--queue", queue_,    "--json"};
   argv.insert(argv.end(), action.begin(), action.end());
@@ -83,12 +83,12 @@ nlohmann::json WorkTest::QueueJson(const std::vector<std::string>& action) {
   }
 }
 
-int64_t WorkTest::DoneTotal() {
+int64_t WorkFixture::DoneTotal() {
   const nlohmann::json stats = QueueJson({"stats"});
   return stats.contains("totals") ? stats["totals"]["done"].get<int64_t>() : -1;
 }
 
-std::vector<ItemEvent> WorkTest::ItemEvents(const std::string& kind) const {
+std::vector<ItemEvent> WorkFixture::ItemEvents(const std::string& kind) const {
   std::vector<ItemEvent> events;
   for (const std::string& line : test_support::ReadLines(item_log_)) {
     ItemEvent e;
@@ -106,8 +106,8 @@ std::vector<ItemEvent> WorkTest::ItemEvents(const std::string& kind) const {
   return events;
 }
 
-std::optional<ItemEvent> WorkTest::WaitForItem(const std::string& kind, uint64_t item,
-                                               milliseconds timeout, int attempt) {
+std::optional<ItemEvent> WorkFixture::WaitForItem(const std::string& kind, uint64_t item,
+                                                  milliseconds timeout, int attempt) {
   std::optional<ItemEvent> found;
   test_support::WaitFor(
       [&] {
@@ -123,7 +123,7 @@ std::optional<ItemEvent> WorkTest::WaitForItem(const std::string& kind, uint64_t
   return found;
 }
 
-std::vector<std::pair<uint64_t, std::string>> WorkTest::Claims(const std::string& worker) const {
+std::vector<std::pair<uint64_t, std::string>> WorkFixture::Claims(const std::string& worker) const {
   static const std::regex kClaim(R"re(claimed item (\d+) of tenant "(.*)" \(attempt)re");
   std::vector<std::pair<uint64_t, std::string>> claims;
   for (const std::string& line : test_support::ReadLines(dir_.File(worker + ".out"))) {

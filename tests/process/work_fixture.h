@@ -30,9 +30,10 @@ struct ItemEvent {
 
 inline constexpr milliseconds kVisibility{2000};
 
-class WorkTest : public StoreGroupTest {
+// The helpers, on whatever store the test picks (UseStore).
+class WorkFixture : public BatonGroupTest {
  protected:
-  WorkTest();
+  WorkFixture();
 
   // `baton work` of worker `id` running the probe with `probe_args`; `work_args` go before
   // "--" (the defaults: visibility 2s, short backoff).
@@ -57,6 +58,15 @@ class WorkTest : public StoreGroupTest {
   std::string queue_ = "jobs";
   const std::string locks_dir_;
   const std::string item_log_;
+};
+
+// WorkFixture on the store of StoreUnderTest().
+class WorkTest : public WorkFixture, public ::testing::WithParamInterface<StoreKind> {
+ protected:
+  void SetUp() override {
+    WorkFixture::SetUp();
+    GetParam().set_up(*this);
+  }
 };
 
 }  // namespace baton::process_test

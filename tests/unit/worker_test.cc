@@ -86,20 +86,23 @@ TEST_F(WorkerTest, HostedWorkerRunsEveryItemOnceOneTenantAtATime) {
   std::atomic<int> overlaps{0};
   std::atomic<int> bad_contexts{0};
   ServiceHost host(*store, {.id = "w1", .clock = nullptr});
-  ASSERT_TRUE(host.AddWorker(*queue, Options(4), [&](ItemContext& ctx) {
-                    {
-                      std::lock_guard lock(mu);
-                      if (!busy.insert(ctx.item().tenant).second) ++overlaps;
-                      ++runs[ctx.item().id];
-                    }
-                    if (ctx.item().claim_token == 0 || ctx.TimeLeft(Clock::Real()) <= 0s) {
-                      ++bad_contexts;
-                    }
-                    std::this_thread::sleep_for(2ms);
-                    std::lock_guard lock(mu);
-                    busy.erase(ctx.item().tenant);
-                    return WorkResult::Done();
-                  }).ok());
+  ASSERT_TRUE(host.AddWorker(*queue, Options(4),
+                             [&](ItemContext& ctx) {
+                               {
+                                 std::lock_guard lock(mu);
+                                 if (!busy.insert(ctx.item().tenant).second) ++overlaps;
+                                 ++runs[ctx.item().id];
+                               }
+                               if (ctx.item().claim_token == 0 ||
+                                   ctx.TimeLeft(Clock::Real()) <= 0s) {
+                                 ++bad_contexts;
+                               }
+                               std::this_thread::sleep_for(2ms);
+                               std::lock_guard lock(mu);
+                               busy.erase(ctx.item().tenant);
+                               return WorkResult::Done();
+                             })
+                  .ok());
   std::thread runner([&] { EXPECT_TRUE(host.Run().ok()); });
   EXPECT_TRUE(WaitFor([&] { return queue->Stats(key_)->done_total == 40; }));
   host.RequestStop();
