@@ -18,8 +18,8 @@ test: build format-check
 
 # Builds only what the demo runs, not every test and benchmark.
 demo: configure
-	@echo "demo: building baton and baton-probe (a minute or two the first time)"
-	@cmake --build --preset $(PRESET) --target baton baton-probe
+	@echo "demo: building baton and the demo probes (a minute or two the first time)"
+	@cmake --build --preset $(PRESET) --target baton baton-probe baton-item-probe
 	@bash tools/demo.sh $(BUILD_DIR)
 
 bench: build

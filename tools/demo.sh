@@ -1,8 +1,12 @@
 #!/usr/bin/env bash
-# The live failover demo (`make demo`): three `baton run` instances of one group share one
-# SQLite file; each wraps baton-probe, which prints a tick every second while it is active.
-# The demo kills the active instance (SIGKILL), then stops the next one (SIGTERM), and shows
-# how long each takeover took and that no two children ever ran at once.
+# The live demo (`make demo`), in two parts on one SQLite file.
+#  1. Failover: three `baton run` instances of one group, each wrapping baton-probe, which
+#     prints a tick every second while it is active. The demo kills the active instance
+#     (SIGKILL), then stops the next one (SIGTERM), and shows how long each takeover took and
+#     that no two children ever ran at once.
+#  2. Per-tenant work: three `baton work` instances process 60 tenants' items; one is killed
+#     (SIGKILL) mid-run. The demo shows how many items each instance processed, that no tenant
+#     ran twice at once (a flock per tenant) and that no item was lost.
 #
 # Usage: bash tools/demo.sh BUILD_DIR     (for example build/default)
 set -euo pipefail
@@ -10,7 +14,8 @@ set -euo pipefail
 build=${1:-build/default}
 baton=$build/src/cli/baton
 probe=$build/tests/support/baton-probe
-for binary in "$baton" "$probe"; do
+item_probe=$build/tests/support/baton-item-probe
+for binary in "$baton" "$probe" "$item_probe"; do
   if [ ! -x "$binary" ]; then
     echo "demo: $binary is missing; build first (make build)" >&2
     exit 1
@@ -130,8 +135,63 @@ unset "baton_pid[$third]"
 show_status
 
 overlaps=$(grep -c '^overlap ' "$probe_log" || true)
+
+# --- Part 2: per-tenant work -------------------------------------------------------------
+queue=tenant-sync
+items_log=$dir/items.log   # start/done/overlap lines of every item's command
+mkdir -p "$dir/locks"
+tenants=()
+for t in $(seq -w 1 60); do tenants+=("tenant-$t"); done
+
+say "Enqueueing one item for each of ${#tenants[@]} tenants in queue \"$queue\""
+"$baton" enqueue --store "$store" --group "$group" --queue "$queue" -- "${tenants[@]}" >"$dir/ids"
+echo "   item ids $(head -n 1 "$dir/ids") to $(tail -n 1 "$dir/ids")"
+
+start_worker() {
+  local id=$1
+  # Each item's command takes its tenant's flock and works 300 ms.
+  "$baton" work --store "$store" --group "$group" --queue "$queue" --id "$id" \
+    --concurrency 3 --visibility 3s \
+    -- "$item_probe" --locks "$dir/locks" --log "$items_log" --sleep 300 \
+    >"$dir/$id.log" 2>&1 &
+  baton_pid[$id]=$!
+}
+say "Starting three workers (w1, w2, w3), 3 slots each, visibility 3s"
+for id in w1 w2 w3; do start_worker "$id"; done
+done_count() { if [ -f "$items_log" ]; then grep -c '^done ' "$items_log" || true; else echo 0; fi; }
+for _ in $(seq 200); do [ "$(done_count)" -ge 15 ] && break; sleep 0.05; done
+
+say "Killing worker w2 with SIGKILL in the middle of its items ($(done_count) items done so far)"
+disown "${baton_pid[w2]}"
+kill -KILL "${baton_pid[w2]}"
+unset "baton_pid[w2]"
+echo "   its running items are claimed again by w1 and w3 once their 3 s visibility runs out"
+
+for _ in $(seq 600); do [ "$(done_count)" -ge "${#tenants[@]}" ] && break; sleep 0.05; done
+for id in w1 w3; do
+  kill -TERM "${baton_pid[$id]}"
+  wait "${baton_pid[$id]}" || true
+  unset "baton_pid[$id]"
+done
+"$baton" queue --store "$store" --group "$group" --queue "$queue" stats | head -n 4 | sed 's/^/    /'
+
+# Who did what: each worker's log names the items it claimed; the probe log says which item's
+# work ran to its end, and with which attempt.
+declare -A claimed=()
+for id in w1 w2 w3; do claimed[$id]=$(grep -c 'claimed item' "$dir/$id.log" || true); done
+reclaimed=$(grep '^start ' "$items_log" | grep -vc ' attempt=1 ' || true)
+item_overlaps=$(grep -c '^overlap ' "$items_log" || true)
+lost=0
+while read -r id; do
+  grep -q "^done item=$id " "$items_log" || lost=$((lost + 1))
+done <"$dir/ids"
+
 say "Summary"
 echo "   crash failover (SIGKILL, ttl $ttl):  $failover_ms ms"
 echo "   graceful handover (SIGTERM):       $handover_ms ms"
 echo "   killed instance's child gone:      $child_gone"
 echo "   children active at the same time:  $overlaps (each child holds an exclusive flock)"
+echo "   items claimed by w1 / w2 (killed) / w3:  ${claimed[w1]} / ${claimed[w2]} / ${claimed[w3]}"
+echo "   items claimed again after the kill:  $reclaimed"
+echo "   tenants run twice at once:           $item_overlaps (a flock per tenant)"
+echo "   items lost (enqueued, never done):   $lost of ${#tenants[@]}"

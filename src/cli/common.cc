@@ -111,6 +111,15 @@ Result<std::string> FindExecutable(const std::string& name) {
                                                 path + "): give its full path or fix PATH");
 }
 
+sigset_t BlockStopSignals() {
+  sigset_t set;
+  sigemptyset(&set);
+  for (int s : {SIGTERM, SIGINT, SIGHUP}) sigaddset(&set, s);
+  pthread_sigmask(SIG_BLOCK, &set, nullptr);
+  signal(SIGPIPE, SIG_IGN);
+  return set;
+}
+
 int ReportError(const Error& error) {
   if (JsonLogging()) {
     spdlog::error("{}", error.message());

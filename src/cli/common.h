@@ -1,5 +1,7 @@
 #pragma once
 
+#include <signal.h>
+
 #include <CLI/CLI.hpp>
 
 #include <string>
@@ -35,6 +37,10 @@ Result<std::string> ResolveQueueName(const Settings& settings);
 // path itself when it has a '/', else the first executable file of that name in PATH.
 // kInvalidArgument naming it when it is missing, not a file or not executable.
 Result<std::string> FindExecutable(const std::string& name);
+
+// Blocks SIGTERM, SIGINT and SIGHUP in the calling thread (and so in every thread it starts
+// afterwards), for one thread to take them with sigwait, and ignores SIGPIPE. Returns the set.
+sigset_t BlockStopSignals();
 
 // Prints "baton: <message>" to stderr (an error line of the JSON log once JSON logging is
 // set up) and returns the exit code the error calls for.

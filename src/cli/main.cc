@@ -193,12 +193,15 @@ int main(int argc, char** argv) {
     if (!sub->app->parsed()) continue;
     const std::string name = sub->app->get_name();
     std::vector<std::string> arguments;
-    for (const std::string& extra : sub->app->remaining()) {
-      if (sub->takes_arguments && (extra.empty() || extra[0] != '-')) {
-        arguments.push_back(extra);
-        continue;
+    const std::vector<std::string> extras = sub->app->remaining();
+    if (!sub->takes_arguments && !extras.empty()) {
+      return UsageError(baton::cli::ExplainExtras(name, extras, sub->takes_command));
+    }
+    for (const std::string& extra : extras) {
+      if (!extra.empty() && extra[0] == '-') {
+        return UsageError(baton::cli::ExplainExtras(name, {extra}, sub->takes_command));
       }
-      return UsageError(baton::cli::ExplainExtras(name, {extra}, sub->takes_command));
+      arguments.push_back(extra);
     }
     if (split.command && !sub->takes_command) {
       return UsageError("baton " + name + " runs no command: drop the -- and what follows it");

@@ -6,6 +6,7 @@
 #include <ctime>
 
 #include "commands.h"
+#include "output.h"
 #include "store_url.h"
 
 namespace baton::cli {
@@ -16,17 +17,6 @@ using std::chrono::milliseconds;
 
 Error Invalid(std::string message) {
   return Error(ErrorCode::kInvalidArgument, std::move(message));
-}
-
-int64_t Ms(Duration d) { return duration_cast<milliseconds>(d).count(); }
-
-std::string Iso(std::chrono::system_clock::time_point tp) {
-  const std::time_t secs = std::chrono::system_clock::to_time_t(tp);
-  std::tm tm{};
-  gmtime_r(&secs, &tm);
-  char buf[32];
-  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
-  return buf;
 }
 
 nlohmann::json OptionalIso(const std::optional<std::chrono::system_clock::time_point>& tp) {

@@ -145,11 +145,7 @@ int RunCommand(const Settings& settings, const std::vector<std::string>& command
   if (auto logging = SetUpLogging(config->common.log_format, config->common.id); !logging) {
     return ReportError(logging.error());
   }
-  sigset_t blocked;
-  sigemptyset(&blocked);
-  for (int s : {SIGTERM, SIGINT, SIGHUP}) sigaddset(&blocked, s);
-  pthread_sigmask(SIG_BLOCK, &blocked, nullptr);
-  signal(SIGPIPE, SIG_IGN);
+  const sigset_t blocked = BlockStopSignals();
 
   auto store = OpenStoreWithRetry(config->common, config->timing, blocked);
   if (!store) return ReportError(store.error());

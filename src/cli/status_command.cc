@@ -9,6 +9,7 @@
 #include <thread>
 
 #include "commands.h"
+#include "output.h"
 #include "store_url.h"
 
 namespace baton::cli {
@@ -16,17 +17,6 @@ namespace {
 
 using std::chrono::duration_cast;
 using std::chrono::milliseconds;
-
-int64_t Ms(Duration d) { return duration_cast<milliseconds>(d).count(); }
-
-std::string Iso(std::chrono::system_clock::time_point tp) {
-  const std::time_t secs = std::chrono::system_clock::to_time_t(tp);
-  std::tm tm{};
-  gmtime_r(&secs, &tm);
-  char buf[32];
-  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
-  return buf;
-}
 
 // The id part of a holder identity ("<id>/<nonce>").
 std::string IdOf(const std::string& holder) { return holder.substr(0, holder.rfind('/')); }

@@ -80,11 +80,7 @@ int WorkCommand(const Settings& settings, const std::vector<std::string>& comman
   if (auto logging = SetUpLogging(config->common.log_format, config->common.id); !logging) {
     return ReportError(logging.error());
   }
-  sigset_t signals;
-  sigemptyset(&signals);
-  for (int s : {SIGTERM, SIGINT, SIGHUP}) sigaddset(&signals, s);
-  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
-  signal(SIGPIPE, SIG_IGN);
+  const sigset_t signals = BlockStopSignals();
 
   auto queue =
       OpenQueue(config->common.store_url, Clock::Real(), {.pg_schema = config->common.pg_schema});

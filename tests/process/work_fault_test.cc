@@ -49,8 +49,8 @@ TEST_F(SqliteWorkFaultTest, WriteLockHeldPastTheVisibilityLosesNothing) {
   std::this_thread::sleep_for(milliseconds(3000));
   ASSERT_EQ(sqlite3_exec(db, "COMMIT", nullptr, nullptr, nullptr), SQLITE_OK);
   sqlite3_close(db);
-  EXPECT_TRUE(WaitFor([&] { return DoneTotal() == static_cast<int64_t>(ids.size()); },
-                      milliseconds(60000)))
+  EXPECT_TRUE(
+      WaitFor([&] { return DoneTotal() == static_cast<int64_t>(ids.size()); }, milliseconds(60000)))
       << "done: " << DoneTotal();
   EXPECT_TRUE(ItemEvents("overlap").empty()) << "a tenant ran twice at once";
   ExpectNothingLost(ItemEvents("done"), ids);
@@ -95,8 +95,8 @@ TEST_F(SqliteWorkFaultTest, HeartbeatsStayQuickWhileTheQueueRunsFlatOut) {
   std::string text;
   for (int i = 0; i < 10000; ++i) text += "big-" + std::to_string(i % 1000) + "\n";
   test_support::WriteFile(keys_file, text);
-  EXPECT_TRUE(test_support::RunCommand({BATON_BIN, "enqueue", "--store", store_, "--group",
-                                        group_, "--queue", "other", "--keys-file", keys_file},
+  EXPECT_TRUE(test_support::RunCommand({BATON_BIN, "enqueue", "--store", store_, "--group", group_,
+                                        "--queue", "other", "--keys-file", keys_file},
                                        milliseconds(60000))
                   .Exited(0));
   EXPECT_TRUE(test_support::RunCommand({BATON_BIN, "queue", "--store", store_, "--group", group_,

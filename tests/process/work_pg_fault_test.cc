@@ -1,6 +1,8 @@
 // `baton work` on PostgreSQL through a server restart and terminated sessions mid-run: nothing
 // is lost (every item's work runs to its end) and no tenant runs twice at once (flock).
 
+#include <sys/prctl.h>
+
 #include <set>
 #include <thread>
 
@@ -37,9 +39,13 @@ TEST_F(PgWorkFaultTest, RestartAndTerminatedSessionsLoseNothing) {
   ASSERT_TRUE(WaitFor([&] { return ItemEvents("done").size() >= 30; }, milliseconds(20000)));
   cluster_->StopServer();
   std::this_thread::sleep_for(milliseconds(1000));
+  // The server daemonizes: as a subreaper this process would adopt it, and the fixture's
+  // clean-up would kill it with the test's processes.
+  prctl(PR_SET_CHILD_SUBREAPER, 0);
   cluster_->StartServer();
-  EXPECT_TRUE(WaitFor([&] { return DoneTotal() == static_cast<int64_t>(ids.size()); },
-                      milliseconds(60000)))
+  test_support::BecomeSubreaper();
+  EXPECT_TRUE(
+      WaitFor([&] { return DoneTotal() == static_cast<int64_t>(ids.size()); }, milliseconds(60000)))
       << "done: " << DoneTotal();
   EXPECT_TRUE(ItemEvents("overlap").empty()) << "a tenant ran twice at once";
   std::set<uint64_t> done;
