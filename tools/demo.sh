@@ -167,13 +167,19 @@ kill -KILL "${baton_pid[w2]}"
 unset "baton_pid[w2]"
 echo "   its running items are claimed again by w1 and w3 once their 3 s visibility runs out"
 
-for _ in $(seq 600); do [ "$(done_count)" -ge "${#tenants[@]}" ] && break; sleep 0.05; done
+# Done means acknowledged in the store: a command that finished just before the kill has a
+# done line but no acknowledgement, and runs again.
+acknowledged() {
+  "$baton" queue --store "$store" --group "$group" --queue "$queue" stats |
+    sed -n 's/^totals: \([0-9]*\) done.*/\1/p'
+}
+for _ in $(seq 300); do [ "$(acknowledged)" -ge "${#tenants[@]}" ] && break; sleep 0.1; done
 for id in w1 w3; do
   kill -TERM "${baton_pid[$id]}"
   wait "${baton_pid[$id]}" || true
   unset "baton_pid[$id]"
 done
-"$baton" queue --store "$store" --group "$group" --queue "$queue" stats | head -n 4 | sed 's/^/    /'
+"$baton" queue --store "$store" --group "$group" --queue "$queue" stats | sed -n '1,4s/^/    /p'
 
 # Who did what: each worker's log names the items it claimed; the probe log says which item's
 # work ran to its end, and with which attempt.
