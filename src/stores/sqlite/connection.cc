@@ -15,11 +15,14 @@ constexpr int kBusyTimeoutMs = 5000;
 // off to 100 ms sleeps, so a heartbeat waiting behind a run of queue transactions would keep
 // waking while one of them holds the lock; short fixed sleeps let it in at the first gap
 // (the queue's bulk writes leave one between their bounded transactions).
-constexpr int kBusyRetryUs = 250;
+constexpr int kLeaseRetryUs = 250;
+constexpr int kQueueRetryUs = 1000;
 
-int RetryBusy(void* /*unused*/, int tries) {
-  if (static_cast<int64_t>(tries) * kBusyRetryUs >= int64_t{kBusyTimeoutMs} * 1000) return 0;
-  usleep(kBusyRetryUs);
+// `interval_us` points at one of the constants above.
+int RetryBusy(void* interval_us, int tries) {
+  const int interval = *static_cast<const int*>(interval_us);
+  if (static_cast<int64_t>(tries) * interval >= int64_t{kBusyTimeoutMs} * 1000) return 0;
+  usleep(static_cast<useconds_t>(interval));
   return 1;
 }
 
@@ -121,8 +124,8 @@ bool Statement::IsNull(int column) const {
   return sqlite3_column_type(stmt_, column) == SQLITE_NULL;
 }
 
-Result<std::unique_ptr<Connection>> Connection::Open(const std::string& path,
-                                                     std::string describe) {
+Result<std::unique_ptr<Connection>> Connection::Open(const std::string& path, std::string describe,
+                                                     Priority priority) {
   sqlite3* db = nullptr;
   // NOMUTEX: the owner serializes calls, so SQLite's own per-connection mutex is not needed.
   int rc = sqlite3_open_v2(path.c_str(), &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, nullptr);
@@ -135,7 +138,9 @@ Result<std::unique_ptr<Connection>> Connection::Open(const std::string& path,
     return connection->ErrorFrom(rc, "opening the database");
   }
   sqlite3_extended_result_codes(db, 1);
-  sqlite3_busy_handler(db, &RetryBusy, nullptr);
+  sqlite3_busy_handler(
+      db, &RetryBusy,
+      const_cast<int*>(priority == Priority::kLease ? &kLeaseRetryUs : &kQueueRetryUs));
   // FULL: in WAL mode every commit is fsynced, so a lease write is durable before it counts.
   if (auto r = connection->Exec("PRAGMA synchronous = FULL", "setting synchronous=FULL"); !r) {
     return r.error();

@@ -64,7 +64,13 @@ class Connection final {
   // Opens an existing database file (OpenSqliteStore creates it with mode 0600 first), with
   // a busy timeout and synchronous=FULL so a committed lease write is on disk before it counts.
   // `describe` ("sqlite:<path>") prefixes every error message.
-  static Result<std::unique_ptr<Connection>> Open(const std::string& path, std::string describe);
+  //
+  // SQLite has one write lock for the whole file and no queue for it: waiting writers retry.
+  // kLease connections retry four times as often as kQueue ones, so a heartbeat gets the lock
+  // at the first gap in a run of queue transactions.
+  enum class Priority { kLease, kQueue };
+  static Result<std::unique_ptr<Connection>> Open(const std::string& path, std::string describe,
+                                                  Priority priority = Priority::kLease);
 
   ~Connection();
   Connection(const Connection&) = delete;

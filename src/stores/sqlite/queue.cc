@@ -72,6 +72,25 @@ SqliteQueue::SqliteQueue(std::unique_ptr<Connection> connection, const SqliteSto
       boot_id_(std::move(boot_id)),
       connection_(std::move(connection)) {}
 
+namespace {
+
+// For its lifetime, the queue connection commits with an fsync (synchronous=FULL), as the
+// lease store does; it goes back to NORMAL after. REQUIRES: no transaction open.
+class Durable final {
+ public:
+  explicit Durable(Connection& c) : c_(c) {
+    (void)c_.Exec("PRAGMA synchronous = FULL", "setting synchronous=FULL");
+  }
+  ~Durable() { (void)c_.Exec("PRAGMA synchronous = NORMAL", "setting synchronous=NORMAL"); }
+  Durable(const Durable&) = delete;
+  Durable& operator=(const Durable&) = delete;
+
+ private:
+  Connection& c_;
+};
+
+}  // namespace
+
 StoreTime SqliteQueue::Now() const {
   return StoreTime{.now_ns = clock_.Now().time_since_epoch().count(), .boot_id = boot_id_};
 }
@@ -124,6 +143,8 @@ Result<OfferReply> SqliteQueue::Offer(const OfferRequest& request) {
 Result<bool> SqliteQueue::OfferBatch(const OfferRequest& request, size_t begin, size_t end,
                                      OfferReply& reply) {
   std::lock_guard lock(mu_);
+  // An offer is new work: durable before it counts, like a lease write (see OpenSqliteQueue).
+  Durable durable(*connection_);
   Transaction tx(*connection_, Transaction::Kind::kWrite, "offering items");
   if (auto r = tx.Begin(); !r) return r.error();
   const StoreTime time = Now();
@@ -272,9 +293,20 @@ Result<std::unique_ptr<Queue>> OpenSqliteQueue(const SqliteStoreOptions& options
   }
   Result<std::string> boot_id = ReadBootId();
   if (!boot_id) return boot_id.error();
-  if (auto r = PrepareDatabaseFile(options.path, options.refuse_network_fs); !r) return r.error();
-  Result<std::unique_ptr<Connection>> connection = OpenConnection(options, describe);
+  if (auto r = PrepareStoreFile(options); !r) return r.error();
+  Result<std::unique_ptr<Connection>> connection =
+      OpenConnection(options, describe, Connection::Priority::kQueue);
   if (!connection) return connection.error();
+  // Claims, extensions and acknowledgements commit without an fsync of their own (WAL with
+  // synchronous=NORMAL): the file's one write lock is then held for microseconds, not for an
+  // fsync, so heartbeats on the same file wait far less. What a power loss can undo is only
+  // such a claim or outcome: every process of the host died with it, and the item runs again
+  // (at least once). Offers stay durable (Durable), and the next durable commit on the file
+  // (any heartbeat) syncs the ones before it.
+  if (auto r = (*connection)->Exec("PRAGMA synchronous = NORMAL", "setting synchronous=NORMAL");
+      !r) {
+    return r.error();
+  }
   Clock& clock = options.clock != nullptr ? *options.clock : Clock::Real();
   auto queue =
       std::make_unique<SqliteQueue>(std::move(*connection), options, clock, std::move(*boot_id));

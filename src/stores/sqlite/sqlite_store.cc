@@ -19,10 +19,20 @@ constexpr const char* kDeleteMember =
 
 }  // namespace
 
+Result<void> PrepareStoreFile(const SqliteStoreOptions& options) {
+  const bool shared = options.path == kDefaultSqlitePath;
+  if (shared) {
+    if (auto r = PrepareSharedDirectory(options.path); !r) return r;
+  }
+  return PrepareDatabaseFile(options.path, options.refuse_network_fs, shared ? 0660 : 0600);
+}
+
 // Opens the connection, switches the file to WAL and checks (or creates) the schema.
 Result<std::unique_ptr<Connection>> OpenConnection(const SqliteStoreOptions& options,
-                                                   const std::string& describe) {
-  Result<std::unique_ptr<Connection>> connection = Connection::Open(options.path, describe);
+                                                   const std::string& describe,
+                                                   Connection::Priority priority) {
+  Result<std::unique_ptr<Connection>> connection =
+      Connection::Open(options.path, describe, priority);
   if (!connection) return connection.error();
   Connection& c = **connection;
   // WAL: readers never block the writer and a commit is one append plus one fsync. The mode
@@ -150,14 +160,7 @@ Result<std::unique_ptr<Store>> OpenSqliteStore(const SqliteStoreOptions& options
   }
   Result<std::string> boot_id = ReadBootId();
   if (!boot_id) return boot_id.error();
-  const bool shared = options.path == kDefaultSqlitePath;
-  if (shared) {
-    if (auto r = PrepareSharedDirectory(options.path); !r) return r.error();
-  }
-  if (auto r = PrepareDatabaseFile(options.path, options.refuse_network_fs, shared ? 0660 : 0600);
-      !r) {
-    return r.error();
-  }
+  if (auto r = PrepareStoreFile(options); !r) return r.error();
   Result<std::unique_ptr<Connection>> connection = OpenConnection(options, describe);
   if (!connection) return connection.error();
   Clock& clock = options.clock != nullptr ? *options.clock : Clock::Real();

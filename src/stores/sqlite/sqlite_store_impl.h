@@ -13,8 +13,14 @@ namespace baton::sqlite_detail {
 
 // Opens a connection to `options.path` (which PrepareDatabaseFile made ready), switches the
 // file to WAL and checks (or creates) the schema. For the store and the queue alike.
-Result<std::unique_ptr<Connection>> OpenConnection(const SqliteStoreOptions& options,
-                                                   const std::string& describe);
+// PrepareDatabaseFile for a store's or a queue's options: the shared default file
+// (kDefaultSqlitePath) gets its directory (PrepareSharedDirectory) and mode 0660, any other
+// file 0600.
+Result<void> PrepareStoreFile(const SqliteStoreOptions& options);
+
+Result<std::unique_ptr<Connection>> OpenConnection(
+    const SqliteStoreOptions& options, const std::string& describe,
+    Connection::Priority priority = Connection::Priority::kLease);
 
 // The Store on one SQLite file shared by the processes of one host (see baton/store.h for
 // the contract). Every write is one short BEGIN IMMEDIATE transaction, committed with
