@@ -111,6 +111,19 @@ Result<std::string> FindExecutable(const std::string& name) {
                                                 path + "): give its full path or fix PATH");
 }
 
+bool WaitBeforeRetry(const Error& error, int attempt, Duration delay, const sigset_t& signals) {
+  // The message names the store already.
+  spdlog::warn("cannot reach the store (attempt {}): {}; retrying in {}", attempt, error.message(),
+               FormatDuration(delay));
+  const timespec wait{static_cast<time_t>(delay.count() / 1'000'000'000),
+                      static_cast<long>(delay.count() % 1'000'000'000)};
+  if (const int sig = sigtimedwait(&signals, nullptr, &wait); sig > 0) {
+    spdlog::info("received {} while waiting for the store: stopping", strsignal(sig));
+    return true;
+  }
+  return false;
+}
+
 sigset_t BlockStopSignals() {
   sigset_t set;
   sigemptyset(&set);

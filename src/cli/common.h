@@ -4,6 +4,9 @@
 
 #include <CLI/CLI.hpp>
 
+#include <algorithm>
+#include <functional>
+#include <memory>
 #include <string>
 
 #include "baton/result.h"
@@ -42,6 +45,23 @@ Result<std::string> FindExecutable(const std::string& name);
 // afterwards), for one thread to take them with sigwait, and ignores SIGPIPE. Returns the set.
 sigset_t BlockStopSignals();
 
+// Logs the retry and waits `delay`; true when a stop signal came meanwhile.
+bool WaitBeforeRetry(const Error& error, int attempt, Duration delay, const sigset_t& signals);
+
+// Calls `open` until it succeeds or fails for good: a store that cannot be reached at start
+// is retried with backoff and said in the log, never crash-looped (SPEC 5). A stop signal
+// meanwhile ends the wait: then it returns an empty pointer. REQUIRES: `signals` blocked.
+template <typename T>
+Result<std::unique_ptr<T>> OpenWithRetry(const std::function<Result<std::unique_ptr<T>>()>& open,
+                                         const sigset_t& signals) {
+  Duration delay = std::chrono::milliseconds(500);
+  for (int attempt = 1;; ++attempt) {
+    Result<std::unique_ptr<T>> opened = open();
+    if (opened || !opened.error().retryable()) return opened;
+    if (WaitBeforeRetry(opened.error(), attempt, delay, signals)) return std::unique_ptr<T>();
+    delay = std::min<Duration>(delay * 2, std::chrono::seconds(30));
+  }
+}
 // Prints "baton: <message>" to stderr (an error line of the JSON log once JSON logging is
 // set up) and returns the exit code the error calls for.
 int ReportError(const Error& error);

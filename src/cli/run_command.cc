@@ -108,33 +108,13 @@ std::string Describe(const guardian::ChildExit& exit) {
   }
 }
 
-// A store that cannot be reached at start is retried with backoff, never crash-looped;
-// a signal meanwhile ends the wait (an empty pointer). REQUIRES: `signals` blocked.
-Result<std::unique_ptr<Store>> OpenStoreWithRetry(const Common& common, const Timing& timing,
-                                                  const sigset_t& signals) {
-  const std::string& url = common.store_url;
-  // A call that hangs on a dead network must give up before the deadline: one started a
-  // heartbeat after the last renewal has ttl − margin − heartbeat left, of which the server's
-  // statement_timeout gets 4/5 and the client's own bound the rest (connection.cc).
-  const Duration call_timeout =
-      std::clamp<Duration>((timing.ttl - timing.margin - timing.heartbeat) * 4 / 5,
-                           std::chrono::milliseconds(400), std::chrono::seconds(5));
-  Duration delay = std::chrono::milliseconds(500);
-  for (int attempt = 1;; ++attempt) {
-    auto store = OpenStore(url, Clock::Real(),
-                           {.pg_schema = common.pg_schema, .call_timeout = call_timeout});
-    if (store || !store.error().retryable()) return store;
-    // The message names the store already.
-    spdlog::warn("cannot reach the store (attempt {}): {}; retrying in {}", attempt,
-                 store.error().message(), FormatDuration(delay));
-    const timespec wait{static_cast<time_t>(delay.count() / 1'000'000'000),
-                        static_cast<long>(delay.count() % 1'000'000'000)};
-    if (const int sig = sigtimedwait(&signals, nullptr, &wait); sig > 0) {
-      spdlog::info("received {} while waiting for the store: stopping", strsignal(sig));
-      return std::unique_ptr<Store>();
-    }
-    delay = std::min<Duration>(delay * 2, std::chrono::seconds(30));
-  }
+// The bound on each PostgreSQL call: one that hangs on a dead network must give up before the
+// deadline. A call started a heartbeat after the last renewal has ttl − margin − heartbeat
+// left, of which the server's statement_timeout gets 4/5 and the client's own bound the rest
+// (connection.cc).
+Duration CallTimeout(const Timing& timing) {
+  return std::clamp<Duration>((timing.ttl - timing.margin - timing.heartbeat) * 4 / 5,
+                              std::chrono::milliseconds(400), std::chrono::seconds(5));
 }
 
 }  // namespace
@@ -147,7 +127,14 @@ int RunCommand(const Settings& settings, const std::vector<std::string>& command
   }
   const sigset_t blocked = BlockStopSignals();
 
-  auto store = OpenStoreWithRetry(config->common, config->timing, blocked);
+  const Common& common = config->common;
+  auto store = OpenWithRetry<Store>(
+      [&] {
+        return OpenStore(
+            common.store_url, Clock::Real(),
+            {.pg_schema = common.pg_schema, .call_timeout = CallTimeout(config->timing)});
+      },
+      blocked);
   if (!store) return ReportError(store.error());
   if (!*store) return kExitOk;  // Stopped by a signal while waiting for the store.
   if (config->common.store_url == kDefaultStoreUrl) {

@@ -82,9 +82,12 @@ int WorkCommand(const Settings& settings, const std::vector<std::string>& comman
   }
   const sigset_t signals = BlockStopSignals();
 
-  auto queue =
-      OpenQueue(config->common.store_url, Clock::Real(), {.pg_schema = config->common.pg_schema});
+  const Common& common = config->common;
+  auto queue = OpenWithRetry<Queue>(
+      [&] { return OpenQueue(common.store_url, Clock::Real(), {.pg_schema = common.pg_schema}); },
+      signals);
   if (!queue) return ReportError(queue.error());
+  if (!*queue) return kExitOk;  // Stopped by a signal while waiting for the store.
   const ClaimTiming timing = *ResolveClaimTiming(config->worker.timing);
   spdlog::info("working on queue \"{}\" of group \"{}\" on {}: {} slot(s), visibility {}",
                config->worker.queue.queue, config->worker.queue.group, (*queue)->Describe(),

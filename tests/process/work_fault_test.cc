@@ -57,6 +57,24 @@ TEST_F(SqliteWorkFaultTest, WriteLockHeldPastTheVisibilityLosesNothing) {
   EXPECT_EQ(QueueJson({"dead"}).size(), 0u);
 }
 
+// Workers started together on a file that does not exist yet race to create its schema and
+// to switch it to WAL: the losers retry, none exits.
+TEST_F(SqliteWorkFaultTest, WorkersStartedTogetherOnANewFileAllWork) {
+  for (const char* id : {"a", "b", "c", "d"}) StartWorker(id, {"--concurrency", "2"});
+  std::this_thread::sleep_for(milliseconds(500));
+  for (const char* id : {"a", "b", "c", "d"}) {
+    EXPECT_TRUE(instance(id).process.Running())
+        << id << " exited: " << test_support::ReadFile(instance(id).output_path);
+  }
+  const std::vector<uint64_t> ids = Enqueue(Tenants(40, 1));
+  EXPECT_TRUE(WaitFor([&] { return DoneTotal() == 40; }, milliseconds(20000)));
+  std::set<std::string> workers;
+  for (const char* id : {"a", "b", "c", "d"}) {
+    if (!Claims(id).empty()) workers.insert(id);
+  }
+  EXPECT_GE(workers.size(), 2u) << "only one worker claimed anything";
+}
+
 // SPEC 3.9: one writer for the whole file, so every queue transaction is bounded and the
 // heartbeats of the host get in between. A generous bound, for a busy test machine (16 item
 // commands start and end at once on its 2 cores): the tight figure is the benchmark's.
