@@ -187,7 +187,7 @@ void Worker::Impl::StartItem(const ClaimedItem& item, TimePoint sent) {
 
 bool Worker::Impl::ExtendOne(RunningItem& r) {
   std::unique_lock lock(r.mu);
-  if (r.reason == StopReason::kClaimLost) return false;
+  if (r.claim_lost) return false;
   const TimePoint sent = clock.Now();
   Result<ClaimOutcome> outcome =
       queue.Extend(options.queue, {r.item.id, r.item.claim_token}, timing.visibility);
@@ -212,6 +212,8 @@ bool Worker::Impl::ExtendOne(RunningItem& r) {
   Count(*outcome == ClaimOutcome::kStale ? &WorkerCounters::stale : &WorkerCounters::cancelled);
   spdlog::warn("item {} of tenant \"{}\": extension refused ({}): stopping its work now", r.item.id,
                r.item.tenant, ToString(*outcome));
+  r.claim_lost = true;
+  r.next_extension_try = TimePoint::max();
   r.Stop(StopReason::kClaimLost);
   // A guardian kills a command now. The deadline itself stays: a stale claim had expired by
   // the store's clock, so that deadline has passed already, and a cancelled item keeps its
@@ -230,7 +232,7 @@ void Worker::Impl::ExtenderLoop() {
     }
     TimePoint next = clock.Now() + timing.visibility / 3;
     for (auto& r : items) {
-      if (r->finished || r->reason == StopReason::kClaimLost) continue;
+      if (r->finished || r->claim_lost) continue;
       TimePoint due;
       {
         std::lock_guard lock(r->mu);

@@ -37,6 +37,9 @@ struct RunningItem {
   std::atomic<StopReason> reason{StopReason::kNone};
   std::atomic<Duration::rep> deadline_ns;
   std::atomic<bool> finished{false};  // The work has returned.
+  // The store refused an extension: never extend again. Apart from `reason`, whose first
+  // value wins: work already told to stop for another reason can still lose its claim.
+  std::atomic<bool> claim_lost{false};
 
   std::mutex mu;  // Guards the fields below; serializes this item's extensions.
   TimePoint last_extension_sent;

@@ -136,6 +136,32 @@ TEST_F(WorkerTest, RefusedExtensionStopsTheWorkAtOnce) {
   EXPECT_TRUE(admin->List(key_, std::nullopt, 10)->empty()) << "the cancelled item stayed";
 }
 
+// Work already told to stop (here by --timeout) that then loses its claim: one refused
+// extension, not a loop of them while the work winds down.
+TEST_F(WorkerTest, AClaimLostAfterAnotherStopIsNotExtendedAgain) {
+  auto queue = OpenQueue();
+  auto admin = OpenQueue();
+  const std::vector<uint64_t> ids = Offer(*queue, {"acme"});
+  WorkerOptions options = Options(1);
+  options.timeout = 100ms;
+  options.exit_on_overrun = false;
+  std::atomic<bool> stopped{false};
+  Worker worker(*queue, options, [&](ItemContext& ctx) {
+    while (!ctx.stop_token().stop_requested()) std::this_thread::sleep_for(1ms);
+    stopped = true;
+    std::this_thread::sleep_for(1500ms);  // Winds down slowly, through several extensions.
+    return WorkResult::Retry("timed out");
+  });
+  std::thread runner([&] { EXPECT_TRUE(worker.Run().ok()); });
+  ASSERT_TRUE(WaitFor([&] { return stopped.load(); }));
+  ASSERT_EQ(*admin->Cancel(key_, ids[0]), CancelOutcome::kCancelling);
+  std::this_thread::sleep_for(1500ms);
+  worker.RequestStop();
+  runner.join();
+  EXPECT_EQ(worker.counters().cancelled + worker.counters().stale, 2u)
+      << "one refused extension and one refused failure expected";
+}
+
 TEST_F(WorkerTest, WorkThatIgnoresItsStopEndsTheProcessAtTheClaimsDeadline) {
   EXPECT_EXIT(
       {
