@@ -132,6 +132,7 @@ void WriteCleanRun(QueueRecordWriter& record) {
   record.Enqueue(3, kT2, 10, 0, /*exit_code=*/65);  // Poison.
   record.Enqueue(4, kT2, 20, /*ttl_ms=*/300);       // Expires unclaimed.
   record.Enqueue(5, kT2, 20, 0, 0, /*fail_until=*/1);
+  record.Enqueue(6, kT1, 30, 0, 0, EnqueuedItem::kFailsAlways);  // Dead once out of attempts.
   record.Attempt(1, kT1, 1, 11, 101, 100, 150);
   // Item 2: killed by the driver, then again by the guardian (no line), then done.
   record.Attempt(2, kT1, 1, 12, 102, 200, 0, "");
@@ -143,7 +144,8 @@ void WriteCleanRun(QueueRecordWriter& record) {
   record.Attempt(5, kT2, 1, 14, 104, 200, 260);  // Done, but exits 1: attempt 1 <= 1.
   record.Attempt(5, kT2, 2, 16, 106, 700, 0, "term");
   record.Attempt(5, kT2, 2, 17, 107, 900, 950);
-  record.Final({}, {3}, /*done=*/3, /*expired=*/1);
+  record.Attempt(6, kT1, 1, 19, 109, 2100, 2110);
+  record.Final({}, {3, 6}, /*done=*/3, /*expired=*/1);
   record.End(3000);
 }
 
@@ -155,19 +157,19 @@ TEST(ChaosQueueChecker, CleanRecordPassesWithItsAccount) {
   ASSERT_TRUE(result.readable()) << result.error;
   EXPECT_TRUE(result.passed()) << Report(result);
   ASSERT_TRUE(result.account.has_value());
-  EXPECT_EQ(result.account->items, 5);
+  EXPECT_EQ(result.account->items, 6);
   EXPECT_EQ(result.account->acknowledged, 3);
-  EXPECT_EQ(result.account->dead, 1);
-  EXPECT_EQ(result.account->dead_poison, 1);
+  EXPECT_EQ(result.account->dead, 2);
+  EXPECT_EQ(result.account->dead_poison, 2);
   EXPECT_EQ(result.account->expired, 1);
-  EXPECT_EQ(result.account->attempts, 8);
-  EXPECT_EQ(result.item_intervals.size(), 8u);
+  EXPECT_EQ(result.account->attempts, 9);
+  EXPECT_EQ(result.item_intervals.size(), 9u);
   // The driver's SIGKILL is the end of the command it killed.
   EXPECT_EQ(result.item_intervals[2].end_kind, "kill");
   EXPECT_EQ(result.item_intervals[2].end_ns, Ns(250));
   EXPECT_EQ(TotalsLine(result),
-            "totals: mode=queue store=sqlite seed=7 duration=3.0s workers=3 items=5 "
-            "acknowledged=3 dead=1 (poison=1) expired=1 attempts=8 failed-enqueues=0 faults=1 "
+            "totals: mode=queue store=sqlite seed=7 duration=3.0s workers=3 items=6 "
+            "acknowledged=3 dead=2 (poison=2) expired=1 attempts=9 failed-enqueues=0 faults=1 "
             "(kill-item=1) lock-overlaps=0 overlaps=0 token-errors=0 undrained=0 lost=0 "
             "unfinished=0 store-totals=0 unknown-items=0: PASS");
 }

@@ -5,6 +5,7 @@
 #include <sstream>
 #include <vector>
 
+#include "record.h"
 #include "support/process.h"
 #include "support/wait.h"
 #include "workers.h"
@@ -38,7 +39,8 @@ Work ChooseWork(const EnqueuerOptions& options, std::mt19937_64& rng) {
   if (kind < 5) {
     work.exit_code = 65;  // Poison: dead at once.
   } else if (kind < 10) {
-    work.fail_until = 1000;  // Fails every attempt: dead once the attempts are used up.
+    work.fail_until =
+        EnqueuedItem::kFailsAlways;  // Fails every attempt: dead once the attempts are used up.
   } else if (kind < 18) {
     work.fail_until = 2;  // Fails twice, then succeeds.
   } else if (kind < 40) {

@@ -186,7 +186,7 @@ QueueFacts JudgeQueue(const Record& record) {
         break;
       case Fate::kDead:
         ++account.dead;
-        if (!it->second->Succeeds(1'000'000)) ++account.dead_poison;
+        if (it->second->NeverSucceeds()) ++account.dead_poison;
         break;
       case Fate::kAcknowledged:
         ++account.acknowledged;

@@ -111,8 +111,14 @@ struct EnqueuedItem {
   int exit_code = 0;
   int fail_until = 0;
   int64_t mono_ns = 0;
+  // A fail_until from here on means: fails every attempt (a chaos run's --max-attempts is
+  // far below it).
+  static constexpr int kFailsAlways = 1000;
+
   // Whether an attempt of this number that ran to its done line exited 0.
   bool Succeeds(int attempt) const { return exit_code == 0 && attempt > fail_until; }
+  // A poison item: exit 65, or failing every attempt; it can only end dead.
+  bool NeverSucceeds() const { return exit_code != 0 || fail_until >= kFailsAlways; }
 };
 
 struct FailedEnqueue {
