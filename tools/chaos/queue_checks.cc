@@ -208,11 +208,16 @@ std::vector<Violation> ItemLockOverlaps(const QueueFacts& facts) {
   for (const ItemLine& line : facts.record->queue.lines) {
     if (line.kind != ItemKind::kOverlap) continue;
     std::string holders;
+    const ItemInterval* latest_before = nullptr;  // Whose inferred end may be too early.
     for (const ItemInterval& other : facts.intervals) {
       if (other.tenant != line.tenant || other.pid == line.pid) continue;
-      if (other.start_ns <= *line.mono_ns && other.end_ns >= *line.mono_ns) {
-        holders += (holders.empty() ? "" : ", ") + Who(other);
-      }
+      if (other.start_ns > *line.mono_ns) continue;
+      if (other.end_ns >= *line.mono_ns) holders += (holders.empty() ? "" : ", ") + Who(other);
+      latest_before = &other;
+    }
+    if (holders.empty() && latest_before != nullptr) {
+      holders = Who(*latest_before) + ", which ran " + Life(facts, *latest_before) +
+                " at least, the tenant's latest command before";
     }
     const ItemInterval self{.item = line.item,
                             .tenant = line.tenant,
