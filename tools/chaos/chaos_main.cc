@@ -63,7 +63,7 @@ struct Options {
   int concurrency = 4;
   std::string visibility = "1500ms";
   int tenants = 8;
-  std::string item_sleep = "5-80";
+  std::string item_sleep;  // Empty: 5-80, with some slow items.
   std::string drain_timeout = "60s";
   std::string item_bin = BATON_CHAOS_ITEM_BIN;
   std::string item_probe_bin = BATON_ITEM_PROBE_BIN;
@@ -132,11 +132,13 @@ int RunQueue(const Options& options) {
   if (options.workers < 2 || options.workers > 20) Usage("--workers must be 2 to 20");
   if (options.concurrency < 1 || options.concurrency > 64) Usage("--concurrency must be 1 to 64");
   if (options.tenants < 1 || options.tenants > 99) Usage("--tenants must be 1 to 99");
-  if (std::sscanf(options.item_sleep.c_str(), "%d-%d", &queue.item_sleep_min_ms,
+  const std::string item_sleep = options.item_sleep.empty() ? "5-80" : options.item_sleep;
+  if (std::sscanf(item_sleep.c_str(), "%d-%d", &queue.item_sleep_min_ms,
                   &queue.item_sleep_max_ms) != 2 ||
       queue.item_sleep_min_ms < 0 || queue.item_sleep_max_ms < queue.item_sleep_min_ms) {
     Usage("--item-sleep must be MIN-MAX in milliseconds, for example 5-80");
   }
+  queue.slow_items = options.item_sleep.empty();
   queue.workers = options.workers;
   queue.concurrency = options.concurrency;
   queue.tenants = options.tenants;
@@ -294,7 +296,8 @@ int main(int argc, char** argv) {
                  "Queue mode: the workers' --visibility (default 1500ms)");
   app.add_option("--tenants", options.tenants, "Queue mode: how many tenants (default 8)");
   app.add_option("--item-sleep", options.item_sleep,
-                 "Queue mode: each item's work sleeps MIN-MAX ms (default 5-80)");
+                 "Queue mode: each item's work sleeps MIN-MAX ms (default 5-80, and one batch in "
+                 "eight 0.3-2.5 s)");
   app.add_option("--drain-timeout", options.drain_timeout,
                  "Queue mode: how long the workers may take to empty the queue (default 60s)");
   app.add_option("--item-command", options.item_bin,

@@ -35,6 +35,13 @@ Work ChooseWork(const EnqueuerOptions& options, std::mt19937_64& rng) {
   Work work;
   work.sleep_ms =
       std::uniform_int_distribution<int>(options.sleep_min_ms, options.sleep_max_ms)(rng);
+  // Some slow ones: past the grace (a stopping worker must release them), past visibility/3
+  // (their claims must be extended) and past the visibility (one lost extension must not
+  // cost them the claim).
+  if (options.slow_max_ms > 0 && std::uniform_int_distribution<int>(0, 99)(rng) < 12) {
+    work.sleep_ms =
+        std::uniform_int_distribution<int>(options.slow_min_ms, options.slow_max_ms)(rng);
+  }
   const int kind = std::uniform_int_distribution<int>(0, 99)(rng);
   if (kind < 5) {
     work.exit_code = 65;  // Poison: dead at once.

@@ -3,7 +3,7 @@
 // Feeds a queue chaos run: on a thread of its own (the faults block the driver's thread for
 // seconds), runs `baton enqueue` again and again with a few items of one random tenant at a
 // time, and records every id it printed in enqueued.log (record.h), with what the item's
-// work was told to do: quick or slower work, a time-to-live on some, a few poison items
+// work was told to do: quick or slow work, a time-to-live on some, a few poison items
 // (exit 65), a few that fail twice, a few that always fail. An enqueue that fails is
 // recorded as such: its outcome is unknown.
 //
@@ -26,6 +26,9 @@ struct EnqueuerOptions {
   int tenants = 8;
   int sleep_min_ms = 5;  // Each item's work sleeps in [sleep_min_ms, sleep_max_ms].
   int sleep_max_ms = 80;
+  // About one batch in eight sleeps in [slow_min_ms, slow_max_ms] instead; 0: none.
+  int slow_min_ms = 0;
+  int slow_max_ms = 0;
 };
 
 class Enqueuer final {

@@ -116,7 +116,9 @@ int RunQueueChaos(const QueueChaosOptions& options) {
                      .seed = options.seed,
                      .tenants = options.tenants,
                      .sleep_min_ms = options.item_sleep_min_ms,
-                     .sleep_max_ms = options.item_sleep_max_ms});
+                     .sleep_max_ms = options.item_sleep_max_ms,
+                     .slow_min_ms = options.slow_items ? 300 : 0,
+                     .slow_max_ms = options.slow_items ? 2500 : 0});
 
   workers.StartAll();
   enqueuer.Start();
