@@ -3,6 +3,7 @@
 #include <filesystem>
 #include <fstream>
 #include <iostream>
+#include <map>
 #include <nlohmann/json.hpp>
 #include <random>
 
@@ -68,6 +69,33 @@ bool SaveFinalState(const QueueChaosOptions& options, const StoreRig& store) {
     std::ofstream(options.dir + "/final-" + action + ".json") << *json;
   }
   return true;
+}
+
+// Not a safety check, a health sign: a worker whose extensions were refused should stop
+// extending that claim, so hundreds of refusals of one item's claim mean a busy loop.
+void ReportRefusedExtensions(const QueueChaosOptions& options) {
+  int total = 0;
+  int most = 0;
+  std::string where;
+  for (int i = 1; i <= options.workers; ++i) {
+    const std::string log = "w" + std::to_string(i) + ".log";
+    std::ifstream in(options.dir + "/" + log);
+    std::map<std::string, int> by_item;
+    for (std::string line; std::getline(in, line);) {
+      if (line.find("extension refused") == std::string::npos) continue;
+      ++total;
+      const size_t at = line.find("item ");
+      const std::string item =
+          at == std::string::npos ? "?" : line.substr(at, line.find(' ', at + 5) - at);
+      if (++by_item[item] > most) {
+        most = by_item[item];
+        where = item + " in " + log;
+      }
+    }
+  }
+  if (total == 0) return;
+  std::cout << "baton-chaos: the workers logged " << total << " refused extensions, " << most
+            << " for one claim at most (" << where << ")\n";
 }
 
 }  // namespace
@@ -149,6 +177,7 @@ int RunQueueChaos(const QueueChaosOptions& options) {
   const CheckResult result = CheckRecord(dir);
   PrintReport(result, std::cout);
   if (options.intervals) PrintIntervals(result, std::cout);
+  ReportRefusedExtensions(options);
   bool passed = result.passed();
   if (!drained) {
     std::cout << "baton-chaos: the queue was not drained within " << options.drain_timeout.count()
