@@ -95,7 +95,7 @@ void ReportRefusedExtensions(const QueueChaosOptions& options) {
   }
   if (total == 0) return;
   std::cout << "baton-chaos: the workers logged " << total << " refused extensions, " << most
-            << " for one claim at most (" << where << ")\n";
+            << " for one item at most (" << where << ")\n";
 }
 
 }  // namespace
