@@ -34,8 +34,9 @@ enum class FaultKind {
   kClockStep,         // A wall-clock step of the instance under libfaketime.
   kStoreLock,         // SQLite: a write transaction held open by another process.
   kStoreSlow,         // PostgreSQL: one instance's connections delayed.
-  kStoreStall,        // PostgreSQL: the active's connections stalled longer than the ttl.
-  kStoreCut,          // PostgreSQL: the active's connections cut (a partition), then healed.
+  kStoreStall,        // PostgreSQL: the active's (a queue run: a worker's) connections stalled
+                      // longer than the ttl (the visibility).
+  kStoreCut,          // PostgreSQL: the active's (a worker's) connections cut, then healed.
   kPgRestart,         // PostgreSQL: the server stopped (fast) and started again.
   kPgTerminate,       // PostgreSQL: pg_terminate_backend of every baton session.
   // Queue runs (queue_faults.h): aimed at `baton work` workers and their item commands.

@@ -6,7 +6,8 @@
 // key=value fields (values have no spaces); every time is CLOCK_MONOTONIC nanoseconds:
 //   probes.log  start|alive|stop|exit|overlap token=N instance=ID pid=P mono_ns=T
 //               (baton-probe, tests/support/probe.cc)
-//   faults.log  fault kind=K target=ID mono_ns=T [key=value ...]   (the driver)
+//   faults.log  fault kind=K target=ID mono_ns=T [key=value ...]   (the driver; a queue
+//               run's kill-item line has pid=P token=T item=ID tenant=HEX of the command)
 //   run.log     run store=S seed=N instances=N ttl_ms=N mono_ns=T [mode=lease|queue]
 //                                                                  first line
 //               end mono_ns=T                                      last line, when the
