@@ -119,7 +119,7 @@ void Enqueuer::Feed() {
       ++failed_;
     }
     log.flush();
-    const int pause_ms = std::uniform_int_distribution<int>(30, 200)(rng);
+    const int pause_ms = std::uniform_int_distribution<int>(60, 300)(rng);
     for (int slept = 0; slept < pause_ms && !stop_; slept += 10) {
       std::this_thread::sleep_for(std::chrono::milliseconds(10));
     }
