@@ -317,16 +317,14 @@ std::vector<Violation> StoreTotals(const QueueFacts& facts) {
   const QueueRecord& queue = facts.record->queue;
   if (!queue.final_state) return {};
   const FinalState& totals = *queue.final_state;
-  int acknowledged = 0;
+  int acknowledged = 0;  // Unknown items included: the store counts them too.
   int expired = 0;
-  int unknown_seen = 0;
   for (const auto& [id, fate] : facts.fates) {
     if (fate == Fate::kAcknowledged) ++acknowledged;
     if (fate == Fate::kExpired) ++expired;
   }
-  unknown_seen = facts.account.unknown;
   // Items of enqueues whose outcome is unknown that never showed up could only have expired.
-  int slack = -unknown_seen;
+  int slack = -facts.account.unknown;
   for (const FailedEnqueue& failed : queue.failed) slack += failed.count;
   slack = std::max(slack, 0);
 
