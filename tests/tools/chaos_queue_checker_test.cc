@@ -161,6 +161,7 @@ TEST(ChaosQueueChecker, CleanRecordPassesWithItsAccount) {
   EXPECT_EQ(result.account->acknowledged, 3);
   EXPECT_EQ(result.account->dead, 2);
   EXPECT_EQ(result.account->dead_poison, 2);
+  EXPECT_TRUE(result.account->dead_could_succeed.empty());
   EXPECT_EQ(result.account->expired, 1);
   EXPECT_EQ(result.account->attempts, 9);
   EXPECT_EQ(result.item_intervals.size(), 9u);

@@ -67,6 +67,8 @@ struct QueueAccount {
   int acknowledged = 0;
   int dead = 0;
   int dead_poison = 0;  // Of the dead, items whose work was told never to succeed.
+  // The other dead: their attempts ran out through faults (not a violation, but worth a look).
+  std::vector<uint64_t> dead_could_succeed;
   int expired = 0;
   int in_queue = 0;  // Still pending or running after the drain.
   int lost = 0;      // Gone without acknowledgement, dead letter or expiry (violations).

@@ -186,7 +186,11 @@ QueueFacts JudgeQueue(const Record& record) {
         break;
       case Fate::kDead:
         ++account.dead;
-        if (it->second->NeverSucceeds()) ++account.dead_poison;
+        if (it->second->NeverSucceeds()) {
+          ++account.dead_poison;
+        } else {
+          account.dead_could_succeed.push_back(id);
+        }
         break;
       case Fate::kAcknowledged:
         ++account.acknowledged;

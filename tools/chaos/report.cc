@@ -65,6 +65,13 @@ void PrintQueueReport(const CheckResult& result, std::ostream& out) {
       << account.lost << " lost; " << account.unknown << " items no enqueue printed\n";
   out << "attempts: " << account.attempts << " started, " << account.done_lines
       << " ran to their done line\n";
+  if (!account.dead_could_succeed.empty()) {
+    out << "dead although their work could succeed (attempts used up by faults):";
+    for (size_t i = 0; i < account.dead_could_succeed.size() && i < kMaxListed; ++i) {
+      out << " " << account.dead_could_succeed[i];
+    }
+    out << "\n";
+  }
   PrintViolations(result, out);
 }
 
