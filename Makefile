@@ -25,14 +25,17 @@ demo: configure
 bench: build
 	@bash bench/run.sh $(BUILD_DIR)
 
-# Fault injection with a safety check (tools/chaos): make chaos [DURATION=20m] [STORE=sqlite]
-# [SEED=N] [MIN_EACH=N]. Both stores, one after the other, unless STORE names one.
+# Fault injection with a safety check (tools/chaos): make chaos [MODE=queue] [DURATION=20m]
+# [STORE=sqlite] [SEED=N] [MIN_EACH=N]. MODE=lease (default) runs `baton run` instances,
+# MODE=queue `baton work` workers on a queue. Both stores, one after the other, unless STORE
+# names one.
+MODE ?= lease
 DURATION ?= 5m
 STORE ?= sqlite postgresql
 MIN_EACH ?= 2
 chaos: build
 	@for store in $(STORE); do \
-	  $(BUILD_DIR)/tools/chaos/baton-chaos --store $$store --duration $(DURATION) \
+	  $(BUILD_DIR)/tools/chaos/baton-chaos --mode $(MODE) --store $$store --duration $(DURATION) \
 	    $(if $(SEED),--seed $(SEED)) --min-each $(MIN_EACH) || exit 1; \
 	done
 

@@ -7,6 +7,14 @@
 //               [--record DIR] [--intervals] [--unsafe-ignore-deadline] [--baton PATH]
 //               [--probe PATH]
 //
+// With --mode queue (queue_run.h) it runs `baton work` workers on one queue instead, feeds
+// it, breaks workers, item commands and the store, drains the queue and checks SPEC 3:
+// never two items of one tenant at once, nothing lost, claim tokens that grow.
+//
+//   baton-chaos --mode queue --store sqlite|postgresql [--duration 60s] [--seed N]
+//               [--workers 3] [--concurrency 4] [--visibility 1500ms] [--tenants 8]
+//               [--item-sleep 5-80] [--drain-timeout 60s] [--faults kill-worker,...] ...
+//
 // Exit status: 0 when the check passed, 1 when it found a violation (or a kind of fault
 // fell short of --min-each), 2 on bad usage or when the run could not be set up.
 
@@ -24,6 +32,7 @@
 #include "checker.h"
 #include "faults.h"
 #include "group.h"
+#include "queue_run.h"
 #include "store_rig.h"
 #include "support/process.h"
 #include "support/wait.h"
@@ -36,6 +45,7 @@ using std::chrono::milliseconds;
 std::atomic<bool> interrupted{false};
 
 struct Options {
+  std::string mode = "lease";
   std::string store = "sqlite";
   std::string duration = "60s";
   std::string ttl = "1s";
@@ -48,6 +58,15 @@ struct Options {
   bool intervals = false;
   std::string baton_bin = BATON_BIN;
   std::string probe_bin = BATON_PROBE_BIN;
+  // Queue mode.
+  int workers = 3;
+  int concurrency = 4;
+  std::string visibility = "1500ms";
+  int tenants = 8;
+  std::string item_sleep;  // Empty: 5-80, with some slow items.
+  std::string drain_timeout = "60s";
+  std::string item_bin = BATON_CHAOS_ITEM_BIN;
+  std::string item_probe_bin = BATON_ITEM_PROBE_BIN;
 };
 
 [[noreturn]] void Usage(const std::string& message) {
@@ -62,7 +81,7 @@ milliseconds ParseMs(const std::string& flag, const std::string& text) {
 }
 
 std::vector<FaultKind> ChooseKinds(const Options& options, bool postgres) {
-  const std::vector<FaultKind> available = FaultKindsFor(postgres);
+  const std::vector<FaultKind> available = FaultKindsFor(postgres, options.mode == "queue");
   if (options.faults.empty()) return available;
   std::vector<FaultKind> kinds;
   for (const std::string& name : options.faults) {
@@ -70,7 +89,8 @@ std::vector<FaultKind> ChooseKinds(const Options& options, bool postgres) {
     if (!kind || std::find(available.begin(), available.end(), *kind) == available.end()) {
       std::ostringstream known;
       for (FaultKind k : available) known << " " << Name(k);
-      Usage("--faults: no fault \"" + name + "\" on " + options.store + "; known:" + known.str());
+      Usage("--faults: no fault \"" + name + "\" on " + options.store + " in " + options.mode +
+            " mode; known:" + known.str());
     }
     kinds.push_back(*kind);
   }
@@ -103,7 +123,45 @@ bool WaitForActive(Group& group, FaultInjector& injector, milliseconds timeout) 
   return true;
 }
 
+int RunQueue(const Options& options) {
+  QueueChaosOptions queue;
+  queue.store = options.store;
+  queue.duration = ParseMs("--duration", options.duration);
+  queue.visibility = ParseMs("--visibility", options.visibility);
+  queue.drain_timeout = ParseMs("--drain-timeout", options.drain_timeout);
+  if (options.workers < 2 || options.workers > 20) Usage("--workers must be 2 to 20");
+  if (options.concurrency < 1 || options.concurrency > 64) Usage("--concurrency must be 1 to 64");
+  if (options.tenants < 1 || options.tenants > 99) Usage("--tenants must be 1 to 99");
+  const std::string item_sleep = options.item_sleep.empty() ? "5-80" : options.item_sleep;
+  if (std::sscanf(item_sleep.c_str(), "%d-%d", &queue.item_sleep_min_ms,
+                  &queue.item_sleep_max_ms) != 2 ||
+      queue.item_sleep_min_ms < 0 || queue.item_sleep_max_ms < queue.item_sleep_min_ms) {
+    Usage("--item-sleep must be MIN-MAX in milliseconds, for example 5-80");
+  }
+  queue.slow_items = options.item_sleep.empty();
+  queue.workers = options.workers;
+  queue.concurrency = options.concurrency;
+  queue.tenants = options.tenants;
+  queue.min_each = options.min_each;
+  queue.kinds = ChooseKinds(options, options.store == "postgresql");
+  queue.seed = options.seed ? *options.seed : std::random_device()();
+  queue.dir = MakeRecordDir(options.record_dir);
+  queue.keep_record = !options.record_dir.empty();
+  queue.unsafe_ignore_deadline = options.unsafe_ignore_deadline;
+  queue.intervals = options.intervals;
+  queue.baton_bin = options.baton_bin;
+  queue.item_bin = options.item_bin;
+  queue.probe_bin = options.item_probe_bin;
+  queue.interrupted = &interrupted;
+  return RunQueueChaos(queue);
+}
+
 int Run(const Options& options) {
+  if (options.store != "sqlite" && options.store != "postgresql") {
+    Usage("--store must be sqlite or postgresql, not " + options.store);
+  }
+  if (options.mode == "queue") return RunQueue(options);
+  if (options.mode != "lease") Usage("--mode must be lease or queue, not " + options.mode);
   const milliseconds duration = ParseMs("--duration", options.duration);
   const milliseconds ttl = ParseMs("--ttl", options.ttl);
   if (options.instances < 2 || options.instances > 50) Usage("--instances must be 2 to 50");
@@ -212,6 +270,8 @@ int main(int argc, char** argv) {
   using baton::chaos::Options;
   Options options;
   CLI::App app{"Runs baton instances, injects faults at random, and checks the record"};
+  app.add_option("--mode", options.mode,
+                 "lease (default: baton run instances) or queue (baton work workers)");
   app.add_option("--store", options.store, "sqlite (default) or postgresql");
   app.add_option("--duration", options.duration, "How long to inject faults (default 60s)");
   app.add_option("--seed", options.seed, "The seed of the fault schedule (default: random)");
@@ -229,6 +289,21 @@ int main(int argc, char** argv) {
   app.add_option("--probe", options.probe_bin, "The probe child (default: the one built here)");
   app.add_flag("--unsafe-ignore-deadline", options.unsafe_ignore_deadline,
                "Test only: the guardians ignore the deadline, so the checker must find overlaps");
+  app.add_option("--workers", options.workers, "Queue mode: how many `baton work` (default 3)");
+  app.add_option("--concurrency", options.concurrency,
+                 "Queue mode: the workers' --concurrency (default 4)");
+  app.add_option("--visibility", options.visibility,
+                 "Queue mode: the workers' --visibility (default 1500ms)");
+  app.add_option("--tenants", options.tenants, "Queue mode: how many tenants (default 8)");
+  app.add_option("--item-sleep", options.item_sleep,
+                 "Queue mode: each item's work sleeps MIN-MAX ms (default 5-80, and one batch in "
+                 "eight 0.3-2.5 s)");
+  app.add_option("--drain-timeout", options.drain_timeout,
+                 "Queue mode: how long the workers may take to empty the queue (default 60s)");
+  app.add_option("--item-command", options.item_bin,
+                 "Queue mode: baton-chaos-item (default: the one built here)");
+  app.add_option("--item-probe", options.item_probe_bin,
+                 "Queue mode: baton-item-probe (default: the one built here)");
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -5,6 +5,8 @@
 #include <cstdio>
 #include <unordered_map>
 
+#include "queue_checks.h"
+
 namespace baton::chaos {
 namespace {
 
@@ -12,6 +14,7 @@ namespace {
 struct Facts {
   const Record& record;
   const std::vector<Interval>& intervals;  // Ordered by start.
+  const QueueFacts& queue;                 // Empty for a lease run.
 };
 
 // "+1234.5ms": times in messages count from the run's start, the scale on which a reader
@@ -95,14 +98,23 @@ std::vector<Violation> TokenOrder(const Facts& facts) {
 
 struct SafetyCheck {
   const char* name;  // Counts its violations in the totals line.
+  const char* mode;  // The runs it judges: "lease" or "queue".
   std::vector<Violation> (*find)(const Facts&);
 };
 
-// Every property a chaos run must keep. SPEC 3's queue checks join this list.
+// Every property a chaos run must keep: SPEC 2's for a lease run, SPEC 3's for a queue run.
 constexpr SafetyCheck kChecks[] = {
-    {"lock-overlaps", LockOverlaps},
-    {"overlaps", TimeOverlaps},
-    {"token-errors", TokenOrder},
+    {"lock-overlaps", "lease", LockOverlaps},
+    {"overlaps", "lease", TimeOverlaps},
+    {"token-errors", "lease", TokenOrder},
+    {"lock-overlaps", "queue", [](const Facts& f) { return ItemLockOverlaps(f.queue); }},
+    {"overlaps", "queue", [](const Facts& f) { return ItemTimeOverlaps(f.queue); }},
+    {"token-errors", "queue", [](const Facts& f) { return ClaimTokenOrder(f.queue); }},
+    {"undrained", "queue", [](const Facts& f) { return Undrained(f.queue); }},
+    {"lost", "queue", [](const Facts& f) { return LostItems(f.queue); }},
+    {"unfinished", "queue", [](const Facts& f) { return UnfinishedItems(f.queue); }},
+    {"store-totals", "queue", [](const Facts& f) { return StoreTotals(f.queue); }},
+    {"unknown-items", "queue", [](const Facts& f) { return UnknownItems(f.queue); }},
 };
 
 // Nearest rank: the smallest gap with at least `share` of the gaps at or below it.
@@ -186,9 +198,18 @@ CheckResult CheckRecord(const Record& record) {
   result.faults = static_cast<int>(record.faults.size());
   for (const FaultLine& fault : record.faults) ++result.faults_by_kind[fault.kind];
   result.intervals = ActiveIntervals(record);
+  const bool queue_run = record.run.mode == "queue";
+  QueueFacts queue_facts;
+  queue_facts.record = &record;
+  if (queue_run) {
+    queue_facts = JudgeQueue(record);
+    result.item_intervals = queue_facts.intervals;
+    result.account = queue_facts.account;
+  }
 
-  const Facts facts{record, result.intervals};
+  const Facts facts{record, result.intervals, queue_facts};
   for (const SafetyCheck& check : kChecks) {
+    if (record.run.mode != check.mode) continue;
     std::vector<Violation> found = check.find(facts);
     result.counts.emplace_back(check.name, static_cast<int>(found.size()));
     for (Violation& violation : found) {

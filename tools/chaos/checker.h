@@ -6,8 +6,9 @@
 //
 // The checks are a list of functions over the parsed record and the active intervals
 // (kChecks in checker.cc); each has a name that counts its violations in the totals line.
-// SPEC 3's checks (a tenant processed by two workers at once, an acknowledged item processed
-// zero times, an item lost) are meant to join that list once the record has item lines.
+// A queue run (record.run.mode "queue") is judged by SPEC 3's checks instead
+// (queue_checks.h): a tenant processed twice at once, an item lost, an acknowledged item
+// whose work never ran to its end, claim tokens that do not grow.
 //
 // Thread safety: plain values and free functions; any thread may call them.
 
@@ -44,6 +45,39 @@ struct Interval {
 // line of a pid with no interval open.
 std::vector<Interval> ActiveIntervals(const Record& record);
 
+// One item command's life in a queue run, as its probe logged it.
+struct ItemInterval {
+  uint64_t item = 0;
+  std::string tenant;  // Hex.
+  int attempt = 0;
+  uint64_t token = 0;  // The claim token.
+  pid_t pid = -1;
+  int64_t start_ns = 0;  // Its start line: a little after the command began.
+  // A time the command was still running at: its done or overlap line, else the SIGKILL the
+  // driver sent it, else its start (a term line has no time; the guardian's kill at the
+  // deadline leaves no line). So an overlap found with this end is real.
+  int64_t end_ns = 0;
+  std::string end_kind = "start";  // What end_ns comes from: done, overlap, kill or start.
+  bool terminated = false;         // It wrote a term line.
+};
+
+// Where every item of a queue run ended, by the record (queue_checks.h says how each is told).
+struct QueueAccount {
+  int items = 0;  // Ids that `baton enqueue` printed.
+  int acknowledged = 0;
+  int dead = 0;
+  int dead_poison = 0;  // Of the dead, items whose work was told never to succeed.
+  // The other dead: their attempts ran out through faults (not a violation, but worth a look).
+  std::vector<uint64_t> dead_could_succeed;
+  int expired = 0;
+  int in_queue = 0;  // Still pending or running after the drain.
+  int lost = 0;      // Gone without acknowledgement, dead letter or expiry (violations).
+  int attempts = 0;  // Start lines.
+  int done_lines = 0;
+  int unknown = 0;          // Items in the record that no enqueue printed.
+  int failed_enqueues = 0;  // Enqueues whose outcome is unknown.
+};
+
 struct Violation {
   std::string check;  // The name of the check that found it: "overlaps", "token-errors", ...
   int64_t mono_ns = 0;
@@ -75,6 +109,10 @@ struct CheckResult {
   int leadership_changes = 0;
   double availability = 0;  // Share of [first start, end_ns] with an interval open.
   std::optional<Failovers> failovers;
+
+  // Queue runs only.
+  std::vector<ItemInterval> item_intervals;  // Ordered by start.
+  std::optional<QueueAccount> account;       // Set for a queue run.
 
   std::vector<Violation> violations;  // Ordered by time.
   // Every check's name with its number of violations, zeros included, in check order.

@@ -22,22 +22,27 @@ struct KindName {
   FaultKind kind;
   std::string_view name;
   enum { kAny, kSqlite, kPostgres } store;
+  enum { kLease = 1, kQueue = 2, kBoth = 3 } modes;
 };
 constexpr KindName kKinds[] = {
-    {FaultKind::kKillActive, "kill-active", KindName::kAny},
-    {FaultKind::kKillPassive, "kill-passive", KindName::kAny},
-    {FaultKind::kKillChild, "kill-child", KindName::kAny},
-    {FaultKind::kStopActive, "stop-active", KindName::kAny},
-    {FaultKind::kStopAfterRenewal, "stop-after-renewal", KindName::kAny},
-    {FaultKind::kStopPassive, "stop-passive", KindName::kAny},
-    {FaultKind::kTermActive, "term-active", KindName::kAny},
-    {FaultKind::kClockStep, "clock-step", KindName::kAny},
-    {FaultKind::kStoreLock, "store-lock", KindName::kSqlite},
-    {FaultKind::kStoreSlow, "store-slow", KindName::kPostgres},
-    {FaultKind::kStoreStall, "store-stall", KindName::kPostgres},
-    {FaultKind::kStoreCut, "store-cut", KindName::kPostgres},
-    {FaultKind::kPgRestart, "pg-restart", KindName::kPostgres},
-    {FaultKind::kPgTerminate, "pg-terminate", KindName::kPostgres},
+    {FaultKind::kKillActive, "kill-active", KindName::kAny, KindName::kLease},
+    {FaultKind::kKillPassive, "kill-passive", KindName::kAny, KindName::kLease},
+    {FaultKind::kKillChild, "kill-child", KindName::kAny, KindName::kLease},
+    {FaultKind::kStopActive, "stop-active", KindName::kAny, KindName::kLease},
+    {FaultKind::kStopAfterRenewal, "stop-after-renewal", KindName::kAny, KindName::kLease},
+    {FaultKind::kStopPassive, "stop-passive", KindName::kAny, KindName::kLease},
+    {FaultKind::kTermActive, "term-active", KindName::kAny, KindName::kLease},
+    {FaultKind::kClockStep, "clock-step", KindName::kAny, KindName::kLease},
+    {FaultKind::kKillWorker, "kill-worker", KindName::kAny, KindName::kQueue},
+    {FaultKind::kStopWorker, "stop-worker", KindName::kAny, KindName::kQueue},
+    {FaultKind::kTermWorker, "term-worker", KindName::kAny, KindName::kQueue},
+    {FaultKind::kKillItem, "kill-item", KindName::kAny, KindName::kQueue},
+    {FaultKind::kStoreLock, "store-lock", KindName::kSqlite, KindName::kBoth},
+    {FaultKind::kStoreSlow, "store-slow", KindName::kPostgres, KindName::kLease},
+    {FaultKind::kStoreStall, "store-stall", KindName::kPostgres, KindName::kBoth},
+    {FaultKind::kStoreCut, "store-cut", KindName::kPostgres, KindName::kBoth},
+    {FaultKind::kPgRestart, "pg-restart", KindName::kPostgres, KindName::kBoth},
+    {FaultKind::kPgTerminate, "pg-terminate", KindName::kPostgres, KindName::kBoth},
 };
 
 // Offsets libfaketime understands; each step moves the wall clock by the difference.
@@ -75,9 +80,10 @@ std::optional<FaultKind> ParseFaultKind(std::string_view name) {
   return std::nullopt;
 }
 
-std::vector<FaultKind> FaultKindsFor(bool postgres) {
+std::vector<FaultKind> FaultKindsFor(bool postgres, bool queue) {
   std::vector<FaultKind> kinds;
   for (const KindName& k : kKinds) {
+    if ((k.modes & (queue ? KindName::kQueue : KindName::kLease)) == 0) continue;
     if (k.store == KindName::kAny || (k.store == KindName::kPostgres) == postgres) {
       kinds.push_back(k.kind);
     }
@@ -258,6 +264,11 @@ bool FaultInjector::Inject(FaultKind kind, std::mt19937_64& rng) {
       Record(kind, "store", "sessions=" + std::to_string(ended));
       return true;
     }
+    case FaultKind::kKillWorker:
+    case FaultKind::kStopWorker:
+    case FaultKind::kTermWorker:
+    case FaultKind::kKillItem:
+      return false;  // Queue runs only (queue_faults.h).
   }
   return false;
 }

@@ -34,16 +34,23 @@ enum class FaultKind {
   kClockStep,         // A wall-clock step of the instance under libfaketime.
   kStoreLock,         // SQLite: a write transaction held open by another process.
   kStoreSlow,         // PostgreSQL: one instance's connections delayed.
-  kStoreStall,        // PostgreSQL: the active's connections stalled longer than the ttl.
-  kStoreCut,          // PostgreSQL: the active's connections cut (a partition), then healed.
+  kStoreStall,        // PostgreSQL: the active's (a queue run: a worker's) connections stalled
+                      // longer than the ttl (the visibility).
+  kStoreCut,          // PostgreSQL: the active's (a worker's) connections cut, then healed.
   kPgRestart,         // PostgreSQL: the server stopped (fast) and started again.
   kPgTerminate,       // PostgreSQL: pg_terminate_backend of every baton session.
+  // Queue runs (queue_faults.h): aimed at `baton work` workers and their item commands.
+  kKillWorker,  // SIGKILL of a worker (one with a running item if any); restarted later.
+  kStopWorker,  // SIGSTOP of a worker with a running item past the visibility, then SIGCONT.
+  kTermWorker,  // SIGTERM of a worker (it releases what does not finish); restarted later.
+  kKillItem,    // SIGKILL of one running item command.
 };
 
 std::string_view Name(FaultKind kind);
 std::optional<FaultKind> ParseFaultKind(std::string_view name);
-// The kinds that make sense on a store ("sqlite" or "postgresql").
-std::vector<FaultKind> FaultKindsFor(bool postgres);
+// The kinds that make sense on a store ("sqlite" or "postgresql") in a lease run, or with
+// `queue` in a queue run.
+std::vector<FaultKind> FaultKindsFor(bool postgres, bool queue = false);
 
 // Picks the next kind: one that has been injected fewer than `min_each` times while there
 // is such a kind, else any.

@@ -5,6 +5,7 @@
 #include <filesystem>
 #include <fstream>
 #include <initializer_list>
+#include <nlohmann/json.hpp>
 #include <sstream>
 
 namespace baton::chaos {
@@ -31,6 +32,11 @@ class Fields final {
   }
 
   const std::string& kind() const { return kind_; }
+
+  bool Has(std::string_view key) const {
+    return std::any_of(fields_.begin(), fields_.end(),
+                       [&](const auto& field) { return field.first == key; });
+  }
 
   std::string Text(std::string_view key) const {
     for (const auto& [name, value] : fields_) {
@@ -138,6 +144,10 @@ void ParseRunLog(const std::string& dir, Record& record) {
   ForEachLine(dir, "run.log", /*required=*/true, [&](const Fields& fields) {
     if (record.end_ns) fields.Fail("a line after the end line");
     if (fields.kind() == "run" && !seen_run) {
+      if (fields.Has("mode")) record.run.mode = fields.Text("mode");
+      if (record.run.mode != "lease" && record.run.mode != "queue") {
+        fields.Fail("unknown mode " + record.run.mode);
+      }
       record.run.store = fields.Text("store");
       record.run.seed = fields.Get<uint64_t>("seed");
       record.run.instances = fields.Get<int>("instances");
@@ -153,7 +163,98 @@ void ParseRunLog(const std::string& dir, Record& record) {
   if (!seen_run) throw RecordError(dir + "/run.log: no run line");
 }
 
+ItemLine ParseItem(const Fields& fields) {
+  ItemLine line;
+  bool known = false;
+  for (ItemKind kind : {ItemKind::kStart, ItemKind::kOverlap, ItemKind::kDone, ItemKind::kTerm}) {
+    if (fields.kind() == Name(kind)) {
+      line.kind = kind;
+      known = true;
+    }
+  }
+  if (!known) fields.Fail("unknown kind " + fields.kind());
+  line.item = fields.Get<uint64_t>("item");
+  line.tenant = fields.Text("tenant");
+  line.attempt = fields.Get<int>("attempt");
+  line.token = fields.Get<uint64_t>("token");
+  line.pid = fields.Get<pid_t>("pid");
+  if (line.kind != ItemKind::kTerm) line.mono_ns = fields.Get<int64_t>("mono_ns");
+  if (line.pid <= 0) fields.Fail("pid must be positive");
+  return line;
+}
+
+void ParseEnqueued(const Fields& fields, QueueRecord& queue) {
+  if (fields.kind() == "enqueue") {
+    queue.enqueued.push_back({.item = fields.Get<uint64_t>("item"),
+                              .tenant = fields.Text("tenant"),
+                              .ttl_ms = fields.Get<int64_t>("ttl_ms"),
+                              .exit_code = fields.Get<int>("exit_code"),
+                              .fail_until = fields.Get<int>("fail_until"),
+                              .mono_ns = fields.Get<int64_t>("mono_ns")});
+  } else if (fields.kind() == "enqueue-failed") {
+    queue.failed.push_back({.tenant = fields.Text("tenant"),
+                            .count = fields.Get<int>("count"),
+                            .mono_ns = fields.Get<int64_t>("mono_ns")});
+  } else {
+    fields.Fail("unknown kind " + fields.kind());
+  }
+}
+
+nlohmann::json ReadJson(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw RecordError("cannot read " + path);
+  try {
+    return nlohmann::json::parse(in);
+  } catch (const nlohmann::json::exception& error) {
+    throw RecordError(path + ": " + error.what());
+  }
+}
+
+// The state `baton queue list|dead|stats --json` printed after the drain; nullopt when the
+// run did not get that far.
+std::optional<FinalState> ReadFinalState(const std::string& dir) {
+  const std::string list = dir + "/final-list.json";
+  const std::string dead = dir + "/final-dead.json";
+  const std::string stats = dir + "/final-stats.json";
+  if (!std::filesystem::exists(list) || !std::filesystem::exists(dead) ||
+      !std::filesystem::exists(stats)) {
+    return std::nullopt;
+  }
+  FinalState state;
+  try {
+    for (const nlohmann::json& item : ReadJson(list)) {
+      state.listed.emplace_back(item.at("id").get<uint64_t>(), item.at("state").get<std::string>());
+    }
+    for (const nlohmann::json& item : ReadJson(dead)) {
+      state.dead.push_back(item.at("id").get<uint64_t>());
+    }
+    const nlohmann::json totals = ReadJson(stats).at("totals");
+    state.done_total = totals.at("done").get<int64_t>();
+    state.dead_total = totals.at("dead").get<int64_t>();
+    state.expired_total = totals.at("expired").get<int64_t>();
+  } catch (const nlohmann::json::exception& error) {
+    throw RecordError(dir + "/final-*.json: not what baton queue --json prints: " + error.what());
+  }
+  return state;
+}
+
 }  // namespace
+
+ItemLine ParseItemLine(std::string_view line) { return ParseItem(Fields("items.log", line)); }
+
+std::string_view Name(ItemKind kind) {
+  switch (kind) {
+    case ItemKind::kStart:
+      return "start";
+    case ItemKind::kOverlap:
+      return "overlap";
+    case ItemKind::kDone:
+      return "done";
+    case ItemKind::kTerm:
+      return "term";
+  }
+  return "unknown";
+}
 
 std::string_view Name(ProbeKind kind) {
   switch (kind) {
@@ -176,6 +277,7 @@ int64_t Record::EndNs() const {
   int64_t latest = run.mono_ns;
   for (const ProbeLine& probe : probes) latest = std::max(latest, probe.mono_ns);
   for (const FaultLine& fault : faults) latest = std::max(latest, fault.mono_ns);
+  for (const ItemLine& line : queue.lines) latest = std::max(latest, line.mono_ns.value_or(0));
   return latest;
 }
 
@@ -187,6 +289,13 @@ Record ReadRecord(const std::string& dir) {
               [&](const Fields& fields) { record.probes.push_back(ParseProbe(fields)); });
   ForEachLine(dir, "faults.log", /*required=*/false,
               [&](const Fields& fields) { record.faults.push_back(ParseFault(fields)); });
+  if (record.run.mode == "queue") {
+    ForEachLine(dir, "items.log", /*required=*/false,
+                [&](const Fields& fields) { record.queue.lines.push_back(ParseItem(fields)); });
+    ForEachLine(dir, "enqueued.log", /*required=*/false,
+                [&](const Fields& fields) { ParseEnqueued(fields, record.queue); });
+    record.queue.final_state = ReadFinalState(dir);
+  }
   return record;
 }
 

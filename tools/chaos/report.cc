@@ -33,11 +33,57 @@ std::string FaultKinds(const CheckResult& result) {
   return kinds;
 }
 
+void PrintViolations(const CheckResult& result, std::ostream& out) {
+  if (result.violations.empty()) {
+    out << "violations: none\n";
+    return;
+  }
+  out << "violations: " << result.violations.size() << "\n";
+  for (size_t i = 0; i < result.violations.size() && i < kMaxListed; ++i) {
+    const Violation& violation = result.violations[i];
+    out << "  [" << violation.check << "] " << violation.message << "\n";
+  }
+  if (result.violations.size() > kMaxListed) {
+    out << "  ... and " << result.violations.size() - kMaxListed << " more\n";
+  }
+}
+
+void PrintQueueReport(const CheckResult& result, std::ostream& out) {
+  const RunLine& run = result.run;
+  const QueueAccount& account = *result.account;
+  out << "chaos record " << result.dir << ": queue mode, store=" << run.store
+      << " seed=" << run.seed << " workers=" << run.instances << " visibility=" << run.ttl_ms
+      << "ms, " << Seconds(result.end_ns - run.mono_ns)
+      << (result.end_seen ? "" : " (no end line: up to the last event)") << "\n";
+  out << "faults: " << result.faults;
+  if (result.faults > 0) out << " (" << FaultKinds(result) << ")";
+  out << "\n";
+  out << "items: " << account.items << " enqueued (" << account.failed_enqueues
+      << " enqueues failed, outcome unknown), " << account.acknowledged << " acknowledged, "
+      << account.dead << " dead (" << account.dead_poison << " told never to succeed), "
+      << account.expired << " expired, " << account.in_queue << " still in the queue, "
+      << account.lost << " lost; " << account.unknown << " items no enqueue printed\n";
+  out << "attempts: " << account.attempts << " started, " << account.done_lines
+      << " ran to their done line\n";
+  if (!account.dead_could_succeed.empty()) {
+    out << "dead although their work could succeed (attempts used up by faults):";
+    for (size_t i = 0; i < account.dead_could_succeed.size() && i < kMaxListed; ++i) {
+      out << " " << account.dead_could_succeed[i];
+    }
+    out << "\n";
+  }
+  PrintViolations(result, out);
+}
+
 }  // namespace
 
 void PrintReport(const CheckResult& result, std::ostream& out) {
   if (!result.readable()) {
     out << "chaos record " << result.dir << " is unreadable: " << result.error << "\n";
+    return;
+  }
+  if (result.account) {
+    PrintQueueReport(result, out);
     return;
   }
   const RunLine& run = result.run;
@@ -69,22 +115,20 @@ void PrintReport(const CheckResult& result, std::ostream& out) {
     out << "failover gaps: " << gaps.count << ", p50 " << Ms(gaps.p50_ns) << ", p99 "
         << Ms(gaps.p99_ns) << ", max " << Ms(gaps.max_ns) << "\n";
   }
-
-  if (result.violations.empty()) {
-    out << "violations: none\n";
-    return;
-  }
-  out << "violations: " << result.violations.size() << "\n";
-  for (size_t i = 0; i < result.violations.size() && i < kMaxListed; ++i) {
-    const Violation& violation = result.violations[i];
-    out << "  [" << violation.check << "] " << violation.message << "\n";
-  }
-  if (result.violations.size() > kMaxListed) {
-    out << "  ... and " << result.violations.size() - kMaxListed << " more\n";
-  }
+  PrintViolations(result, out);
 }
 
 void PrintIntervals(const CheckResult& result, std::ostream& out) {
+  if (result.account) {
+    out << "item commands (from the run's start):\n";
+    for (const ItemInterval& interval : result.item_intervals) {
+      out << "  " << At(result, interval.start_ns) << " .. " << At(result, interval.end_ns) << " "
+          << interval.end_kind << (interval.terminated ? " (term)" : "") << ": item "
+          << interval.item << " tenant " << interval.tenant << " attempt " << interval.attempt
+          << " claim token " << interval.token << " pid " << interval.pid << "\n";
+    }
+    return;
+  }
   out << "intervals (from the run's start), each with the failover gap before it:\n";
   const Interval* previous = nullptr;
   for (const Interval& interval : result.intervals) {
@@ -100,6 +144,20 @@ void PrintIntervals(const CheckResult& result, std::ostream& out) {
 std::string TotalsLine(const CheckResult& result) {
   if (!result.readable()) return "totals: unreadable record " + result.dir + ": FAIL";
   std::ostringstream line;
+  if (result.account) {
+    const QueueAccount& account = *result.account;
+    line << "totals: mode=queue store=" << result.run.store << " seed=" << result.run.seed
+         << " duration=" << Seconds(result.end_ns - result.run.mono_ns)
+         << " workers=" << result.run.instances << " items=" << account.items
+         << " acknowledged=" << account.acknowledged << " dead=" << account.dead
+         << " (poison=" << account.dead_poison << ") expired=" << account.expired
+         << " attempts=" << account.attempts << " failed-enqueues=" << account.failed_enqueues
+         << " faults=" << result.faults;
+    if (result.faults > 0) line << " (" << FaultKinds(result) << ")";
+    for (const auto& [check, count] : result.counts) line << " " << check << "=" << count;
+    line << ": " << (result.passed() ? "PASS" : "FAIL");
+    return line.str();
+  }
   line << "totals: store=" << result.run.store << " seed=" << result.run.seed
        << " duration=" << Seconds(result.end_ns - result.run.mono_ns)
        << " instances=" << result.run.instances << " faults=" << result.faults;
