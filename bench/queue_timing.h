@@ -1,0 +1,52 @@
+#pragma once
+
+// Two of SPEC 3's latency rows:
+//  - offer → claim with an idle worker: one Worker (1 slot) idle on an empty queue; one item
+//    offered at a time, `spacing` apart; CLOCK_MONOTONIC read just before Offer() and first
+//    thing in the callback. Exercises WatchOffers (NOTIFY on PostgreSQL, a local poll on
+//    SQLite).
+//  - a stuck item taken again: a child process (baton-queue-bench-worker) claims an item and
+//    blocks in its callback; it is SIGKILLed at once; a Worker in this process claims the
+//    item again. Reported: kill → re-claim minus the visibility, and the child's claim →
+//    re-claim minus the visibility.
+//
+// Thread safety: each call runs on one thread and starts its own.
+
+#include <chrono>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "queue_setup.h"
+
+namespace baton::bench {
+
+struct LatencyResult {
+  std::string store;
+  int planned = 0;
+  std::vector<double> ms;  // One sample per offer whose callback ran.
+  std::vector<std::string> problems;
+
+  nlohmann::json ToJson() const;
+};
+
+LatencyResult MeasureOfferLatency(const QueueTarget& target, int samples,
+                                  std::chrono::milliseconds spacing);
+
+struct StuckResult {
+  std::string store;
+  std::chrono::milliseconds visibility{0};
+  int planned = 0;
+  std::vector<double> after_kill_ms;   // kill → re-claim − visibility.
+  std::vector<double> after_claim_ms;  // the child's claim → re-claim − visibility.
+  std::vector<std::string> problems;
+
+  nlohmann::json ToJson() const;
+};
+
+// `helper` is the baton-queue-bench-worker program.
+StuckResult MeasureStuckReclaim(const QueueTarget& target, const std::string& helper,
+                                std::chrono::milliseconds visibility, int trials);
+
+}  // namespace baton::bench
