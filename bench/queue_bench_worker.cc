@@ -1,6 +1,7 @@
 // baton-queue-bench-worker: the stuck worker of baton-queue-bench's re-claim measurement.
 // Runs one baton::Worker (1 slot) on a queue; the first item it claims it reports on standard
-// output as "claimed ID MONO_NS" (CLOCK_MONOTONIC at the start of the callback) and then
+// output as "claimed ID SENT_NS" (CLOCK_BOOTTIME when the Worker sent the claim that took it,
+// from the claim's deadline: sent + visibility − margin) and then
 // blocks in the callback for good, ignoring its stop token, as a hung job would, until the
 // benchmark SIGKILLs the process.
 //
@@ -18,7 +19,6 @@
 #include "baton/worker.h"
 #include "harness.h"
 #include "queue_setup.h"
-#include "start_log.h"
 
 int main(int argc, char** argv) {
   using namespace baton;
@@ -46,9 +46,16 @@ int main(int argc, char** argv) {
   options.worker_id = "bench-stuck-" + std::to_string(getpid());
   options.concurrency = 1;
   options.timing.visibility = std::chrono::milliseconds(visibility_ms);
-  Worker worker(*queue, options, [](ItemContext& item) -> WorkResult {
+  Result<ClaimTiming> timing = ResolveClaimTiming(options.timing);
+  if (!timing) {
+    std::fprintf(stderr, "baton-queue-bench-worker: %s\n", timing.error().message().c_str());
+    return 2;
+  }
+  const Duration before_deadline = timing->visibility - timing->margin;
+  Worker worker(*queue, options, [before_deadline](ItemContext& item) -> WorkResult {
+    const TimePoint sent = item.deadline() - before_deadline;
     std::printf("claimed %llu %lld\n", static_cast<unsigned long long>(item.item().id),
-                static_cast<long long>(MonoNs()));
+                static_cast<long long>(sent.time_since_epoch().count()));
     std::fflush(stdout);
     while (true) pause();  // Stuck; only SIGKILL ends it.
   });

@@ -118,7 +118,7 @@ uint64_t Done(const std::vector<std::unique_ptr<QueueLoad>>& loads) {
 nlohmann::json HeartbeatResult::ToJson() const {
   const auto phase = [](const HeartbeatPhase& p) {
     return nlohmann::json{
-        {"heartbeats", p.ms.size()},       {"failed", p.failed},
+        {"samples", p.ms.size()},          {"failed", p.failed},
         {"p50_ms", Percentile(p.ms, 50)},  {"p99_ms", Percentile(p.ms, 99)},
         {"max_ms", Percentile(p.ms, 100)}, {"queue_items_per_s", p.queue_items_per_s}};
   };

@@ -194,9 +194,11 @@ std::string FormatTimingTable(const std::vector<json>& results) {
       row("offer → claim, idle worker", j, j, 10, 2, "1 slot; one offer at a time");
     } else if (kind == "stuck") {
       const std::string vis = Int(j.value("visibility_ms", 0)) + " ms";
-      row("stuck item re-claim − visibility, from the SIGKILL", j, j, 100, 30, "visibility " + vis);
       row("stuck item re-claim − visibility, from the stuck claim", j, j["after_claim"], 100, 30,
-          "visibility " + vis);
+          "visibility " + vis +
+              "; from the stuck Worker sending its claim to the rescuer's callback");
+      row("stuck item re-claim − visibility, from the SIGKILL", j, j, std::nullopt, std::nullopt,
+          "killed right after the claim, so a little under the row above");
     } else if (kind == "heartbeat") {
       const std::string setup = std::to_string(j.value("instances", 0)) + " Electors, heartbeat " +
                                 std::to_string(j.value("heartbeat_ms", 0)) + " ms";

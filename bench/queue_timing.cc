@@ -27,6 +27,9 @@ using std::chrono::milliseconds;
 
 double Ms(int64_t ns) { return static_cast<double>(ns) / 1e6; }
 
+// CLOCK_BOOTTIME in ns: the clock the Workers keep their claims' deadlines on.
+int64_t BootNs() { return BootClock::now().time_since_epoch().count(); }
+
 nlohmann::json Summary(const std::vector<double>& ms) {
   return {{"samples", ms.size()},
           {"p50_ms", Percentile(ms, 50)},
@@ -186,7 +189,7 @@ Helper StartHelper(const std::string& helper, const QueueTarget& target, const Q
   return {pid, fds[0]};
 }
 
-// The helper's line "claimed ID MONO_NS", waiting at most `timeout_ms`.
+// The helper's line "claimed ID SENT_NS" (CLOCK_BOOTTIME), waiting at most `timeout_ms`.
 std::optional<std::pair<uint64_t, int64_t>> ReadClaimLine(int fd, int timeout_ms) {
   std::string line;
   const int64_t until = MonoNs() + int64_t{timeout_ms} * 1'000'000;
@@ -248,11 +251,11 @@ StuckResult MeasureStuckReclaim(const QueueTarget& target, const std::string& he
     options.concurrency = 1;
     options.timing.visibility = visibility;
     RunningWorker rescuer(*worker_queue, options, [&](ItemContext& item) {
-      reclaimed_at = MonoNs();
+      reclaimed_at = BootNs();
       attempt = item.item().attempt;
       return WorkResult::Done();
     });
-    const int64_t killed_at = MonoNs();
+    const int64_t killed_at = BootNs();
     kill(child.pid, SIGKILL);
     waitpid(child.pid, nullptr, 0);
     const bool taken =
@@ -269,6 +272,11 @@ StuckResult MeasureStuckReclaim(const QueueTarget& target, const std::string& he
     }
     out.after_kill_ms.push_back(Ms(reclaimed_at - killed_at - visibility_ns));
     out.after_claim_ms.push_back(Ms(reclaimed_at - claimed->second - visibility_ns));
+    if (out.after_claim_ms.back() < 0) {
+      out.problems.push_back(what + "the item was claimed again " +
+                             std::to_string(-out.after_claim_ms.back()) +
+                             " ms before its visibility had passed since the stuck claim was sent");
+    }
     for (std::string& p : CheckDrained(*offerer, key, 1)) {
       // The killed attempt counts as failed once its claim expired; nothing else may differ.
       if (p.find("failed_total") == std::string::npos) out.problems.push_back(what + p);

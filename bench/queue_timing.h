@@ -7,8 +7,10 @@
 //    SQLite).
 //  - a stuck item taken again: a child process (baton-queue-bench-worker) claims an item and
 //    blocks in its callback; it is SIGKILLed at once; a Worker in this process claims the
-//    item again. Reported: kill → re-claim minus the visibility, and the child's claim →
-//    re-claim minus the visibility.
+//    item again (the time its callback starts). Reported: kill → re-claim minus the
+//    visibility (the kill comes a few ms after the claim, so this can be slightly negative),
+//    and the child's claim (when its Worker sent it) → re-claim minus the visibility.
+//    Times on CLOCK_BOOTTIME, the Workers' own clock.
 //
 // Thread safety: each call runs on one thread and starts its own.
 
@@ -38,8 +40,10 @@ struct StuckResult {
   std::string store;
   std::chrono::milliseconds visibility{0};
   int planned = 0;
-  std::vector<double> after_kill_ms;   // kill → re-claim − visibility.
-  std::vector<double> after_claim_ms;  // the child's claim → re-claim − visibility.
+  std::vector<double> after_kill_ms;  // kill → re-claim − visibility.
+  // The child's claim (when its Worker sent it) → re-claim − visibility. Never negative
+  // unless the store took the claim back early.
+  std::vector<double> after_claim_ms;
   std::vector<std::string> problems;
 
   nlohmann::json ToJson() const;
