@@ -60,6 +60,7 @@ struct Options {
   int heartbeat_instances = 5;
   std::string helper;
   bool keep = false;
+  bool analyze = false;
 };
 
 Options ParseOptions(int argc, char** argv) {
@@ -110,6 +111,8 @@ Options ParseOptions(int argc, char** argv) {
       ->check(CLI::Range(1, 500));
   app.add_option("--helper", o.helper,
                  "The baton-queue-bench-worker program (default: beside this one)");
+  app.add_flag("--analyze", o.analyze,
+               "PostgreSQL: ANALYZE the queue tables after offering, before timing");
   app.add_flag("--keep", o.keep, "Keep the scratch directory (SQLite file, baton work logs)");
   ParseOrExit(app, argc, argv);
   const auto usage = [](const std::string& message) {
@@ -163,6 +166,7 @@ int Main(int argc, char** argv) {
           config.slots = slots;
           config.workers = options.mode == "command" ? 1 : options.workers;
           config.run = run;
+          config.analyze = options.analyze;
           config.baton = options.baton;
           config.scratch = *scratch;
           std::fprintf(stderr,

@@ -118,7 +118,7 @@ std::string FormatThroughputTable(const std::vector<json>& results) {
            Int(*std::min_element(rates.begin(), rates.end())) + "–" +
            Int(*std::max_element(rates.begin(), rates.end())) + " | ";
     const bool postgres = store == "postgresql";
-    const bool callback = mode == "callback";
+    const bool callback = mode.rfind("callback", 0) == 0;
     if (postgres) {
       row += Ratio(rate, PeerRate(results, "default", slots * workers)) + " | " +
              Ratio(rate, best_default ? std::optional(best_default->first) : std::nullopt) + " | " +

@@ -14,6 +14,7 @@
 
 #include "baton/worker.h"
 #include "harness.h"
+#include "pg_session.h"
 #include "start_log.h"
 
 extern char** environ;
@@ -227,7 +228,7 @@ void MeasureCommand(const QueueTarget& target, const QueueKey& key, Queue& obser
 nlohmann::json ThroughputResult::ToJson() const {
   return {{"kind", "throughput"},
           {"store", store},
-          {"mode", config.mode},
+          {"mode", config.mode + (config.analyze ? "+analyze" : "")},
           {"items", config.items},
           {"tenants", config.tenants},
           {"slots", config.slots},
@@ -266,6 +267,14 @@ ThroughputResult MeasureThroughput(const QueueTarget& target, const ThroughputCo
   if (!ids) {
     out.problems.push_back("offering failed: " + ids.error().message());
     return out;
+  }
+  if (config.analyze && target.kind == "postgresql") {
+    std::string error;
+    std::optional<PgSession> session = PgSession::Connect(target.url, error);
+    if (!session || !session->Query("ANALYZE baton.queue_items, baton.queue_tenants", {}, error)) {
+      out.problems.push_back("ANALYZE failed: " + error);
+      return out;
+    }
   }
   if (config.mode == "command") {
     MeasureCommand(target, key, *offerer, out);

@@ -23,8 +23,11 @@ struct ThroughputConfig {
   int64_t items = 20000;
   int tenants = 1000;
   int slots = 1;
-  int workers = 1;      // callback mode only.
-  int run = 1;          // Which repetition.
+  int workers = 1;  // callback mode only.
+  int run = 1;      // Which repetition.
+  // PostgreSQL: ANALYZE the queue tables after offering (not timed), as autovacuum would in
+  // time; without it a freshly filled queue is claimed with plans for an empty table.
+  bool analyze = false;
   std::string baton;    // command mode: the baton program.
   std::string scratch;  // command mode: where the baton process's log goes.
 };
