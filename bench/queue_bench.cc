@@ -61,6 +61,7 @@ struct Options {
   std::string helper;
   bool keep = false;
   bool analyze = false;
+  bool late_rescuer = false;
 };
 
 Options ParseOptions(int argc, char** argv) {
@@ -113,6 +114,9 @@ Options ParseOptions(int argc, char** argv) {
                  "The baton-queue-bench-worker program (default: beside this one)");
   app.add_flag("--analyze", o.analyze,
                "PostgreSQL: ANALYZE the queue tables after offering, before timing");
+  app.add_flag("--late-rescuer", o.late_rescuer,
+               "Stuck item: start the rescuing Worker only after the stuck claim, not idle "
+               "before the offer");
   app.add_flag("--keep", o.keep, "Keep the scratch directory (SQLite file, baton work logs)");
   ParseOrExit(app, argc, argv);
   const auto usage = [](const std::string& message) {
@@ -196,7 +200,7 @@ int Main(int argc, char** argv) {
     Append(options,
            MeasureStuckReclaim(target, options.helper,
                                duration_cast<milliseconds>(*ParseDuration(options.visibility)),
-                               options.trials)
+                               options.trials, options.late_rescuer)
                .ToJson(),
            all);
     broken = broken || !Ok(all.back());

@@ -193,7 +193,8 @@ std::string FormatTimingTable(const std::vector<json>& results) {
     if (kind == "latency") {
       row("offer → claim, idle worker", j, j, 10, 2, "1 slot; one offer at a time");
     } else if (kind == "stuck") {
-      const std::string vis = Int(j.value("visibility_ms", 0)) + " ms";
+      const std::string vis = Int(j.value("visibility_ms", 0)) + " ms; rescuer " +
+                              j.value("rescuer", "started after the claim");
       row("stuck item re-claim − visibility, from the stuck claim", j, j["after_claim"], 100, 30,
           "visibility " + vis +
               "; from the stuck Worker sending its claim to the rescuer's callback");

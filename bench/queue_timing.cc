@@ -90,6 +90,7 @@ nlohmann::json StuckResult::ToJson() const {
       {"planned", planned}, {"ok", problems.empty()}, {"problems", problems}};
   j.update(Summary(after_kill_ms));
   j["after_claim"] = Summary(after_claim_ms);
+  j["rescuer"] = late_rescuer ? "started after the claim" : "idle before the offer";
   return j;
 }
 
@@ -212,56 +213,83 @@ std::optional<std::pair<uint64_t, int64_t>> ReadClaimLine(int fd, int timeout_ms
 }  // namespace
 
 StuckResult MeasureStuckReclaim(const QueueTarget& target, const std::string& helper,
-                                milliseconds visibility, int trials) {
+                                milliseconds visibility, int trials, bool late_rescuer) {
   StuckResult out;
   out.store = target.kind;
   out.visibility = visibility;
   out.planned = trials;
+  out.late_rescuer = late_rescuer;
   std::unique_ptr<Queue> offerer = OpenQueueOrExit(target);
   std::unique_ptr<Queue> worker_queue = OpenQueueOrExit(target);
   const int64_t visibility_ns = std::chrono::nanoseconds(visibility).count();
-  for (int trial = 1; trial <= trials && !Interrupted(); ++trial) {
+  WorkerOptions options;
+  options.worker_id = "bench-rescuer";
+  options.concurrency = 1;
+  options.timing.visibility = visibility;
+  // A trial the rescuer wins (it claims the item first) is run again, up to this many times.
+  int replays_left = 3 * trials;
+  for (int trial = 1, round = 1; trial <= trials && !Interrupted(); ++round) {
     const std::string what = "trial " + std::to_string(trial) + ": ";
     const QueueKey key{"queue-bench",
-                       "stuck-" + std::to_string(getpid()) + "-" + std::to_string(trial)};
-    Result<std::vector<uint64_t>> ids = OfferItems(*offerer, key, 0, 1, 1);
-    if (!ids) {
-      out.problems.push_back(what + "offer: " + ids.error().message());
-      break;
-    }
+                       "stuck-" + std::to_string(getpid()) + "-" + std::to_string(round)};
+    options.queue = key;
+    std::atomic<int64_t> reclaimed_at{0};
+    std::atomic<int> attempt{0};
+    std::atomic<bool> rescuer_first{false};
+    const ItemWork rescue = [&](ItemContext& item) {
+      if (item.item().attempt == 1) {
+        rescuer_first = true;
+      } else {
+        reclaimed_at = BootNs();
+        attempt = item.item().attempt;
+      }
+      return WorkResult::Done();
+    };
+    // Idle rescuer: already up and idle when the item is offered, as the other workers of a
+    // deployment are; it races the helper for the item, and a trial it wins is replayed.
+    std::unique_ptr<RunningWorker> rescuer;
+    if (!late_rescuer) rescuer = std::make_unique<RunningWorker>(*worker_queue, options, rescue);
     Helper child = StartHelper(helper, target, key, visibility);
     if (child.pid < 0) {
       out.problems.push_back(what + "cannot start " + helper);
       break;
     }
-    const auto claimed = ReadClaimLine(child.out_fd, 10'000);
-    close(child.out_fd);
-    if (!claimed || claimed->first != ids->front()) {
+    if (!late_rescuer) std::this_thread::sleep_for(milliseconds(300));  // Both idle now.
+    Result<std::vector<uint64_t>> ids = OfferItems(*offerer, key, 0, 1, 1);
+    if (!ids) {
       kill(child.pid, SIGKILL);
       waitpid(child.pid, nullptr, 0);
-      out.problems.push_back(what + "the helper did not report claiming the item within 10 s");
+      out.problems.push_back(what + "offer: " + ids.error().message());
       break;
     }
-    // The other worker is already up when the stuck one dies, as in a real deployment.
-    std::atomic<int64_t> reclaimed_at{0};
-    std::atomic<int> attempt{0};
-    WorkerOptions options;
-    options.queue = key;
-    options.worker_id = "bench-rescuer";
-    options.concurrency = 1;
-    options.timing.visibility = visibility;
-    RunningWorker rescuer(*worker_queue, options, [&](ItemContext& item) {
-      reclaimed_at = BootNs();
-      attempt = item.item().attempt;
-      return WorkResult::Done();
-    });
+    std::optional<std::pair<uint64_t, int64_t>> claimed;
+    for (int waited = 0; waited < 10'000 && !claimed && !rescuer_first; waited += 20) {
+      claimed = ReadClaimLine(child.out_fd, 20);
+    }
     const int64_t killed_at = BootNs();
     kill(child.pid, SIGKILL);
     waitpid(child.pid, nullptr, 0);
+    close(child.out_fd);
+    if (rescuer_first) {
+      rescuer->Stop();
+      if (--replays_left < 0) {
+        out.problems.push_back(what + "the rescuer kept claiming the item before the helper");
+        break;
+      }
+      continue;
+    }
+    if (!claimed || claimed->first != ids->front()) {
+      out.problems.push_back(what + "the helper did not report claiming the item within 10 s");
+      break;
+    }
+    // Late rescuer: started only now, so on PostgreSQL its own watch of the claim starts
+    // after the claim (SPEC 3.3), as for a worker that joins late.
+    if (late_rescuer) rescuer = std::make_unique<RunningWorker>(*worker_queue, options, rescue);
     const bool taken =
         AwaitTrue([&] { return reclaimed_at != 0; }, visibility_ns / 1'000'000 + 10'000);
-    AwaitTrue([&] { return rescuer.counters().done >= 1; }, 5'000);
-    if (std::optional<std::string> error = rescuer.Stop()) out.problems.push_back(what + *error);
+    AwaitTrue([&] { return rescuer->counters().done >= 1; }, 5'000);
+    if (std::optional<std::string> error = rescuer->Stop()) out.problems.push_back(what + *error);
+    ++trial;
     if (!taken) {
       out.problems.push_back(what + "the item was not claimed again within visibility + 10 s");
       continue;

@@ -6,8 +6,8 @@
 //    thing in the callback. Exercises WatchOffers (NOTIFY on PostgreSQL, a local poll on
 //    SQLite).
 //  - a stuck item taken again: a child process (baton-queue-bench-worker) claims an item and
-//    blocks in its callback; it is SIGKILLed at once; a Worker in this process claims the
-//    item again (the time its callback starts). Reported: kill → re-claim minus the
+//    blocks in its callback; it is SIGKILLed at once; a Worker in this process (the rescuer)
+//    claims the item again (the time its callback starts). Reported: kill → re-claim minus the
 //    visibility (the kill comes a few ms after the claim, so this can be slightly negative),
 //    and the child's claim (when its Worker sent it) → re-claim minus the visibility.
 //    Times on CLOCK_BOOTTIME, the Workers' own clock.
@@ -39,6 +39,7 @@ LatencyResult MeasureOfferLatency(const QueueTarget& target, int samples,
 struct StuckResult {
   std::string store;
   std::chrono::milliseconds visibility{0};
+  bool late_rescuer = false;
   int planned = 0;
   std::vector<double> after_kill_ms;  // kill → re-claim − visibility.
   // The child's claim (when its Worker sent it) → re-claim − visibility. Never negative
@@ -49,8 +50,11 @@ struct StuckResult {
   nlohmann::json ToJson() const;
 };
 
-// `helper` is the baton-queue-bench-worker program.
+// `helper` is the baton-queue-bench-worker program. The rescuer Worker is idle before the
+// item is offered (and a trial it wins the item in is replayed), or with `late_rescuer`
+// started only once the helper has claimed it.
 StuckResult MeasureStuckReclaim(const QueueTarget& target, const std::string& helper,
-                                std::chrono::milliseconds visibility, int trials);
+                                std::chrono::milliseconds visibility, int trials,
+                                bool late_rescuer);
 
 }  // namespace baton::bench

@@ -208,6 +208,9 @@ run_queue_bench() {
   "$queue_bench" --store "$store" "$@" --items "$queue_items" --tenants "$queue_tenants" \
     --slots "$queue_slots" --repeat "$queue_repeat" --results "$queue_results" \
     --measure throughput,latency,stuck,heartbeat >&2 || broken=1
+  echo "queue benchmarks: $store: stuck item again, the rescuer started only after the claim" >&2
+  "$queue_bench" --store "$store" "$@" --measure stuck --late-rescuer \
+    --results "$queue_results" >&2 || broken=1
   echo "queue benchmarks: $store: command mode (baton work -- true)" >&2
   "$queue_bench" --store "$store" "$@" --mode command --baton "$baton" --items "$queue_items" \
     --tenants "${queue_tenants%%,*}" --slots 4,16 --results "$queue_results" >&2 || broken=1
