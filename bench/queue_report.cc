@@ -105,7 +105,7 @@ std::string FormatThroughputTable(const std::vector<json>& results) {
                                        : std::to_string(workers) + " × " + std::to_string(slots);
     std::string row = "| " + store + " | " + mode + " | " + std::to_string(tenants) + " | " +
                       slots_text + " | " + std::to_string(rows.front()->value("items", 0)) + " | ";
-    if (!skipped.empty()) {
+    if (!skipped.empty() && rates.empty() && ok) {  // Measured rows win over skipped ones.
       out += row + "— | skipped: " + skipped + " | | | | | | | TODO |\n";
       continue;
     }

@@ -219,9 +219,10 @@ run_queue_bench sqlite
 run_queue_bench postgresql --pg-url "$store_url"
 # A queue filled at once is claimed with plans made for an empty table until autovacuum
 # analyzes it; the same runs after an ANALYZE show the steady state.
+# (The first tenant count only: with 20000 tenants and one slot a run takes many minutes.)
 echo "queue benchmarks: postgresql: throughput again with ANALYZE after the offers" >&2
 "$queue_bench" --store postgresql --pg-url "$store_url" --analyze --items "$queue_items" \
-  --tenants "$queue_tenants" --slots "$queue_slots" --repeat "$queue_repeat" \
+  --tenants "${queue_tenants%%,*}" --slots "$queue_slots" --repeat "$queue_repeat" \
   --results "$queue_results" >&2 || broken=1
 
 # A peer result line that says why the peer was not measured.
