@@ -10,7 +10,8 @@
 # Usage: bash bench/run.sh BUILD_DIR [extra baton-failover-bench options...]
 # Environment: BATON_BENCH_ONLY=queue runs only step 5; BATON_QUEUE_ITEMS (default 20000),
 # BATON_QUEUE_SLOTS (default 1,4,16,24), BATON_QUEUE_TENANTS (default 1000,20000) and
-# BATON_QUEUE_REPEAT (default 1) shape its throughput runs; BATON_BENCH_SKIP_PEER=1 skips the peer.
+# BATON_QUEUE_REPEAT (default 1) shape its throughput runs; BATON_QUEUE_BATON names the baton
+# whose `work` the command mode runs (default BUILD_DIR's); BATON_BENCH_SKIP_PEER=1 skips the peer.
 # Exits 0 unless something broke; a slow number is reported, not an error.
 set -euo pipefail
 
@@ -28,6 +29,7 @@ queue_items=${BATON_QUEUE_ITEMS:-20000}
 queue_slots=${BATON_QUEUE_SLOTS:-1,4,16,24}
 queue_tenants=${BATON_QUEUE_TENANTS:-1000,20000}
 queue_repeat=${BATON_QUEUE_REPEAT:-1}
+queue_baton=${BATON_QUEUE_BATON:-$baton}  # The baton whose `work` the command mode runs.
 peer_dir="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/peer/graphile"
 needed=("$baton" "$queue_bench" "$queue_table" "$build_dir/bench/baton-queue-bench-worker")
 if [[ -z $only ]]; then needed+=("$bench" "$statements_bench" "$scale_bench"); fi
@@ -212,7 +214,7 @@ run_queue_bench() {
   "$queue_bench" --store "$store" "$@" --measure stuck --late-rescuer \
     --results "$queue_results" >&2 || broken=1
   echo "queue benchmarks: $store: command mode (baton work -- true)" >&2
-  "$queue_bench" --store "$store" "$@" --mode command --baton "$baton" --items "$queue_items" \
+  "$queue_bench" --store "$store" "$@" --mode command --baton "$queue_baton" --items "$queue_items" \
     --tenants "${queue_tenants%%,*}" --slots 4,16 --results "$queue_results" >&2 || broken=1
 }
 run_queue_bench sqlite
