@@ -3,8 +3,15 @@
 #   1. failover and handover times on SQLite (ttl 1s, 30 trials of each kind);
 #   2. the same on PostgreSQL 15, on a throwaway cluster this script starts and removes;
 #   3. statements per instance per heartbeat on that cluster, as pg_stat_statements counts them;
-#   4. heartbeat latency with 500 instances of one group on that cluster.
+#   4. heartbeat latency with 500 instances of one group on that cluster;
+#   5. the queue benchmarks (SPEC 3) on SQLite and on that cluster: throughput, offer-to-claim
+#      latency, stuck item re-claim, heartbeat under queue load; then graphile-worker, the
+#      queue peer, on the same cluster, and one table of both (bench/peer/graphile).
 # Usage: bash bench/run.sh BUILD_DIR [extra baton-failover-bench options...]
+# Environment: BATON_BENCH_ONLY=queue runs only step 5; BATON_QUEUE_ITEMS (default 20000),
+# BATON_QUEUE_SLOTS (default 1,4,16,24), BATON_QUEUE_TENANTS (default 1000,20000) and
+# BATON_QUEUE_REPEAT (default 1) shape its throughput runs; BATON_QUEUE_BATON names the baton
+# whose `work` the command mode runs (default BUILD_DIR's); BATON_BENCH_SKIP_PEER=1 skips the peer.
 # Exits 0 unless something broke; a slow number is reported, not an error.
 set -euo pipefail
 
@@ -15,7 +22,18 @@ baton="$build_dir/src/cli/baton"
 bench="$build_dir/bench/baton-failover-bench"
 statements_bench="$build_dir/bench/baton-pg-statements-bench"
 scale_bench="$build_dir/bench/baton-pg-scale-bench"
-for bin in "$baton" "$bench" "$statements_bench" "$scale_bench"; do
+queue_bench="$build_dir/bench/baton-queue-bench"
+queue_table="$build_dir/bench/baton-queue-table"
+only=${BATON_BENCH_ONLY:-}
+queue_items=${BATON_QUEUE_ITEMS:-20000}
+queue_slots=${BATON_QUEUE_SLOTS:-1,4,16,24}
+queue_tenants=${BATON_QUEUE_TENANTS:-1000,20000}
+queue_repeat=${BATON_QUEUE_REPEAT:-1}
+queue_baton=${BATON_QUEUE_BATON:-$baton}  # The baton whose `work` the command mode runs.
+peer_dir="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/peer/graphile"
+needed=("$baton" "$queue_bench" "$queue_table" "$build_dir/bench/baton-queue-bench-worker")
+if [[ -z $only ]]; then needed+=("$bench" "$statements_bench" "$scale_bench"); fi
+for bin in "${needed[@]}"; do
   if [[ ! -x $bin ]]; then
     echo "bench/run.sh: $bin is missing; build the 'baton' target and the benchmarks" \
       "('make build' builds them all)" >&2
@@ -133,9 +151,16 @@ psql_admin() {
   PGCONNECT_TIMEOUT=10 psql -X -q -v ON_ERROR_STOP=1 -h 127.0.0.1 -p "$pg_port" -U postgres "$@"
 }
 
-echo "failover benchmark: sqlite, ttl 1s, 30 trials each (a minute or two)" >&2
-"$bench" --baton "$baton" --store-kind sqlite --ttl 1s --trials 30 --instances 3 "$@" || broken=1
-echo
+if [[ -n $only && $only != queue ]]; then
+  echo "bench/run.sh: BATON_BENCH_ONLY=$only: only 'queue' is known" >&2
+  exit 2
+fi
+
+if [[ -z $only ]]; then
+  echo "failover benchmark: sqlite, ttl 1s, 30 trials each (a minute or two)" >&2
+  "$bench" --baton "$baton" --store-kind sqlite --ttl 1s --trials 30 --instances 3 "$@" || broken=1
+  echo
+fi
 
 if [[ ! -x $pg_bin/initdb ]]; then
   echo "bench/run.sh: no PostgreSQL 15 at $pg_bin (set BATON_PG_BIN); PostgreSQL not measured" >&2
@@ -155,15 +180,113 @@ store_url="postgresql://baton_bench@127.0.0.1:$pg_port/baton_bench"
 stats_url="postgresql://postgres@127.0.0.1:$pg_port/baton_bench"
 "$baton" migrate --store "$store_url" >/dev/null
 
-echo "failover benchmark: postgresql, ttl 1s, 30 trials each (a minute or two)" >&2
-"$bench" --baton "$baton" --store "$store_url" --ttl 1s --trials 30 --instances 3 "$@" ||
-  broken=1
-echo
+if [[ -z $only ]]; then
+  echo "failover benchmark: postgresql, ttl 1s, 30 trials each (a minute or two)" >&2
+  "$bench" --baton "$baton" --store "$store_url" --ttl 1s --trials 30 --instances 3 "$@" ||
+    broken=1
+  echo
 
-echo "statements per heartbeat: postgresql, 3 and 20 instances, 10 s each" >&2
-"$statements_bench" --baton "$baton" --store "$store_url" --stats "$stats_url" --ttl 1s \
-  --instances 3,20 --window 10s || broken=1
-echo
+  echo "statements per heartbeat: postgresql, 3 and 20 instances, 10 s each" >&2
+  "$statements_bench" --baton "$baton" --store "$store_url" --stats "$stats_url" --ttl 1s \
+    --instances 3,20 --window 10s || broken=1
+  echo
 
-echo "heartbeat latency: postgresql, 500 instances, 30 s (two minutes or so)" >&2
-"$scale_bench" --store "$store_url" --instances 500 --window 30s || broken=1
+  echo "heartbeat latency: postgresql, 500 instances, 30 s (two minutes or so)" >&2
+  "$scale_bench" --store "$store_url" --instances 500 --window 30s || broken=1
+  echo
+fi
+
+# --- The queue benchmarks (SPEC 3) and the graphile-worker peer --------------------------
+
+queue_results="$pg_dir/queue-results.jsonl"
+: >"$queue_results"
+
+# Each store's own tables go to stderr with the progress; stdout gets the joined table below.
+run_queue_bench() {
+  local store=$1
+  shift
+  echo "queue benchmarks: $store: throughput ($queue_items items; tenants $queue_tenants;" \
+    "slots $queue_slots), then latency, stuck item, heartbeat under load (minutes)" >&2
+  "$queue_bench" --store "$store" "$@" --items "$queue_items" --tenants "$queue_tenants" \
+    --slots "$queue_slots" --repeat "$queue_repeat" --results "$queue_results" \
+    --measure throughput,latency,stuck,heartbeat >&2 || broken=1
+  echo "queue benchmarks: $store: stuck item again, the rescuer started only after the claim" >&2
+  "$queue_bench" --store "$store" "$@" --measure stuck --late-rescuer \
+    --results "$queue_results" >&2 || broken=1
+  echo "queue benchmarks: $store: command mode (baton work -- true)" >&2
+  "$queue_bench" --store "$store" "$@" --mode command --baton "$queue_baton" --items "$queue_items" \
+    --tenants "${queue_tenants%%,*}" --slots 4,16 --results "$queue_results" >&2 || broken=1
+}
+run_queue_bench sqlite
+run_queue_bench postgresql --pg-url "$store_url"
+# A queue filled at once is claimed with plans made for an empty table until autovacuum
+# analyzes it; the same runs after an ANALYZE show the steady state.
+# (The first tenant count only: with 20000 tenants and one slot a run takes many minutes.)
+echo "queue benchmarks: postgresql: throughput again with ANALYZE after the offers" >&2
+"$queue_bench" --store postgresql --pg-url "$store_url" --analyze --items "$queue_items" \
+  --tenants "${queue_tenants%%,*}" --slots "$queue_slots" --repeat "$queue_repeat" \
+  --results "$queue_results" >&2 || broken=1
+
+# A peer result line that says why the peer was not measured.
+peer_skipped() {
+  echo "bench/run.sh: graphile-worker peer skipped: $1" >&2
+  printf '{"kind":"peer","peer":"graphile-worker","skipped":"%s","ok":true}\n' \
+    "${1//\"/\'}" >>"$queue_results"
+}
+
+# Node and npm (Debian's packages when they are missing), then the pinned graphile-worker from
+# the npm registry when node_modules does not already hold it. Never fails the run: without
+# them the peer is skipped, and the table says why.
+prepare_peer() {
+  local log="$pg_dir/peer-install.log"
+  if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
+    if ((EUID != 0)); then
+      peer_skipped "node or npm is missing (install nodejs and npm, or run as root)"
+      return 1
+    fi
+    echo "bench/run.sh: installing nodejs and npm for the queue peer" >&2
+    if ! DEBIAN_FRONTEND=noninteractive apt-get install -y nodejs npm >"$log" 2>&1; then
+      DEBIAN_FRONTEND=noninteractive apt-get update >>"$log" 2>&1 || true
+      if ! DEBIAN_FRONTEND=noninteractive apt-get install -y nodejs npm >>"$log" 2>&1; then
+        tail -n 5 "$log" >&2
+        peer_skipped "apt-get install nodejs npm failed"
+        return 1
+      fi
+    fi
+  fi
+  if ! (cd "$peer_dir" && node -e 'require("graphile-worker"); require("pg")') >/dev/null 2>&1 ||
+    ! cmp -s <(cd "$peer_dir" && node -p 'require("./node_modules/graphile-worker/package.json").version' 2>/dev/null) \
+      <(cd "$peer_dir" && node -p 'require("./package.json").dependencies["graphile-worker"]'); then
+    echo "bench/run.sh: npm ci in $peer_dir (graphile-worker from the npm registry)" >&2
+    if ! (cd "$peer_dir" && timeout 300 npm ci --no-audit --no-fund --fetch-retries=1 \
+      --fetch-timeout=20000) >"$log" 2>&1; then
+      tail -n 5 "$log" >&2
+      peer_skipped "npm ci failed (is the npm registry reachable?)"
+      return 1
+    fi
+  fi
+  if ! (cd "$peer_dir" && node -e 'require("graphile-worker")') >"$log" 2>&1; then
+    tail -n 5 "$log" >&2
+    peer_skipped "graphile-worker does not load on node $(node --version)"
+    return 1
+  fi
+}
+
+if [[ -n ${BATON_BENCH_SKIP_PEER:-} ]]; then
+  peer_skipped "BATON_BENCH_SKIP_PEER is set"
+elif prepare_peer; then
+  echo "queue peer: graphile-worker, $queue_items no-op jobs: default mode at concurrency 4 and" \
+    "24, localQueue 500 at 24; then default 24 with a named queue per tenant" >&2
+  (cd "$peer_dir" && node bench.js --url "$store_url" --jobs "$queue_items" \
+    --tenants "${queue_tenants%%,*}" --configs default:4,default:24,localQueue:24 \
+    --repeat "$queue_repeat") >>"$queue_results" || broken=1
+  (cd "$peer_dir" && node bench.js --url "$store_url" --jobs "$queue_items" \
+    --tenants "${queue_tenants%%,*}" --configs default:24 --queue-names) >>"$queue_results" ||
+    broken=1
+fi
+
+echo
+"$queue_table" "$queue_results" || broken=1
+if cp "$queue_results" "$build_dir/bench/queue-results.jsonl" 2>/dev/null; then
+  echo "(the result lines are in $build_dir/bench/queue-results.jsonl)" >&2
+fi
