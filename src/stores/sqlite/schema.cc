@@ -127,6 +127,12 @@ CREATE INDEX baton_queue_items_ready ON baton_queue_items
   (group_name, queue, tenant, state, priority DESC, ready_ns, id);
 CREATE INDEX baton_queue_items_state ON baton_queue_items (group_name, queue, state, id);
 CREATE INDEX baton_queue_items_boot ON baton_queue_items (boot_id);
+-- Every claim drops never-claimed items past their ttl and asks when a claim next expires:
+-- without these, both walk every pending or running item of the queue.
+CREATE INDEX baton_queue_items_expiring ON baton_queue_items (group_name, queue, expires_ns)
+  WHERE expires_ns IS NOT NULL AND state = 'pending';
+CREATE INDEX baton_queue_items_claim_expiry ON baton_queue_items
+  (group_name, queue, claim_expiry_ns) WHERE state IN ('running', 'cancelled');
 -- Fencing by the claim (SPEC 3.2): inside the user's own BEGIN IMMEDIATE transaction, insert
 -- (group, queue, item, claim_token) here before writing. The trigger aborts the statement
 -- unless that token is the item's live claim; nothing is ever stored. The write lock the
