@@ -130,7 +130,7 @@ TEST_F(WorkerTest, RefusedExtensionStopsTheWorkAtOnce) {
   // The next extension (every visibility/3) finds the item cancelled.
   EXPECT_TRUE(WaitFor([&] { return reason != StopReason::kNone; }, 1s));
   EXPECT_EQ(reason, StopReason::kClaimLost);
-  EXPECT_TRUE(WaitFor([&] { return worker.counters().cancelled == 1; }));
+  EXPECT_TRUE(WaitFor([&] { return worker.counters().cancelled >= 1; }));
   worker.RequestStop();
   runner.join();
   EXPECT_TRUE(admin->List(key_, std::nullopt, 10)->empty()) << "the cancelled item stayed";
