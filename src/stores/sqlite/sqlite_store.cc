@@ -1,5 +1,7 @@
 #include "baton/sqlite_store.h"
 
+#include <chrono>
+#include <thread>
 #include <utility>
 
 #include "filesystem.h"
@@ -27,6 +29,32 @@ Result<void> PrepareStoreFile(const SqliteStoreOptions& options) {
   return PrepareDatabaseFile(options.path, options.refuse_network_fs, shared ? 0660 : 0600);
 }
 
+namespace {
+
+// Switching the mode needs the file to itself, and SQLite answers SQLITE_BUSY at once, without
+// its busy handler, while another process has it open: processes started together on a new
+// file (a worker and an enqueue) retry here for up to 5 s instead of failing.
+Result<void> SwitchToWal(Connection& c) {
+  const TimePoint give_up = BootClock::now() + std::chrono::seconds(5);
+  while (true) {
+    {
+      // Scoped: the statement must be reset before the mode can change.
+      Result<Statement> mode = c.Prepare("PRAGMA journal_mode", "reading the journal mode");
+      if (!mode) return mode.error();
+      Result<bool> row = mode->Step();
+      if (!row) return row.error();
+      if (*row && mode->Text(0) == "wal") return Ok();
+    }
+    Result<void> switched = c.Exec("PRAGMA journal_mode = WAL", "switching to WAL mode");
+    if (switched || !switched.error().retryable() || BootClock::now() >= give_up) {
+      return switched;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+}
+
+}  // namespace
+
 // Opens the connection, switches the file to WAL and checks (or creates) the schema.
 Result<std::unique_ptr<Connection>> OpenConnection(const SqliteStoreOptions& options,
                                                    const std::string& describe,
@@ -36,8 +64,8 @@ Result<std::unique_ptr<Connection>> OpenConnection(const SqliteStoreOptions& opt
   if (!connection) return connection.error();
   Connection& c = **connection;
   // WAL: readers never block the writer and a commit is one append plus one fsync. The mode
-  // is stored in the file, so this is a no-op for every open after the first.
-  if (auto r = c.Exec("PRAGMA journal_mode = WAL", "switching to WAL mode"); !r) return r.error();
+  // is stored in the file, so only the first open of a new file switches it.
+  if (auto r = SwitchToWal(c); !r) return r.error();
   Result<SchemaVersion> found = ReadSchemaVersion(c);
   if (!found) return found.error();
   if (found->version < kSchemaVersion && options.create_schema) {
