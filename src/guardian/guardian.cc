@@ -120,7 +120,9 @@ Result<std::unique_ptr<GuardedChild>> GuardedChild::Prepare(const SpawnOptions& 
   }
 
   std::vector<std::string> args = {DisplayName(options.guardian_exe), "__guardian",
-                                   "--control-fd=" + std::to_string(detail::kControlFd), "--"};
+                                   "--control-fd=" + std::to_string(detail::kControlFd)};
+  if (options.reusable) args.push_back("--reusable");
+  args.push_back("--");
   args.insert(args.end(), options.argv.begin(), options.argv.end());
   std::vector<char*> c_args;
   for (std::string& a : args) c_args.push_back(a.data());
@@ -165,19 +167,33 @@ Result<std::unique_ptr<GuardedChild>> GuardedChild::Prepare(const SpawnOptions& 
   impl.guardian_pid = pid;
   child->guardian_pid_ = pid;
   child->command_ = options.guardian_exe;
+  child->reusable_ = options.reusable;
   return child;
 }
 
-Result<void> GuardedChild::Start(std::vector<std::string> env, TimePoint deadline, Duration grace) {
+Result<void> GuardedChild::Start(std::vector<std::string> env, TimePoint deadline, Duration grace,
+                                 Stdio stdio) {
   Impl& impl = *impl_;
+  std::lock_guard lock(impl.read_mu);
+  // A reusable guardian's previous run, if any, has reported: this is a new one.
+  impl.started_pid = -1;
+  impl.report.reset();
+  impl.result.reset();
+  child_pid_ = -1;
   detail::Message start;
   start.type = detail::MessageType::kStart;
   start.deadline_ns = ToNs(deadline);
   start.grace_ns = std::max(grace, Duration::zero()).count();
   start.env = std::move(env);
-  impl.Send(start);
+  start.stdio[0] = stdio.in;
+  start.stdio[1] = stdio.out;
+  start.stdio[2] = stdio.err;
+  {
+    std::lock_guard send_lock(impl.send_mu);
+    // A failure means the guardian is gone; the read below tells.
+    detail::SendFrame(impl.fd, start);
+  }
 
-  std::lock_guard lock(impl.read_mu);
   const TimePoint until = After(kStartTimeout);
   while (impl.started_pid < 0 && !impl.report && !impl.eof && !impl.corrupt) {
     if (!impl.ReadSome(until)) {
@@ -234,6 +250,16 @@ std::optional<ChildExit> GuardedChild::Wait(std::optional<Duration> timeout) {
     return std::nullopt;
   }
   if (impl.result) return impl.result;
+  if (reusable_) {
+    // The report comes once the child and every descendant are gone.
+    while (!impl.report && !impl.eof && !impl.corrupt) {
+      if (!impl.ReadSome(until)) return std::nullopt;
+    }
+    if (impl.report && !impl.corrupt) {
+      impl.result = impl.report;
+      return impl.result;
+    }
+  }
   // The guardian closes the socket only by exiting, and it exits only once the child and
   // every descendant are gone.
   while (!impl.eof) {
@@ -244,6 +270,11 @@ std::optional<ChildExit> GuardedChild::Wait(std::optional<Duration> timeout) {
   // PR_SET_PDEATHSIG.
   impl.result = impl.report.value_or(ChildExit{ExitKind::kSignaled, 0, SIGKILL});
   return impl.result;
+}
+
+bool GuardedChild::CanRunAgain() const {
+  std::lock_guard lock(impl_->read_mu);
+  return reusable_ && impl_->result && !impl_->eof && !impl_->corrupt && !impl_->reaped;
 }
 
 const char* ToString(ExitKind kind) {

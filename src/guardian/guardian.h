@@ -43,6 +43,18 @@ struct SpawnOptions {
   // Default: baton's own.
   int stdout_fd = -1;
   int stderr_fd = -1;
+  // A reusable guardian runs one child after another for the same argv: once Wait() has
+  // returned a run's exit, Start() may begin the next. A run then costs a fork and the
+  // command's exec, not also an exec of baton.
+  bool reusable = false;
+};
+
+// The child's standard streams for one run (see GuardedChild::Start); -1 keeps the one
+// the guardian was given by Prepare(). The caller keeps its own copies.
+struct Stdio {
+  int in = -1;
+  int out = -1;
+  int err = -1;
 };
 
 enum class ExitKind {
@@ -77,9 +89,11 @@ class GuardedChild final {
   // the child runs. baton prepares while passive so that becoming active costs only the
   // child's own start. Prepare() ignores `env`, `deadline` and `grace`.
   static Result<std::unique_ptr<GuardedChild>> Prepare(const SpawnOptions& options);
-  // REQUIRES: from Prepare(), not started yet. A guardian that died meanwhile is an error
+  // REQUIRES: from Prepare(), not started yet; or reusable and the last run's Wait()
+  // returned with CanRunAgain(). A guardian that died meanwhile is an error
   // (kInvalidArgument): prepare another.
-  Result<void> Start(std::vector<std::string> env, TimePoint deadline, Duration grace);
+  Result<void> Start(std::vector<std::string> env, TimePoint deadline, Duration grace,
+                     Stdio stdio = {});
   // Closes the control socket: the guardian then stops the child (SIGTERM, SIGKILL after
   // grace). Blocks until the guardian has exited, so no child outlives the handle.
   ~GuardedChild();
@@ -89,9 +103,11 @@ class GuardedChild final {
   // SIGTERM to the child now, SIGKILL to every descendant after `grace` (never later than
   // the deadline).
   void Terminate(Duration grace);
-  // Blocks until the child and every descendant are gone and the guardian has exited, or
-  // until `timeout` passes (std::nullopt then).
+  // Blocks until the child and every descendant are gone and the guardian has exited (a
+  // reusable one: has reported the run), or until `timeout` passes (std::nullopt then).
   std::optional<ChildExit> Wait(std::optional<Duration> timeout = std::nullopt);
+  // Reusable, its last run reported, and its control socket still sound.
+  bool CanRunAgain() const;
 
   pid_t guardian_pid() const { return guardian_pid_; }
   // -1 when the child never started (see kDeadline, kSpawnFailed).
@@ -102,6 +118,7 @@ class GuardedChild final {
   struct Impl;
   std::unique_ptr<Impl> impl_;
   std::string command_;  // The guardian binary, for messages.
+  bool reusable_ = false;
   pid_t guardian_pid_ = -1;
   pid_t child_pid_ = -1;
 };

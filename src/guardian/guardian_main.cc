@@ -22,10 +22,11 @@ namespace {
 
 constexpr std::string_view kUsage =
     "baton __guardian is started by baton itself: "
-    "baton __guardian --control-fd=N -- COMMAND [ARG...]\n";
+    "baton __guardian --control-fd=N [--reusable] -- COMMAND [ARG...]\n";
 
 struct GuardianArgs {
   int control_fd = -1;
+  bool reusable = false;
   std::vector<std::string> command;
 };
 
@@ -49,6 +50,10 @@ bool ParseArgs(int argc, char** argv, GuardianArgs* args) {
     if (arg == "--") {
       ++i;
       break;
+    }
+    if (arg == "--reusable") {
+      args->reusable = true;
+      continue;
     }
     if (arg.substr(0, kFdFlag.size()) != kFdFlag) return false;
     char* end = nullptr;
@@ -104,8 +109,7 @@ int GuardianMain(int argc, char** argv) {
   const sigset_t handled = detail::HandledSignals();
   sigprocmask(SIG_BLOCK, &handled, nullptr);
 
-  detail::Supervisor supervisor(args.control_fd, enforce_deadline);
-  if (!supervisor.ReadStart()) return 0;  // baton went away before asking for anything.
+  detail::Supervisor supervisor(args.control_fd, enforce_deadline, args.reusable);
   return supervisor.Run(args.command);
 }
 

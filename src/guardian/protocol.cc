@@ -14,6 +14,17 @@
 namespace baton::guardian::detail {
 namespace {
 
+// Marks a descriptor Decode() found in the mask, for Next() to take from the queue.
+constexpr int kFdPending = -2;
+
+uint8_t StdioMask(const Message& m) {
+  uint8_t mask = 0;
+  for (int i = 0; i < 3; ++i) {
+    if (m.stdio[i] >= 0) mask |= static_cast<uint8_t>(1u << i);
+  }
+  return mask;
+}
+
 template <typename T>
 void Put(std::string& out, T value) {
   out.append(reinterpret_cast<const char*>(&value), sizeof(value));
@@ -67,6 +78,9 @@ std::optional<Message> Decode(MessageType type, std::string_view payload) {
     case MessageType::kStart: {
       m.deadline_ns = in.Get<int64_t>();
       m.grace_ns = in.Get<int64_t>();
+      const uint8_t mask = in.Get<uint8_t>();
+      if (mask > 7) return std::nullopt;
+      for (int i = 0; i < 3; ++i) m.stdio[i] = (mask >> i) & 1 ? kFdPending : -1;
       const uint32_t count = in.Get<uint32_t>();
       for (uint32_t i = 0; i < count && in.ok(); ++i) m.env.push_back(in.GetString());
       break;
@@ -103,6 +117,7 @@ std::string Encode(const Message& m) {
     case MessageType::kStart:
       Put<int64_t>(payload, m.deadline_ns);
       Put<int64_t>(payload, m.grace_ns);
+      Put<uint8_t>(payload, StdioMask(m));
       Put<uint32_t>(payload, static_cast<uint32_t>(m.env.size()));
       for (const std::string& entry : m.env) PutString(payload, entry);
       break;
@@ -145,12 +160,62 @@ std::optional<Message> MessageReader::Next(bool* corrupt) {
     *corrupt = true;
     return std::nullopt;
   }
+  // A frame's descriptors arrive with its first byte, so they are here by its last.
+  for (int& fd : m->stdio) {
+    if (fd != kFdPending) continue;
+    if (fds_.empty()) {
+      CloseFds(*m);
+      *corrupt = true;
+      return std::nullopt;
+    }
+    fd = fds_.front();
+    fds_.erase(fds_.begin());
+  }
   consumed_ += sizeof(length) + length;
   if (consumed_ == buffer_.size()) {
     buffer_.clear();
     consumed_ = 0;
   }
   return m;
+}
+
+void CloseFds(Message& message) {
+  for (int& fd : message.stdio) {
+    if (fd >= 0) close(fd);
+    fd = -1;
+  }
+}
+
+MessageReader::~MessageReader() {
+  for (int fd : fds_) close(fd);
+}
+
+bool SendFrame(int fd, const Message& message) {
+  const std::string bytes = Encode(message);
+  int fds[3];
+  size_t count = 0;
+  for (int stdio_fd : message.stdio) {
+    if (stdio_fd >= 0) fds[count++] = stdio_fd;
+  }
+  if (count == 0) return SendAll(fd, bytes);
+  iovec iov = {const_cast<char*>(bytes.data()), bytes.size()};
+  alignas(cmsghdr) char control[CMSG_SPACE(sizeof(fds))] = {};
+  msghdr msg = {};
+  msg.msg_iov = &iov;
+  msg.msg_iovlen = 1;
+  msg.msg_control = control;
+  msg.msg_controllen = CMSG_SPACE(count * sizeof(int));
+  cmsghdr* cmsg = CMSG_FIRSTHDR(&msg);
+  cmsg->cmsg_level = SOL_SOCKET;
+  cmsg->cmsg_type = SCM_RIGHTS;
+  cmsg->cmsg_len = CMSG_LEN(count * sizeof(int));
+  std::memcpy(CMSG_DATA(cmsg), fds, count * sizeof(int));
+  ssize_t n;
+  do {
+    n = sendmsg(fd, &msg, MSG_NOSIGNAL);
+  } while (n < 0 && errno == EINTR);
+  if (n < 0) return false;
+  return SendAll(fd, std::string_view(bytes).substr(static_cast<size_t>(n)));
 }
 
 bool SendAll(int fd, std::string_view bytes) {
@@ -178,8 +243,27 @@ bool SendNoWait(int fd, std::string_view bytes) {
 
 ssize_t ReadInto(int fd, MessageReader& reader) {
   char buf[4096];
-  const ssize_t n = read(fd, buf, sizeof(buf));
+  iovec iov = {buf, sizeof(buf)};
+  alignas(cmsghdr) char control[CMSG_SPACE(3 * sizeof(int))];
+  msghdr msg = {};
+  msg.msg_iov = &iov;
+  msg.msg_iovlen = 1;
+  msg.msg_control = control;
+  msg.msg_controllen = sizeof(control);
+  ssize_t n = recvmsg(fd, &msg, MSG_CMSG_CLOEXEC);
+  if (n < 0 && errno == ENOTSOCK) n = read(fd, buf, sizeof(buf));  // A pipe, in tests.
   if (n < 0) return (errno == EINTR || errno == EAGAIN) ? -2 : -1;
+  for (cmsghdr* c = CMSG_FIRSTHDR(&msg); c != nullptr; c = CMSG_NXTHDR(&msg, c)) {
+    if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS) continue;
+    const size_t count = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+    for (size_t i = 0; i < count; ++i) {
+      int received;
+      std::memcpy(&received, CMSG_DATA(c) + i * sizeof(int), sizeof(int));
+      reader.AppendFd(received);
+    }
+  }
+  // Descriptors cut off for lack of room would leave a kStart without them: Next() then
+  // reports the stream corrupt, which is what it is.
   reader.Append(buf, static_cast<size_t>(n));
   return n;
 }

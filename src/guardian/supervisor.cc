@@ -39,8 +39,17 @@ std::vector<char*> CStrings(const std::vector<std::string>& strings) {
 
 // Runs in the forked child: the guardian is single-threaded, so ordinary calls are safe
 // here, but nothing in this function may return.
-[[noreturn]] void ExecChild(pid_t guardian, char** argv, char** envp, int exec_error_fd) {
+[[noreturn]] void ExecChild(pid_t guardian, char** argv, char** envp, const int stdio[3],
+                            int exec_error_fd) {
   setpgid(0, 0);
+  // dup2 clears close-on-exec on the copy; the originals close at the exec.
+  for (int i = 0; i < 3; ++i) {
+    if (stdio[i] >= 0 && dup2(stdio[i], i) < 0) {
+      const int err = errno;
+      [[maybe_unused]] ssize_t n = write(exec_error_fd, &err, sizeof(err));
+      _exit(127);
+    }
+  }
   // If the guardian is killed, the child must not outlive it. The check after the prctl
   // closes the race where the guardian died before it took effect.
   prctl(PR_SET_PDEATHSIG, SIGKILL);
@@ -69,8 +78,11 @@ sigset_t HandledSignals() {
   return set;
 }
 
-Supervisor::Supervisor(int control_fd, bool enforce_deadline)
-    : self_(getpid()), control_fd_(control_fd), enforce_deadline_(enforce_deadline) {
+Supervisor::Supervisor(int control_fd, bool enforce_deadline, bool reusable)
+    : self_(getpid()),
+      control_fd_(control_fd),
+      enforce_deadline_(enforce_deadline),
+      reusable_(reusable) {
   const sigset_t handled = HandledSignals();
   signal_fd_ = signalfd(-1, &handled, SFD_CLOEXEC | SFD_NONBLOCK);
   if (signal_fd_ >= 0) timer_fd_ = timerfd_create(CLOCK_BOOTTIME, TFD_CLOEXEC | TFD_NONBLOCK);
@@ -78,7 +90,7 @@ Supervisor::Supervisor(int control_fd, bool enforce_deadline)
 }
 
 Supervisor::~Supervisor() {
-  for (int fd : {control_fd_, signal_fd_, timer_fd_, exec_fd_}) {
+  for (int fd : {control_fd_, signal_fd_, timer_fd_, exec_fd_, stdio_[0], stdio_[1], stdio_[2]}) {
     if (fd >= 0) close(fd);
   }
 }
@@ -86,29 +98,45 @@ Supervisor::~Supervisor() {
 bool Supervisor::ReadStart() {
   for (;;) {
     bool corrupt = false;
-    if (std::optional<Message> m = reader_.Next(&corrupt)) {
-      if (m->type != MessageType::kStart) return false;
-      deadline_ns_ = m->deadline_ns;
-      grace_ns_ = std::max<int64_t>(0, m->grace_ns);
-      env_ = std::move(m->env);
-      return true;
+    while (std::optional<Message> m = reader_.Next(&corrupt)) {
+      if (m->type == MessageType::kStart) {
+        deadline_ns_ = m->deadline_ns;
+        grace_ns_ = std::max<int64_t>(0, m->grace_ns);
+        env_ = std::move(m->env);
+        std::copy(std::begin(m->stdio), std::end(m->stdio), stdio_);
+        return true;
+      }
+      // Before the first start, anything else is a confused baton; between runs it is a
+      // late word about the run that ended.
+      if (!reusable_) return false;
     }
-    if (corrupt) return false;
-    const ssize_t n = ReadInto(control_fd_, reader_);
-    if (n == 0 || n == -1) return false;
+    if (corrupt || control_fd_ < 0) return false;
+    pollfd fds[2] = {{control_fd_, POLLIN, 0}, {signal_fd_, POLLIN, 0}};
+    if (poll(fds, 2, -1) < 0) continue;
+    if (fds[1].revents != 0) {
+      OnSignals(BootNowNs());
+      if (stop_requested_) return false;
+    }
+    if (fds[0].revents != 0) {
+      const ssize_t n = ReadInto(control_fd_, reader_);
+      if (n == 0 || n == -1) return false;
+    }
   }
 }
 
 int Supervisor::Run(const std::vector<std::string>& argv) {
-  if (spawn_errno_ != 0) {
-    Report();
-    return 0;
-  }
+  do {
+    if (!ReadStart()) return 0;
+    RunOnce(argv);
+    ResetRun();
+  } while (reusable_ && control_fd_ >= 0 && !stop_requested_);
+  return 0;
+}
+
+void Supervisor::RunOnce(const std::vector<std::string>& argv) {
+  if (spawn_errno_ != 0) return Report();
   StartChild(argv, BootNowNs());
-  if (child_pid_ < 0) {
-    Report();
-    return 0;
-  }
+  if (child_pid_ < 0) return Report();
   // Messages that arrived together with the start message.
   OnControlReadable(BootNowNs());
   for (;;) {
@@ -123,7 +151,32 @@ int Supervisor::Run(const std::vector<std::string>& argv) {
     WaitForEvent(BootNowNs());
   }
   Report();
-  return 0;
+}
+
+// Everything one run set, so the next starts as a fresh guardian would. A failure to make
+// the signal or timer descriptor is not reset: it would fail again.
+void Supervisor::ResetRun() {
+  for (int& fd : stdio_) {
+    if (fd >= 0) close(fd);
+    fd = -1;
+  }
+  if (exec_fd_ >= 0) close(exec_fd_);
+  exec_fd_ = -1;
+  deadline_ns_ = kNoDeadline;
+  grace_ns_ = 0;
+  env_.clear();
+  child_pid_ = -1;
+  child_reaped_ = false;
+  child_status_ = 0;
+  exec_errno_ = 0;
+  never_started_ = false;
+  stopping_ = false;
+  cause_ = Cause::kNone;
+  kill_by_ = kNoDeadline;
+  killing_ = false;
+  rescan_ms_ = 1;
+  // The previous run ended only once every descendant had been reaped, so nothing can
+  // still be stopped; a pending timer expiry would wake the next run's loop once, harmlessly.
 }
 
 void Supervisor::StartChild(const std::vector<std::string>& argv, int64_t now) {
@@ -141,8 +194,14 @@ void Supervisor::StartChild(const std::vector<std::string>& argv, int64_t now) {
   std::vector<char*> c_argv = CStrings(argv);
   std::vector<char*> c_envp = CStrings(env_);
   const pid_t pid = fork();
-  if (pid == 0) ExecChild(self_, c_argv.data(), c_envp.data(), pipe_fds[1]);
+  if (pid == 0) ExecChild(self_, c_argv.data(), c_envp.data(), stdio_, pipe_fds[1]);
   close(pipe_fds[1]);
+  // Only the child may hold them now: a reader of its output waits for the end of file
+  // that the last holder's exit gives.
+  for (int& fd : stdio_) {
+    if (fd >= 0) close(fd);
+    fd = -1;
+  }
   if (pid < 0) {
     spawn_errno_ = errno;
     close(pipe_fds[0]);
@@ -283,6 +342,12 @@ void Supervisor::HandleMessage(const Message& message, int64_t now) {
     case MessageType::kTerminate:
       BeginStop(Cause::kTerminated, SaturatingAdd(now, std::max<int64_t>(0, message.grace_ns)));
       break;
+    case MessageType::kStart: {
+      // Never sent during a run; it only must not leak what it carries.
+      Message late = message;
+      CloseFds(late);
+      break;
+    }
     default:
       break;
   }
@@ -301,7 +366,9 @@ void Supervisor::OnSignals(int64_t now) {
   while (read(signal_fd_, &info, sizeof(info)) == static_cast<ssize_t>(sizeof(info))) {
     // SIGCHLD needs nothing here: the loop reaps on every pass. A SIGTERM, SIGINT or SIGHUP
     // aimed at the guardian itself stops the child as Terminate() would.
-    if (info.ssi_signo != SIGCHLD) BeginStop(Cause::kTerminated, SaturatingAdd(now, grace_ns_));
+    if (info.ssi_signo == SIGCHLD) continue;
+    stop_requested_ = true;
+    if (child_pid_ >= 0) BeginStop(Cause::kTerminated, SaturatingAdd(now, grace_ns_));
   }
 }
 

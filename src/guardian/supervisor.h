@@ -22,20 +22,26 @@ sigset_t HandledSignals();
 class Supervisor final {
  public:
   // REQUIRES: the process is a child subreaper and HandledSignals() are blocked.
-  // `control_fd` is baton's socket.
-  Supervisor(int control_fd, bool enforce_deadline);
+  // `control_fd` is baton's socket. A `reusable` supervisor runs one child after another,
+  // each on its own kStart; otherwise it runs one.
+  Supervisor(int control_fd, bool enforce_deadline, bool reusable);
   ~Supervisor();
   Supervisor(const Supervisor&) = delete;
   Supervisor& operator=(const Supervisor&) = delete;
 
-  // Reads the start message; false when baton went away first (or sent garbage).
-  bool ReadStart();
-  // Runs `argv` and supervises it until it and every descendant are gone, then reports.
-  // Returns the guardian's exit code.
+  // Runs `argv` on each start message and supervises it until it and every descendant
+  // are gone, then reports; returns once baton has gone away (or after one run unless
+  // reusable). Returns the guardian's exit code.
   int Run(const std::vector<std::string>& argv);
 
  private:
   enum class Cause { kNone, kDeadline, kTerminated };
+
+  // Waits for the next start message, skipping whatever baton sent for the run before;
+  // false when baton went away (or sent garbage) or the guardian was told to stop.
+  bool ReadStart();
+  void RunOnce(const std::vector<std::string>& argv);
+  void ResetRun();
 
   void StartChild(const std::vector<std::string>& argv, int64_t now);
   void Reap();
@@ -56,6 +62,7 @@ class Supervisor final {
   const pid_t self_;
   int control_fd_;
   const bool enforce_deadline_;
+  const bool reusable_;
   int signal_fd_ = -1;
   int timer_fd_ = -1;
   int exec_fd_ = -1;  // Read end of a pipe the child writes errno to when exec fails.
@@ -64,6 +71,8 @@ class Supervisor final {
   int64_t deadline_ns_ = kNoDeadline;
   int64_t grace_ns_ = 0;
   std::vector<std::string> env_;
+  int stdio_[3] = {-1, -1, -1};  // From the start message; closed once the child has them.
+  bool stop_requested_ = false;  // SIGTERM, SIGINT or SIGHUP to the guardian itself.
 
   pid_t child_pid_ = -1;
   bool child_reaped_ = false;

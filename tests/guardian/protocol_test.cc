@@ -2,6 +2,12 @@
 
 #include "guardian/protocol.h"
 
+#include <fcntl.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <thread>
+
 #include <gtest/gtest.h>
 
 namespace baton::guardian::detail {
@@ -50,6 +56,59 @@ TEST(GuardianProtocolTest, EveryMessageSurvivesARoundTripDeliveredByteByByte) {
   EXPECT_EQ(got[3].pid, 4242);
   EXPECT_EQ(got[4].exit.kind, ExitKind::kDeadline);
   EXPECT_EQ(got[4].exit.signal, 9);
+}
+
+TEST(GuardianProtocolTest, AStartsDescriptorsTravelWithItOverTheSocket) {
+  int sv[2];
+  ASSERT_EQ(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
+  int out[2];
+  ASSERT_EQ(pipe2(out, O_CLOEXEC), 0);
+  Message start = Start();
+  start.stdio[1] = out[1];
+  // A message without descriptors before and after: they must not take or lose any.
+  Message terminate;
+  terminate.type = MessageType::kTerminate;
+  std::thread sender([&] {
+    EXPECT_TRUE(SendFrame(sv[0], terminate));
+    EXPECT_TRUE(SendFrame(sv[0], start));
+    EXPECT_TRUE(SendFrame(sv[0], terminate));
+    close(sv[0]);
+  });
+  MessageReader reader;
+  std::vector<Message> got;
+  bool corrupt = false;
+  while (ReadInto(sv[1], reader) > 0) {
+    while (std::optional<Message> m = reader.Next(&corrupt)) got.push_back(std::move(*m));
+    ASSERT_FALSE(corrupt);
+  }
+  sender.join();
+  close(sv[1]);
+  close(out[1]);
+  ASSERT_EQ(got.size(), 3u);
+  ASSERT_EQ(got[1].type, MessageType::kStart);
+  EXPECT_EQ(got[1].env, Start().env);
+  EXPECT_EQ(got[1].stdio[0], -1);
+  EXPECT_EQ(got[1].stdio[2], -1);
+  ASSERT_GE(got[1].stdio[1], 0);
+  // The received descriptor is the pipe's write end: what goes in comes out.
+  ASSERT_EQ(write(got[1].stdio[1], "x", 1), 1);
+  CloseFds(got[1]);
+  char c = 0;
+  EXPECT_EQ(read(out[0], &c, 1), 1);
+  EXPECT_EQ(c, 'x');
+  EXPECT_EQ(read(out[0], &c, 1), 0) << "a copy of the write end was left open";
+  close(out[0]);
+}
+
+TEST(GuardianProtocolTest, AStartWithoutItsDescriptorsIsCorrupt) {
+  Message start = Start();
+  start.stdio[0] = 0;  // The mask says one travels; the bytes alone carry none.
+  const std::string bytes = Encode(start);
+  MessageReader reader;
+  reader.Append(bytes.data(), bytes.size());
+  bool corrupt = false;
+  EXPECT_FALSE(reader.Next(&corrupt));
+  EXPECT_TRUE(corrupt);
 }
 
 TEST(GuardianProtocolTest, GarbageIsReportedAsCorrupt) {
