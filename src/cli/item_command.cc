@@ -83,6 +83,12 @@ void LogLines(int fd, const ClaimedItem& item, const char* stream, std::string* 
   }
 }
 
+guardian::SpawnOptions GuardianOptions(const std::vector<std::string>& argv) {
+  guardian::SpawnOptions options;
+  options.argv = argv;
+  return options;
+}
+
 std::string WithTail(std::string what, const std::string& tail) {
   if (tail.empty()) return what;
   return what + ": " + tail;
@@ -92,7 +98,11 @@ std::string WithTail(std::string what, const std::string& tail) {
 
 ItemCommand::ItemCommand(std::vector<std::string> argv, std::vector<std::string> base_env,
                          Duration grace, Clock& clock)
-    : argv_(std::move(argv)), base_env_(std::move(base_env)), grace_(grace), clock_(clock) {}
+    : argv_(std::move(argv)),
+      base_env_(std::move(base_env)),
+      grace_(grace),
+      clock_(clock),
+      guardians_(std::make_unique<guardian::GuardianPool>(GuardianOptions(argv_))) {}
 
 WorkResult ItemCommand::Run(ItemContext& context) const {
   const ClaimedItem& item = context.item();
@@ -106,28 +116,22 @@ WorkResult ItemCommand::Run(ItemContext& context) const {
   if (pipe2(err, O_CLOEXEC) != 0) return WorkResult::Retry(std::strerror(errno));
   Fd err_read(err[0]), err_write(err[1]);
 
-  guardian::SpawnOptions options;
-  options.argv = argv_;
-  options.env = base_env_;
+  std::vector<std::string> env = base_env_;
   // The tenant is data: it reaches the command in its environment, never in a shell string.
-  options.env.push_back("BATON_QUEUE=" + context.queue().queue);
-  options.env.push_back("BATON_TENANT=" + item.tenant);
-  options.env.push_back("BATON_ITEM=" + std::to_string(item.id));
-  options.env.push_back("BATON_ATTEMPT=" + std::to_string(item.attempt));
-  options.env.push_back("BATON_CLAIM_TOKEN=" + std::to_string(item.claim_token));
-  options.deadline = context.deadline();
-  options.grace = grace_;
-  options.stdin_fd = stdin_fd.get();
-  options.stdout_fd = out_write.get();
-  options.stderr_fd = err_write.get();
-  auto spawned = guardian::GuardedChild::Spawn(options);
-  // Only the child (and its guardian) may hold the write ends, or the reads never end.
+  env.push_back("BATON_QUEUE=" + context.queue().queue);
+  env.push_back("BATON_TENANT=" + item.tenant);
+  env.push_back("BATON_ITEM=" + std::to_string(item.id));
+  env.push_back("BATON_ATTEMPT=" + std::to_string(item.attempt));
+  env.push_back("BATON_CLAIM_TOKEN=" + std::to_string(item.claim_token));
+  auto started = guardians_->Start(std::move(env), context.deadline(), grace_,
+                                   {stdin_fd.get(), out_write.get(), err_write.get()});
+  // Only the child may hold the write ends, or the reads never end.
   stdin_fd.Close();
   out_write.Close();
   err_write.Close();
-  if (!spawned)
-    return WorkResult::Retry("the command could not be started: " + spawned.error().message());
-  std::shared_ptr<guardian::GuardedChild> child = std::move(spawned).value();
+  if (!started)
+    return WorkResult::Retry("the command could not be started: " + started.error().message());
+  std::shared_ptr<guardian::GuardedChild> child = std::move(started).value();
 
   std::string err_tail;
   std::thread out_reader([&] { LogLines(out_read.get(), item, "out", nullptr); });
@@ -148,6 +152,7 @@ WorkResult ItemCommand::Run(ItemContext& context) const {
   context.OnDeadlineChange(nullptr);
   out_reader.join();
   err_reader.join();
+  guardians_->Give(std::move(child));
   if (!exit) return WorkResult::Retry("lost track of the command");
   switch (exit->kind) {
     case guardian::ExitKind::kExited:
