@@ -116,7 +116,7 @@ Result<void> Worker::Run() {
 void Worker::Impl::ClaimLoop() {
   Duration error_wait = std::chrono::milliseconds(100);
   while (!stopping) {
-    const int free = options.concurrency - static_cast<int>(RunningCount());
+    const int free = options.concurrency - BusySlots();
     if (free <= 0) {
       clock.WaitUntil(clock.Now() + options.poll, claim_wakeup);
       continue;
@@ -178,8 +178,10 @@ void Worker::Impl::StartItem(const ClaimedItem& item, TimePoint sent) {
     {
       std::lock_guard lock(mu);
       finished.push_back({r, std::move(result)});
+      ++finishing;
     }
     finished_cv.notify_all();
+    claim_wakeup.Notify();
   });
   extend_wakeup.Notify();
   watchdog_wakeup.Notify();

@@ -36,8 +36,9 @@ void Worker::Impl::FinisherLoop() {
       finished_cv.wait(lock, [&] { return !finished.empty() || finisher_done; });
       if (finished.empty() && finisher_done) return;
     }
-    // Let acknowledgements that arrive within a few milliseconds share one statement.
-    clock.SleepFor(kAckGather);
+    // Let acknowledgements that arrive within a few milliseconds share one statement, when
+    // other work still runs that may finish within them.
+    if (WorkStillRunning()) clock.SleepFor(kAckGather);
     {
       std::lock_guard lock(mu);
       while (!finished.empty()) {
@@ -161,6 +162,7 @@ void Worker::Impl::Finish(std::vector<Finished> batch) {
     if (thread.joinable()) thread.join();
     std::lock_guard lock(mu);
     running.erase(f.running->item.id);
+    --finishing;
   }
   finished_cv.notify_all();
   claim_wakeup.Notify();

@@ -51,9 +51,18 @@ struct Worker::Impl {
   void Record(const worker_detail::RunningItem& running, ClaimOutcome outcome, const char* what);
   template <typename Call>
   auto WithRetries(Call call, const char* what, uint64_t id) -> decltype(call());
-  size_t RunningCount() {
+  // Slots taken: items whose work runs, and items whose work has returned but whose outcome
+  // the store does not have yet beyond `concurrency` of them. A finished item frees its slot
+  // at once, so the next claim overlaps its acknowledgement; the store still keeps its
+  // tenant until the acknowledgement. The bound keeps a slow store from piling them up.
+  int BusySlots() {
     std::lock_guard lock(mu);
-    return running.size();
+    const size_t settling = std::min(finishing, static_cast<size_t>(options.concurrency));
+    return static_cast<int>(running.size() - settling);
+  }
+  bool WorkStillRunning() {
+    std::lock_guard lock(mu);
+    return running.size() > finishing;
   }
   void Count(uint64_t WorkerCounters::*field, uint64_t n = 1) {
     std::lock_guard lock(counters_mu);
@@ -72,6 +81,7 @@ struct Worker::Impl {
   std::mutex mu;  // Guards running and finished.
   std::map<uint64_t, std::shared_ptr<worker_detail::RunningItem>> running;
   std::deque<worker_detail::Finished> finished;
+  size_t finishing = 0;  // Items in `running` whose work has returned.
   std::condition_variable finished_cv;
   bool finisher_done = false;  // Guarded by mu: every item has been finished.
 
