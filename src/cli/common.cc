@@ -29,6 +29,11 @@ void AddCommonOptions(CLI::App* app, Settings& settings) {
                "The PostgreSQL schema of baton's tables (default baton); a separate store");
 }
 
+void AddLeaseTimingOptions(CLI::App* app, Settings& settings) {
+  settings.Add(app, "ttl", "Lease time-to-live (default 10s, at least 500ms)");
+  settings.Add(app, "heartbeat", "Renew/compete every (default ttl/5, at least 50ms)");
+}
+
 Result<Common> ResolveCommon(const Settings& settings, bool need_group) {
   Common common;
   common.store_url = settings.GetOr("store", kDefaultStoreUrl);

@@ -30,6 +30,8 @@ struct Common {
 };
 
 void AddCommonOptions(CLI::App* app, Settings& settings);
+// --ttl and --heartbeat of a lease's holder (`run`, `schedule`).
+void AddLeaseTimingOptions(CLI::App* app, Settings& settings);
 // Checks the common options; `need_group` for commands that act on one group.
 Result<Common> ResolveCommon(const Settings& settings, bool need_group);
 
