@@ -34,6 +34,11 @@ void AddLeaseTimingOptions(CLI::App* app, Settings& settings) {
   settings.Add(app, "heartbeat", "Renew/compete every (default ttl/5, at least 50ms)");
 }
 
+Duration LeaseCallTimeout(const Timing& timing) {
+  return std::clamp<Duration>((timing.ttl - timing.margin - timing.heartbeat) * 4 / 5,
+                              std::chrono::milliseconds(400), std::chrono::seconds(5));
+}
+
 Result<Common> ResolveCommon(const Settings& settings, bool need_group) {
   Common common;
   common.store_url = settings.GetOr("store", kDefaultStoreUrl);

@@ -31,6 +31,7 @@ struct Subcommand {
 // Each adds its subcommand to `app` (declare_<name>.cc).
 std::unique_ptr<Subcommand> DeclareRun(CLI::App& app);
 std::unique_ptr<Subcommand> DeclareWork(CLI::App& app);
+std::unique_ptr<Subcommand> DeclareSchedule(CLI::App& app);  // schedule_command.cc
 std::unique_ptr<Subcommand> DeclareEnqueue(CLI::App& app);
 std::unique_ptr<Subcommand> DeclareQueue(CLI::App& app);
 std::unique_ptr<Subcommand> DeclareStatus(CLI::App& app);
