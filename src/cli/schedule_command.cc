@@ -172,8 +172,11 @@ int ScheduleCommand(const Settings& settings) {
       [&] { return OpenStore(common.store_url, Clock::Real(), open); }, signals);
   if (!store) return ReportError(store.error());
   if (!*store) return kExitOk;  // Stopped by a signal while waiting for the store.
+  // The queue's connection keeps the store's default bounds (5 s), as `baton work`'s: a batch
+  // of offers may take longer than a heartbeat, and its fence, not its time, keeps it safe.
   auto queue = OpenWithRetry<Queue>(
-      [&] { return OpenQueue(common.store_url, Clock::Real(), open); }, signals);
+      [&] { return OpenQueue(common.store_url, Clock::Real(), {.pg_schema = common.pg_schema}); },
+      signals);
   if (!queue) return ReportError(queue.error());
   if (!*queue) return kExitOk;
   auto source = OpenSource(*config, open);
