@@ -6,6 +6,7 @@
 #include <signal.h>
 
 #include <algorithm>
+#include <cstdlib>
 #include <filesystem>
 #include <map>
 #include <set>
@@ -81,7 +82,13 @@ TEST_P(ScheduleTest, KilledSchedulersRoleMovesWithinItsTtlAndNoRoundRunsTwiceWit
 // middle of its round: it offers nothing, and nothing of its round is in the queue.
 class DeposedSchedulerTest : public ScheduleTest {
  protected:
-  void RunDeposed(const std::vector<std::string>& env) {
+  // BATON_TEST_UNSAFE_NO_OFFER_FENCE=1 in the test's environment switches the fence off in
+  // every run, to show that the tests below fail without it (README "baton schedule").
+  void RunDeposed(std::vector<std::string> env) {
+    if (const char* v = std::getenv("BATON_TEST_UNSAFE_NO_OFFER_FENCE");
+        v && std::string(v) == "1") {
+      env.push_back("BATON_UNSAFE_NO_OFFER_FENCE=1");
+    }
     const std::string listing = dir_.File("listing"), release = dir_.File("release");
     // a's tenants come from a command that waits, once it has said so, for the test's word.
     const std::string command = "sh -c 'touch " + listing + "; while [ ! -e " + release +
