@@ -7,6 +7,7 @@
 #include "baton/clock.h"
 #include "baton/queue.h"
 #include "baton/result.h"
+#include "baton/scheduler.h"
 #include "baton/store.h"
 
 namespace baton {
@@ -84,6 +85,17 @@ Result<std::unique_ptr<Store>> OpenPostgresStore(const PostgresStoreOptions& opt
 // Offers are announced with one NOTIFY per statement on `<schema>.queue_channel(group,
 // queue)`, which WatchOffers LISTENs on.
 Result<std::unique_ptr<Queue>> OpenPostgresQueue(const PostgresStoreOptions& options);
+
+// A scheduler's tenant source (baton/scheduler.h) that runs `sql` on a connection of its own
+// (opened at the first round, again after a loss) in a READ ONLY transaction with a
+// statement timeout of `timeout`, and takes the first column of each row (as text) as a
+// tenant id; a NULL is an invalid id. `sql` must be one statement (it is sent with the
+// extended protocol, which refuses more) returning exactly one column. An SQL error, a
+// time-out or a lost connection fails the round, and the next round tries again. Run it as a
+// role that may only read what the query needs: READ ONLY stops writes to tables, not
+// functions with side effects outside the database.
+Result<std::unique_ptr<TenantSource>> OpenPostgresTenantQuery(const PostgresStoreOptions& options,
+                                                              std::string sql, Duration timeout);
 
 // Newest schema version of the PostgreSQL store this program knows.
 int PostgresSchemaVersion();

@@ -77,6 +77,29 @@ struct OfferReply {
   bool fenced_out = false;
 };
 
+// A scheduler's round (SPEC 3.1): asks the store whether a round of `queue` may run now and,
+// if so, records its time, fenced like an offer.
+struct RoundRequest {
+  QueueKey queue;
+  OfferFence fence;  // The scheduler's lease ("queue:<name>") and token.
+  Duration every{std::chrono::seconds(45)};
+};
+
+struct RoundReply {
+  // The fence did not hold: nothing was read or recorded.
+  bool fenced_out = false;
+  // The round may run now: the store's now is recorded as the queue's last round.
+  bool started = false;
+  // Not started: how long until the round is due (last round + every, by the store's clock).
+  Duration wait{0};
+  // The store's now minus the last round before this call; nullopt when the queue had no
+  // round yet (or, on SQLite, its last one was in another boot of the host). Negative: the
+  // last round lies in the future, a step of the store's clock; the store then records now
+  // and does not start, so the next round comes one `every` later (`wait`), not never and
+  // not at once.
+  std::optional<Duration> since_last;
+};
+
 struct ClaimRequest {
   QueueKey queue;
   std::string worker;  // Who claims, for `list` and logs.
@@ -221,6 +244,11 @@ class Queue {
   // Offers `request.items` (see OfferRequest). kInvalidArgument, naming the item, for a bad
   // tenant or an oversized payload; nothing is offered then.
   virtual Result<OfferReply> Offer(const OfferRequest& request) = 0;
+
+  // Starts a scheduler's round if one is due (see RoundRequest, RoundReply): one transaction,
+  // under the same fence as Offer, so two schedulers never both start a round within `every`
+  // and a deposed one records nothing. REQUIRES: request.every > 0.
+  virtual Result<RoundReply> StartRound(const RoundRequest& request) = 0;
 
   // Claims up to `request.max_items` ready items, each of a different free tenant. First
   // drops never-claimed items past their time-to-live and takes back expired claims (to the

@@ -8,6 +8,7 @@
 
 #include "baton/clock.h"
 #include "baton/result.h"
+#include "baton/scheduler.h"
 #include "baton/store.h"
 #include "baton/timing.h"
 #include "baton/worker.h"
@@ -42,6 +43,10 @@ class PassiveContext {
 // One service the host runs: elected in its own group, with its own callbacks.
 struct HostedService {
   std::string group;
+  // The lease of the group this service competes for. Default: the group's own ("active");
+  // a queue's scheduler has "queue:<name>" (SchedulerLeaseName), so it never excludes, nor is
+  // excluded by, the group's active instance.
+  std::string lease = kActiveLease;
   TimingOptions timing;
   // Runs on a thread of its own while this instance is active; must return soon after
   // its stop token is requested.
@@ -59,8 +64,9 @@ struct HostedService {
 };
 
 struct HostOptions {
-  std::string id;          // Default: <host>-<pid>-<random hex>.
-  Clock* clock = nullptr;  // Default: Clock::Real(). Must outlive the host.
+  std::string id;                   // Default: <host>-<pid>-<random hex>.
+  Clock* clock = nullptr;           // Default: Clock::Real(). Must outlive the host.
+  std::string version = "library";  // The member rows' version, for `baton status`.
 };
 
 // Runs one or more hosted services in one process, each electing its own active instance
@@ -84,6 +90,16 @@ class ServiceHost final {
   // defaults to the host's id and `options.clock` to the host's. REQUIRES: before Run();
   // `queue` outlives the host. kInvalidArgument for bad options or a missing callback.
   Result<void> AddWorker(Queue& queue, WorkerOptions options, ItemWork work);
+  // A scheduler hosted service (see baton/scheduler.h): competes for the scheduler lease of
+  // `options.queue` in its group with `timing`, and while it holds it runs rounds that offer
+  // to `queue` the tenants `source` lists. Every offer is fenced by the lease's token, so the
+  // active callback need not end the process on overrun. `options.clock` defaults to the
+  // host's. REQUIRES: before Run(); `queue` and `source` outlive the host.
+  // kInvalidArgument for bad options or timing.
+  Result<void> AddScheduler(Queue& queue, SchedulerOptions options, TenantSource& source,
+                            TimingOptions timing = {});
+  // Counters of the scheduler added `index`-th (0 first), for logs and tests.
+  SchedulerCounters scheduler_counters(size_t index) const;
   // Runs until RequestStop() (or a signal, after StopOnSignals()); returns the first
   // non-retryable error of any service (kConflict: the id is in use).
   Result<void> Run();

@@ -2,6 +2,8 @@
 
 #include <memory>
 
+#include "subcommand.h"
+
 namespace baton::cli {
 namespace {
 
@@ -69,13 +71,12 @@ std::string ExplainParseError(const CLI::ParseError& error, const std::string& s
     if (!name.empty()) return name + " was given more than once: give it once";
   }
   if (dynamic_cast<const CLI::RequiredError*>(&error) != nullptr && subcommand.empty()) {
-    return "name a subcommand: run, work, enqueue, queue, status or migrate (see baton --help)";
+    return "name a subcommand: " + SubcommandNames() + " (see baton --help)";
   }
   if (const auto* extras = dynamic_cast<const CLI::ExtrasError*>(&error);
       extras != nullptr && subcommand.empty()) {
-    return "unknown subcommand: use run, work, enqueue, queue, status or migrate (see baton "
-           "--help); got: " +
-           what.substr(what.find(':') + 1);
+    return "unknown subcommand: use " + SubcommandNames() +
+           " (see baton --help); got: " + what.substr(what.find(':') + 1);
   }
   return what + " (see " + help + ")";
 }

@@ -29,6 +29,16 @@ void AddCommonOptions(CLI::App* app, Settings& settings) {
                "The PostgreSQL schema of baton's tables (default baton); a separate store");
 }
 
+void AddLeaseTimingOptions(CLI::App* app, Settings& settings) {
+  settings.Add(app, "ttl", "Lease time-to-live (default 10s, at least 500ms)");
+  settings.Add(app, "heartbeat", "Renew/compete every (default ttl/5, at least 50ms)");
+}
+
+Duration LeaseCallTimeout(const Timing& timing) {
+  return std::clamp<Duration>((timing.ttl - timing.margin - timing.heartbeat) * 4 / 5,
+                              std::chrono::milliseconds(400), std::chrono::seconds(5));
+}
+
 Result<Common> ResolveCommon(const Settings& settings, bool need_group) {
   Common common;
   common.store_url = settings.GetOr("store", kDefaultStoreUrl);

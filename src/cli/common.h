@@ -10,6 +10,7 @@
 #include <string>
 
 #include "baton/result.h"
+#include "baton/timing.h"
 #include "settings.h"
 
 namespace baton::cli {
@@ -30,6 +31,12 @@ struct Common {
 };
 
 void AddCommonOptions(CLI::App* app, Settings& settings);
+// --ttl and --heartbeat of a lease's holder (`run`, `schedule`).
+void AddLeaseTimingOptions(CLI::App* app, Settings& settings);
+// The bound on connecting and on each statement of a lease holder's PostgreSQL sessions: 4/5
+// of ttl − margin − heartbeat, from 400 ms to 5 s, so a dead network costs one heartbeat
+// at most, never the lease.
+Duration LeaseCallTimeout(const Timing& timing);
 // Checks the common options; `need_group` for commands that act on one group.
 Result<Common> ResolveCommon(const Settings& settings, bool need_group);
 

@@ -112,11 +112,6 @@ std::string Describe(const guardian::ChildExit& exit) {
 // deadline. A call started a heartbeat after the last renewal has ttl − margin − heartbeat
 // left, of which the server's statement_timeout gets 4/5 and the client's own bound the rest
 // (connection.cc).
-Duration CallTimeout(const Timing& timing) {
-  return std::clamp<Duration>((timing.ttl - timing.margin - timing.heartbeat) * 4 / 5,
-                              std::chrono::milliseconds(400), std::chrono::seconds(5));
-}
-
 }  // namespace
 
 int RunCommand(const Settings& settings, const std::vector<std::string>& command) {
@@ -132,7 +127,7 @@ int RunCommand(const Settings& settings, const std::vector<std::string>& command
       [&] {
         return OpenStore(
             common.store_url, Clock::Real(),
-            {.pg_schema = common.pg_schema, .call_timeout = CallTimeout(config->timing)});
+            {.pg_schema = common.pg_schema, .call_timeout = LeaseCallTimeout(config->timing)});
       },
       blocked);
   if (!store) return ReportError(store.error());

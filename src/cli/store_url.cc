@@ -182,4 +182,17 @@ Result<std::unique_ptr<Queue>> OpenQueue(const std::string& url, Clock& clock,
   return Open<Queue>(url, clock, options, OpenSqliteQueue, OpenPostgresQueue);
 }
 
+Result<std::unique_ptr<TenantSource>> OpenTenantQuery(const std::string& url, Clock& clock,
+                                                      const OpenOptions& options, std::string sql,
+                                                      Duration timeout) {
+  Result<StoreTarget> target = TargetOf(url, clock, options);
+  if (!target) return target.error();
+  if (!target->postgres) {
+    return Error(ErrorCode::kInvalidArgument,
+                 "--tenants-sql needs a PostgreSQL store, and the store is " + RedactUrl(url) +
+                     ": use --tenants-file or --tenants-command, or a postgresql:// store");
+  }
+  return OpenPostgresTenantQuery(*target->postgres, std::move(sql), timeout);
+}
+
 }  // namespace baton::cli

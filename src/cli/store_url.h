@@ -7,6 +7,7 @@
 #include "baton/clock.h"
 #include "baton/queue.h"
 #include "baton/result.h"
+#include "baton/scheduler.h"
 #include "baton/store.h"
 
 namespace baton::cli {
@@ -39,5 +40,11 @@ Result<std::unique_ptr<Store>> OpenStore(const std::string& url, Clock& clock,
 // The same for the store's work queues, on a connection of their own.
 Result<std::unique_ptr<Queue>> OpenQueue(const std::string& url, Clock& clock,
                                          const OpenOptions& options);
+
+// `--tenants-sql`'s source: `sql` run read-only on a PostgreSQL connection of its own with a
+// statement timeout of `timeout`. kInvalidArgument, saying so, for a SQLite store.
+Result<std::unique_ptr<TenantSource>> OpenTenantQuery(const std::string& url, Clock& clock,
+                                                      const OpenOptions& options, std::string sql,
+                                                      Duration timeout);
 
 }  // namespace baton::cli

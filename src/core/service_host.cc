@@ -171,11 +171,13 @@ struct ServiceHost::Impl {
   Impl(Store& s, HostOptions o)
       : store(s),
         id(o.id.empty() ? DefaultInstanceId() : o.id),
-        clock(o.clock != nullptr ? *o.clock : Clock::Real()) {}
+        clock(o.clock != nullptr ? *o.clock : Clock::Real()),
+        options_version(std::move(o.version)) {}
 
   Store& store;
   const std::string id;
   Clock& clock;
+  const std::string options_version;
   std::vector<HostedService> services;
   struct HostedWorker {
     Queue* queue;
@@ -183,6 +185,7 @@ struct ServiceHost::Impl {
     ItemWork work;
   };
   std::vector<HostedWorker> workers;
+  std::vector<std::unique_ptr<Scheduler>> schedulers;
   std::mutex mu;
   std::vector<Elector*> electors;        // Guarded by mu; for RequestStop().
   std::vector<Worker*> running_workers;  // Guarded by mu; for RequestStop().
@@ -199,6 +202,10 @@ const std::string& ServiceHost::instance_id() const { return impl_->id; }
 Result<void> ServiceHost::Add(HostedService service) {
   if (auto valid = ValidateName("group", service.group); !valid) return valid;
   if (auto timing = ResolveTiming(service.timing); !timing) return timing.error();
+  if (service.lease.empty()) {
+    return Error(ErrorCode::kInvalidArgument,
+                 "hosted service \"" + service.group + "\" has an empty lease name");
+  }
   if (!service.active) {
     return Error(ErrorCode::kInvalidArgument,
                  "hosted service \"" + service.group + "\" has no active callback");
@@ -219,15 +226,38 @@ Result<void> ServiceHost::AddWorker(Queue& queue, WorkerOptions options, ItemWor
   return Ok();
 }
 
+Result<void> ServiceHost::AddScheduler(Queue& queue, SchedulerOptions options, TenantSource& source,
+                                       TimingOptions timing) {
+  if (options.clock == nullptr) options.clock = &impl_->clock;
+  if (auto valid = Scheduler::Validate(options); !valid) return valid;
+  HostedService service;
+  service.group = options.queue.group;
+  service.lease = SchedulerLeaseName(options.queue.queue);
+  service.timing = timing;
+  // Offers carry the lease's token and the store refuses them once it has moved on, and the
+  // scheduler stops offering when its stop token comes: a late return harms nothing, so it
+  // need not cost the process (and a Worker beside it) an exit.
+  service.exit_on_overrun = false;
+  auto scheduler = std::make_unique<Scheduler>(queue, std::move(options), source);
+  service.active = [s = scheduler.get()](ActiveContext& context) { s->RunActive(context); };
+  if (auto added = Add(std::move(service)); !added) return added;
+  impl_->schedulers.push_back(std::move(scheduler));
+  return Ok();
+}
+
+SchedulerCounters ServiceHost::scheduler_counters(size_t index) const {
+  return impl_->schedulers.at(index)->counters();
+}
+
 Result<void> ServiceHost::Run() {
   if (auto valid = ValidateName("id", impl_->id); !valid) return valid;
   const MemberInfo self{impl_->id, NewHolder(impl_->id), LocalHostName(),
-                        static_cast<int64_t>(getpid()), "library"};
+                        static_cast<int64_t>(getpid()), impl_->options_version};
   std::vector<std::unique_ptr<ServiceRunner>> runners;
   std::vector<std::unique_ptr<Elector>> electors;
   for (const HostedService& service : impl_->services) {
     ElectorOptions options;
-    options.lease = {service.group, kActiveLease};
+    options.lease = {service.group, service.lease};
     options.self = self;
     options.timing = *ResolveTiming(service.timing);
     runners.push_back(

@@ -62,7 +62,7 @@ std::string HeartbeatCall(const std::string& function, const std::string& intent
          "', 10000000, " + std::to_string(token) + ", NULL, NULL, NULL, NULL)";
 }
 
-// SPEC 5: version 2 is made from version 1 in one transaction, keeping the data, and a
+// SPEC 5: the current version is made from version 1 in one transaction, keeping the data, and a
 // version 1 program (its heartbeat function, its check_token) keeps working on it.
 TEST_F(PostgresQueueTest, UpgradesAVersion1SchemaWhileALeaseIsHeld) {
   PgSession old(url_);
@@ -77,9 +77,9 @@ TEST_F(PostgresQueueTest, UpgradesAVersion1SchemaWhileALeaseIsHeld) {
   std::unique_ptr<Queue> queue = OpenQueue(&clock_a_);  // create_schema: upgrades.
   ASSERT_NE(queue, nullptr);
   EXPECT_EQ(old.Must("SELECT value FROM " + Qualified("meta") + " WHERE key = 'schema_version'"),
-            "2");
+            "3");
   EXPECT_EQ(old.Must("SELECT value FROM " + Qualified("meta") + " WHERE key = 'usable_from'"), "1");
-  EXPECT_TRUE((SchemaVersion{.version = 2, .usable_from = 1}.UsableBy(1)));
+  EXPECT_TRUE((SchemaVersion{.version = 3, .usable_from = 1}.UsableBy(1)));
   EXPECT_EQ(old.Must("SELECT holder || ':' || token FROM " + Qualified("leases")), "old#1:1");
   EXPECT_EQ(old.Must(HeartbeatCall(heartbeat, "renew", 1)), "t") << "the version 1 renewal";
   EXPECT_TRUE(old.Exec("SELECT " + Qualified("check_token") + "('g', 1)").ok);
@@ -91,7 +91,50 @@ TEST_F(PostgresQueueTest, UpgradesAVersion1SchemaWhileALeaseIsHeld) {
   ASSERT_NE(store, nullptr);
   Result<SchemaInfo> again = store->Migrate();
   ASSERT_TRUE(IsOk(again));
-  EXPECT_EQ(again->found, 2);
+  EXPECT_EQ(again->found, 3);
+}
+
+// SPEC 5: version 3 (the scheduler's round times) is made from version 2 in one transaction,
+// keeping the items, and stays usable by a version 2 program.
+TEST_F(PostgresQueueTest, UpgradesAVersion2SchemaKeepingItsItems) {
+  {
+    std::unique_ptr<Queue> queue = OpenQueue(&clock_a_);
+    ASSERT_NE(queue, nullptr);
+    Offer(*queue, "kept");
+  }
+  PgSession admin(url_);
+  // What a version 2 program left: version 3 only adds queue_rounds and start_round.
+  admin.Must("BEGIN; DROP FUNCTION " + Qualified("start_round") + "; DROP TABLE " +
+             Qualified("queue_rounds") + "; UPDATE " + Qualified("meta") +
+             " SET value = 2 WHERE key = 'schema_version'; COMMIT");
+  std::unique_ptr<Queue> queue = OpenQueue(&clock_a_);  // create_schema: upgrades.
+  ASSERT_NE(queue, nullptr);
+  EXPECT_EQ(admin.Must("SELECT value FROM " + Qualified("meta") + " WHERE key = 'schema_version'"),
+            "3");
+  EXPECT_EQ(admin.Must("SELECT value FROM " + Qualified("meta") + " WHERE key = 'usable_from'"),
+            "1");
+  EXPECT_TRUE((SchemaVersion{.version = 3, .usable_from = 1}.UsableBy(2)));
+  ClaimReply reply = Claim(*queue);
+  ASSERT_EQ(reply.items.size(), 1u);
+  EXPECT_EQ(reply.items[0].tenant, "kept") << "the version 2 item survived";
+  std::unique_ptr<Store> store = Open(&clock_a_);
+  ASSERT_NE(store, nullptr);
+  HeartbeatRequest take;
+  take.lease = {key_.group, "queue:" + key_.queue};
+  take.self = {"s", "s#1", "h", 1, "v3"};
+  take.intent = LeaseIntent::kAcquire;
+  Result<HeartbeatReply> held = store->Heartbeat(take);
+  ASSERT_TRUE(IsOk(held));
+  Result<RoundReply> round = queue->StartRound(RoundRequest{
+      .queue = key_, .fence = {take.lease.name, held->lease.token}, .every = seconds(10)});
+  ASSERT_TRUE(IsOk(round));
+  EXPECT_TRUE(round->started);
+  Result<RoundReply> again = queue->StartRound(RoundRequest{
+      .queue = key_, .fence = {take.lease.name, held->lease.token}, .every = seconds(10)});
+  ASSERT_TRUE(IsOk(again));
+  EXPECT_FALSE(again->started) << "not due again within every, by the database's clock";
+  EXPECT_GT(again->wait, seconds(9));
+  EXPECT_EQ(admin.Must("SELECT rounds FROM " + Qualified("queue_rounds")), "1");
 }
 
 TEST_F(PostgresQueueTest, CheckClaimAcceptsOnlyTheLiveClaimAndHoldsOffATakeBack) {

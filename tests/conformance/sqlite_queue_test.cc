@@ -79,7 +79,7 @@ class SqliteQueueTest : public ::testing::Test {
   const QueueKey key_{.group = "g", .queue = "q"};
 };
 
-// SPEC 5: version 2 is made from version 1 in place, keeping the leases, and a version 1
+// SPEC 5: the current version is made from version 1 in place, keeping the leases, and a version 1
 // program (its heartbeat statements, its schema check) keeps working on it.
 TEST_F(SqliteQueueTest, UpgradesAVersion1FileWhileALeaseIsHeld) {
   {
@@ -95,9 +95,9 @@ TEST_F(SqliteQueueTest, UpgradesAVersion1FileWhileALeaseIsHeld) {
 
   Result<std::unique_ptr<Store>> store = OpenSqliteStore(Options());  // create_schema: upgrades.
   ASSERT_TRUE(IsOk(store));
-  EXPECT_EQ(v1.Text("SELECT value FROM baton_meta WHERE key = 'schema_version'"), "2");
+  EXPECT_EQ(v1.Text("SELECT value FROM baton_meta WHERE key = 'schema_version'"), "3");
   EXPECT_EQ(v1.Text("SELECT value FROM baton_meta WHERE key = 'usable_from'"), "1");
-  EXPECT_TRUE((SchemaVersion{.version = 2, .usable_from = 1}.UsableBy(1)));
+  EXPECT_TRUE((SchemaVersion{.version = 3, .usable_from = 1}.UsableBy(1)));
   EXPECT_EQ(v1.Text("SELECT holder || ':' || token FROM baton_leases"), "old#1:7") << "data kept";
   EXPECT_EQ(v1.Exec("UPDATE baton_leases SET renewals = renewals + 1 WHERE group_name = 'g' "
                     "AND name = 'active' AND holder = 'old#1' AND token = 7"),
@@ -113,7 +113,56 @@ TEST_F(SqliteQueueTest, UpgradesAVersion1FileWhileALeaseIsHeld) {
   EXPECT_EQ(ClaimOne(*queue).tenant, "t");
   Result<SchemaInfo> again = (*store)->Migrate();
   ASSERT_TRUE(IsOk(again));
-  EXPECT_EQ(again->found, 2);
+  EXPECT_EQ(again->found, 3);
+}
+
+// SPEC 5: version 3 (the scheduler's round times) is made from version 2 in place, keeping
+// the items, and stays usable by a version 2 program.
+TEST_F(SqliteQueueTest, UpgradesAVersion2FileKeepingItsItems) {
+  {
+    std::unique_ptr<Queue> queue = OpenQueue();
+    ASSERT_NE(queue, nullptr);
+    ASSERT_TRUE(
+        IsOk(queue->Offer(OfferRequest{.queue = key_, .items = {OfferItem{.tenant = "kept"}}})));
+  }
+  {
+    // What a version 2 program left: version 3 only adds baton_queue_rounds.
+    RawDb v2(path_);
+    ASSERT_EQ(v2.Exec("DROP TABLE baton_queue_rounds; UPDATE baton_meta SET value = 2 WHERE key "
+                      "= 'schema_version'"),
+              "");
+  }
+  SqliteStoreOptions no_create = Options();
+  no_create.create_schema = false;
+  Result<std::unique_ptr<Queue>> refused = OpenSqliteQueue(no_create);
+  ASSERT_FALSE(refused.ok());
+  EXPECT_NE(refused.error().message().find("baton migrate"), std::string::npos);
+
+  Result<std::unique_ptr<Store>> store = OpenSqliteStore(no_create);
+  ASSERT_FALSE(store.ok()) << "a version 2 file needs migrating for this program";
+  store = OpenSqliteStore(Options());
+  ASSERT_TRUE(IsOk(store));
+  Result<SchemaInfo> again = (*store)->Migrate();
+  ASSERT_TRUE(IsOk(again));
+  EXPECT_EQ(again->found, 3) << "opening upgraded it";
+  RawDb raw(path_);
+  EXPECT_EQ(raw.Text("SELECT value FROM baton_meta WHERE key = 'usable_from'"), "1");
+  EXPECT_TRUE((SchemaVersion{.version = 3, .usable_from = 1}.UsableBy(2)));
+  std::unique_ptr<Queue> queue = OpenQueue();
+  ASSERT_NE(queue, nullptr);
+  EXPECT_EQ(ClaimOne(*queue).tenant, "kept") << "the version 2 item survived";
+  // The new table works: a round under the scheduler lease's token.
+  HeartbeatRequest take;
+  take.lease = {key_.group, "queue:" + key_.queue};
+  take.self = {"s", "s#1", "h", 1, "v3"};
+  take.intent = LeaseIntent::kAcquire;
+  Result<HeartbeatReply> held = (*store)->Heartbeat(take);
+  ASSERT_TRUE(IsOk(held));
+  Result<RoundReply> round = queue->StartRound(RoundRequest{
+      .queue = key_, .fence = {take.lease.name, held->lease.token}, .every = seconds(10)});
+  ASSERT_TRUE(IsOk(round));
+  EXPECT_TRUE(round->started);
+  EXPECT_EQ(raw.Text("SELECT rounds FROM baton_queue_rounds"), "1");
 }
 
 TEST_F(SqliteQueueTest, QueueOnAVersion1FileWithoutCreateSchemaAsksForMigrate) {

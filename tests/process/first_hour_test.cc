@@ -187,7 +187,8 @@ TEST_F(FirstHourTest, ParserMessagesSayWhatToDo) {
       {{"run", "--group", "g", "--ttl"}, {"--ttl needs a value"}},
       {{"status", "--group", "g", "--", "--frobnicate"}, {"runs no command"}},
       {{"frobnicate"},
-       {"unknown subcommand \"frobnicate\"", "run, work, enqueue, queue, status or migrate"}},
+       {"unknown subcommand \"frobnicate\"",
+        "run, work, schedule, enqueue, queue, status or migrate"}},
       {{}, {"name a subcommand"}},
   };
   for (const BadArguments& bad : cases) {

@@ -53,6 +53,7 @@ class Rows final {
   explicit Rows(PGresult* result) : result_(result, &PQclear) {}
 
   int size() const { return result_ ? PQntuples(result_.get()) : 0; }
+  int columns() const { return result_ ? PQnfields(result_.get()) : 0; }
   bool IsNull(int row, int column) const;
   std::string Text(int row, int column) const;
   int64_t Int(int row, int column) const;  // 0 for NULL.

@@ -80,6 +80,10 @@ QueueStatements::QueueStatements(const std::string& schema) {
                     ".offer($1::text, $2::text, $3::boolean, $4::text, $5::bigint, $6::text[], "
                     "$7::text[], $8::integer[], $9::bigint[], $10::bigint[])",
                 "offering items");
+  start_round = Write(
+      "baton_q_start_round",
+      "SELECT * FROM " + s + ".start_round($1::text, $2::text, $3::text, $4::bigint, $5::bigint)",
+      "starting a scheduler round");
   claim = Write("baton_q_claim",
                 "SELECT * FROM " + s +
                     ".claim($1::text, $2::text, $3::text, $4::integer, $5::bigint, $6::integer, "

@@ -17,7 +17,7 @@ struct QueueStatements {
   explicit QueueStatements(const std::string& schema);
   Statement offer, claim, extend, ack, fail, release;
   Statement paused, depths, tenants_pending, oldest, totals, tenants, list;
-  Statement requeue, requeue_dead, cancel, purge, set_paused, channel;
+  Statement requeue, requeue_dead, cancel, purge, set_paused, channel, start_round;
 };
 
 // The Queue on a PostgreSQL database (see baton/queue.h for the contract and
@@ -33,6 +33,7 @@ class PostgresQueue final : public Queue {
   Result<void> Start();
 
   Result<OfferReply> Offer(const OfferRequest& request) override;
+  Result<RoundReply> StartRound(const RoundRequest& request) override;  // queue_round.cc
   Result<ClaimReply> Claim(const ClaimRequest& request) override;
   Result<ClaimOutcome> Extend(const QueueKey& queue, const ClaimRef& claim,
                               Duration visibility) override;

@@ -5,6 +5,7 @@
 #include "conninfo.h"
 #include "schema_v1_sql.h"
 #include "schema_v2_sql.h"
+#include "schema_v3_sql.h"
 
 namespace baton::postgres_detail {
 namespace {
@@ -66,7 +67,7 @@ class MigrationTransaction final {
 }  // namespace
 
 std::string SchemaStepSql(int version, const std::string& schema) {
-  return Expand(version == 1 ? kSchemaV1Sql : kSchemaV2Sql, schema);
+  return Expand(version == 1 ? kSchemaV1Sql : version == 2 ? kSchemaV2Sql : kSchemaV3Sql, schema);
 }
 
 Result<SchemaVersion> ReadSchemaVersion(Connection& connection, const std::string& schema) {
@@ -161,6 +162,13 @@ Result<SchemaInfo> MigrateSchema(Connection& connection, const std::string& sche
   if (found->version < 2) {
     if (auto r = connection.Run(Expand(kSchemaV2Sql, schema), Effect::kRead,
                                 "upgrading to schema version 2");
+        !r) {
+      return r.error();
+    }
+  }
+  if (found->version < 3) {
+    if (auto r = connection.Run(Expand(kSchemaV3Sql, schema), Effect::kRead,
+                                "upgrading to schema version 3");
         !r) {
       return r.error();
     }

@@ -14,15 +14,17 @@ namespace baton::postgres_detail {
 // Newest schema version this program knows. Version 1: meta, members, leases and the
 // heartbeat, put_member, release, unregister and check_token functions. Version 2 adds the
 // work queues (schema_v2.sql) and changes nothing version 1 uses, so it stays usable from
-// version 1. Every version must stay usable by the previous release (rolling upgrades).
-inline constexpr int kSchemaVersion = 2;
+// version 1. Version 3 adds queue_rounds and start_round (schema_v3.sql: the last scheduler
+// round of each queue), usable from version 1 likewise. Every version must stay usable by the
+// previous release (rolling upgrades).
+inline constexpr int kSchemaVersion = 3;
 // The oldest schema version whose programs can use kSchemaVersion; written beside it.
 inline constexpr int kUsableFrom = 1;
 
 // The schema version in the database and the oldest version that may use it ({0, 0}
 // when `schema` has no baton tables yet). A schema written before `usable_from` existed is usable
 // from its own version only.
-// The SQL of schema version `version` (1: from nothing, 2: from version 1) for `schema`, as
+// The SQL of schema version `version` (1: from nothing, N: from version N − 1) for `schema`, as
 // MigrateSchema runs it; for tests that build an older schema.
 std::string SchemaStepSql(int version, const std::string& schema);
 

@@ -148,7 +148,7 @@ Result<bool> SqliteQueue::OfferBatch(const OfferRequest& request, size_t begin, 
   Transaction tx(*connection_, Transaction::Kind::kWrite, "offering items");
   if (auto r = tx.Begin(); !r) return r.error();
   const StoreTime time = Now();
-  Result<bool> held = FenceHolds(request, time);
+  Result<bool> held = FenceHolds(request.queue.group, request.fence, time);
   if (!held || !*held) return held;  // Fenced out: the rollback undoes nothing.
   std::vector<std::optional<uint64_t>> ids;
   for (size_t i = begin; i < end; ++i) {
@@ -168,18 +168,20 @@ Result<bool> SqliteQueue::OfferBatch(const OfferRequest& request, size_t begin, 
   return true;
 }
 
-Result<bool> SqliteQueue::FenceHolds(const OfferRequest& request, const StoreTime& time) {
-  if (!request.fence) return true;
-  Result<Statement> fence = connection_->Prepare(kFence, "offering items: checking the fence");
-  if (!fence) return fence.error();
-  Result<bool> row = fence->Bind(request.queue.group)
-                         .Bind(request.fence->lease)
-                         .Bind(static_cast<int64_t>(request.fence->token))
+Result<bool> SqliteQueue::FenceHolds(const std::string& group,
+                                     const std::optional<OfferFence>& fence,
+                                     const StoreTime& time) {
+  if (!fence) return true;
+  Result<Statement> check = connection_->Prepare(kFence, "checking the scheduler's fence");
+  if (!check) return check.error();
+  Result<bool> row = check->Bind(group)
+                         .Bind(fence->lease)
+                         .Bind(static_cast<int64_t>(fence->token))
                          .Bind(time.now_ns)
                          .Bind(time.boot_id)
                          .Step();
   if (!row) return row.error();
-  return *row && fence->Int(0) > 0;
+  return *row && check->Int(0) > 0;
 }
 
 Result<std::optional<uint64_t>> SqliteQueue::OfferOne(const OfferRequest& request,

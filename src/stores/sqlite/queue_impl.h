@@ -31,6 +31,7 @@ class SqliteQueue final : public Queue {
   Result<void> Rebase();
 
   Result<OfferReply> Offer(const OfferRequest& request) override;
+  Result<RoundReply> StartRound(const RoundRequest& request) override;  // queue_round.cc
   Result<ClaimReply> Claim(const ClaimRequest& request) override;
   Result<ClaimOutcome> Extend(const QueueKey& queue, const ClaimRef& claim,
                               Duration visibility) override;
@@ -58,7 +59,9 @@ class SqliteQueue final : public Queue {
   StoreTime Now() const;
   // One transaction of an offer: items [begin, end) of `request`.
   Result<bool> OfferBatch(const OfferRequest& request, size_t begin, size_t end, OfferReply& reply);
-  Result<bool> FenceHolds(const OfferRequest& request, const StoreTime& time);
+  // Whether `fence` (none: always) holds for `group` now. Offers and rounds share it.
+  Result<bool> FenceHolds(const std::string& group, const std::optional<OfferFence>& fence,
+                          const StoreTime& time);
   Result<std::optional<uint64_t>> OfferOne(const OfferRequest& request, const OfferItem& item,
                                            const StoreTime& time);
   Result<void> EnsureTenant(const QueueKey& queue, const std::string& tenant);

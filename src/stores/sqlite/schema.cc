@@ -154,6 +154,23 @@ BEGIN
 END;
 )sql";
 
+// Version 3: the time of each queue's last scheduler round (SPEC 3.1), so a new holder of the
+// scheduler lease does not run a round again within --every of the last one. CLOCK_BOOTTIME
+// nanoseconds of the boot in boot_id (a round of another boot counts as none); token is the
+// scheduler lease's token that recorded it, for people and tests.
+constexpr const char* kSchemaV3 = R"sql(
+CREATE TABLE baton_queue_rounds (
+  group_name TEXT NOT NULL,
+  queue      TEXT NOT NULL,
+  last_ns    INTEGER NOT NULL,
+  boot_id    TEXT NOT NULL,
+  last_ms    INTEGER NOT NULL,  -- wall clock, for people only
+  token      INTEGER NOT NULL,
+  rounds     INTEGER NOT NULL DEFAULT 0,
+  PRIMARY KEY (group_name, queue)
+) WITHOUT ROWID;
+)sql";
+
 constexpr const char* kHasMetaTable =
     "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'baton_meta'";
 // usable_from falls back to the version itself: a schema written before the key existed.
@@ -168,6 +185,7 @@ constexpr const char* kWriteVersion =
 
 const char* SchemaV1Sql() { return kSchemaV1; }
 const char* SchemaV2Sql() { return kSchemaV2; }
+const char* SchemaV3Sql() { return kSchemaV3; }
 
 Result<SchemaVersion> ReadSchemaVersion(Connection& connection) {
   Result<Statement> has_meta = connection.Prepare(kHasMetaTable, "reading the schema version");
@@ -225,6 +243,11 @@ Result<SchemaInfo> MigrateSchema(Connection& connection) {
   }
   if (found->version < 2) {
     if (auto r = connection.Exec(kSchemaV2, "upgrading to schema version 2"); !r) {
+      return r.error();
+    }
+  }
+  if (found->version < 3) {
+    if (auto r = connection.Exec(kSchemaV3, "upgrading to schema version 3"); !r) {
       return r.error();
     }
   }

@@ -13,15 +13,18 @@ namespace baton::sqlite_detail {
 // Newest schema version this program knows. Version 1: baton_meta, baton_members,
 // baton_leases, baton_fence. Version 2 adds the work queues beside them (baton_queue_*,
 // baton_claim_fence) and changes nothing a version 1 program uses, so it stays usable from
-// version 1. Every version must stay usable by the previous release (rolling upgrades).
-inline constexpr int kSchemaVersion = 2;
+// version 1. Version 3 adds baton_queue_rounds (the last scheduler round of each queue) and is
+// usable from version 1 likewise. Every version must stay usable by the previous release
+// (rolling upgrades).
+inline constexpr int kSchemaVersion = 3;
 // The oldest schema version whose programs can use kSchemaVersion; written beside it.
 inline constexpr int kUsableFrom = 1;
 
-// The SQL of each version step (version 1 from nothing, version 2 from version 1), for
+// The SQL of each version step (version 1 from nothing, version N from version N − 1), for
 // MigrateSchema and for tests that build an older file.
 const char* SchemaV1Sql();
 const char* SchemaV2Sql();
+const char* SchemaV3Sql();
 
 // The schema version in the file and the oldest version that may use it ({0, 0}
 // when it has no baton schema yet). A schema written before `usable_from` existed is usable from

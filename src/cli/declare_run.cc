@@ -1,0 +1,27 @@
+// `baton run`'s options.
+#include "commands.h"
+#include "subcommand.h"
+
+namespace baton::cli {
+
+std::unique_ptr<Subcommand> DeclareRun(CLI::App& app) {
+  auto run = std::make_unique<Subcommand>();
+  run->app = app.add_subcommand("run", "Run COMMAND only while this instance is active");
+  run->takes_command = true;
+  AddCommonOptions(run->app, run->settings);
+  AddLeaseTimingOptions(run->app, run->settings);
+  run->settings.Add(run->app, "grace",
+                    "SIGTERM this long before the deadline, then SIGKILL (default ttl/5)");
+  run->settings.Add(run->app, "margin",
+                    "Stop this long before the lease can expire (default max(ttl/10, 100ms))");
+  run->settings.Add(run->app, "on-exit",
+                    "When the command exits while active: release (default) or exit");
+  run->settings.Add(run->app, "passive-command", "A shell command to run only while passive");
+  run->main = RunCommand;
+  DescribeSubcommand(run->app,
+                     {"baton run [OPTIONS] -- COMMAND [ARG...]",
+                      "baton run --group billing-sync --ttl 10s -- ./billing-sync --all"});
+  return run;
+}
+
+}  // namespace baton::cli

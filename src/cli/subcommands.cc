@@ -1,0 +1,20 @@
+#include "subcommand.h"
+
+namespace baton::cli {
+
+std::vector<std::unique_ptr<Subcommand>> DeclareSubcommands(CLI::App& app) {
+  std::vector<std::unique_ptr<Subcommand>> subcommands;
+  subcommands.push_back(DeclareRun(app));
+  subcommands.push_back(DeclareWork(app));
+  subcommands.push_back(DeclareSchedule(app));
+  subcommands.push_back(DeclareEnqueue(app));
+  subcommands.push_back(DeclareQueue(app));
+  subcommands.push_back(DeclareStatus(app));
+  subcommands.push_back(DeclareMigrate(app));
+  for (const std::unique_ptr<Subcommand>& sub : subcommands) sub->app->allow_extras();
+  return subcommands;
+}
+
+std::string SubcommandNames() { return "run, work, schedule, enqueue, queue, status or migrate"; }
+
+}  // namespace baton::cli
