@@ -1,5 +1,7 @@
 #include "connection.h"
 
+#include "conninfo.h"
+
 #include <poll.h>
 
 #include <algorithm>
@@ -346,6 +348,24 @@ std::optional<Connection::Notification> Connection::NextNotification() {
   Notification n{.channel = notify->relname, .payload = notify->extra};
   PQfreemem(notify);
   return n;
+}
+
+Result<ConnectionSettings> CheckedSettings(const PostgresStoreOptions& options) {
+  if (auto r = CheckConnectionString(options.url); !r) return r.error();
+  std::string describe = RedactPassword(options.url);
+  if (auto r = CheckSchemaName(options.schema); !r) {
+    return Error(ErrorCode::kInvalidArgument, describe + ": " + r.error().message());
+  }
+  if (options.statement_timeout <= Duration::zero() ||
+      options.connect_timeout <= Duration::zero()) {
+    return Error(ErrorCode::kInvalidArgument,
+                 describe + ": the statement and connect timeouts must be positive");
+  }
+  if (options.schema != "baton") describe += " (schema " + options.schema + ")";
+  return ConnectionSettings{.url = options.url,
+                            .describe = std::move(describe),
+                            .statement_timeout = options.statement_timeout,
+                            .connect_timeout = options.connect_timeout};
 }
 
 }  // namespace baton::postgres_detail

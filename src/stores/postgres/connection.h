@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "baton/clock.h"
+#include "baton/postgres_store.h"
 #include "baton/result.h"
 
 namespace baton::postgres_detail {
@@ -72,6 +73,11 @@ struct ConnectionSettings {
   Duration statement_timeout{0};
   Duration connect_timeout{0};
 };
+
+// The settings of a store's or a queue's connection: `options` checked (the URL, the schema
+// name, the timeouts; kInvalidArgument naming the redacted URL), `describe` naming the
+// schema when it is not the default.
+Result<ConnectionSettings> CheckedSettings(const PostgresStoreOptions& options);
 
 // One libpq connection in non-blocking mode. Every wait (connecting, sending, reading) is a
 // poll() on its socket bounded by a deadline, so a dead network cannot hang a call: when the

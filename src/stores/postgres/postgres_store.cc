@@ -244,24 +244,10 @@ int PostgresSchemaVersion() { return postgres_detail::kSchemaVersion; }
 
 Result<std::unique_ptr<Store>> OpenPostgresStore(const PostgresStoreOptions& options) {
   using namespace postgres_detail;
-  if (auto r = CheckConnectionString(options.url); !r) return r.error();
-  std::string describe = RedactPassword(options.url);
-  if (auto r = CheckSchemaName(options.schema); !r) {
-    return Error(ErrorCode::kInvalidArgument, describe + ": " + r.error().message());
-  }
-  if (options.statement_timeout <= Duration::zero() ||
-      options.connect_timeout <= Duration::zero()) {
-    return Error(ErrorCode::kInvalidArgument,
-                 describe + ": the statement and connect timeouts must be positive");
-  }
-  if (options.schema != "baton") describe += " (schema " + options.schema + ")";
+  Result<ConnectionSettings> settings = CheckedSettings(options);
+  if (!settings) return settings.error();
   Clock& clock = options.clock != nullptr ? *options.clock : Clock::Real();
-  auto store = std::make_unique<PostgresStore>(
-      options, clock,
-      ConnectionSettings{.url = options.url,
-                         .describe = std::move(describe),
-                         .statement_timeout = options.statement_timeout,
-                         .connect_timeout = options.connect_timeout});
+  auto store = std::make_unique<PostgresStore>(options, clock, std::move(settings).value());
   if (auto r = store->Start(); !r) return r.error();
   return std::unique_ptr<Store>(std::move(store));
 }

@@ -430,24 +430,10 @@ std::unique_ptr<Subscription> PostgresQueue::WatchOffers(const QueueKey& queue,
 
 Result<std::unique_ptr<Queue>> OpenPostgresQueue(const PostgresStoreOptions& options) {
   using namespace postgres_detail;
-  if (auto r = CheckConnectionString(options.url); !r) return r.error();
-  std::string describe = RedactPassword(options.url);
-  if (auto r = CheckSchemaName(options.schema); !r) {
-    return Error(ErrorCode::kInvalidArgument, describe + ": " + r.error().message());
-  }
-  if (options.statement_timeout <= Duration::zero() ||
-      options.connect_timeout <= Duration::zero()) {
-    return Error(ErrorCode::kInvalidArgument,
-                 describe + ": the statement and connect timeouts must be positive");
-  }
-  if (options.schema != "baton") describe += " (schema " + options.schema + ")";
+  Result<ConnectionSettings> settings = CheckedSettings(options);
+  if (!settings) return settings.error();
   Clock& clock = options.clock != nullptr ? *options.clock : Clock::Real();
-  auto queue = std::make_unique<PostgresQueue>(
-      options, clock,
-      ConnectionSettings{.url = options.url,
-                         .describe = std::move(describe),
-                         .statement_timeout = options.statement_timeout,
-                         .connect_timeout = options.connect_timeout});
+  auto queue = std::make_unique<PostgresQueue>(options, clock, std::move(settings).value());
   if (auto r = queue->Start(); !r) return r.error();
   return std::unique_ptr<Queue>(std::move(queue));
 }

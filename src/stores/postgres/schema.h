@@ -15,9 +15,9 @@ namespace baton::postgres_detail {
 // heartbeat, put_member, release, unregister and check_token functions. Version 2 adds the
 // work queues (schema_v2.sql) and changes nothing version 1 uses, so it stays usable from
 // version 1. Version 3 adds queue_rounds and start_round (schema_v3.sql: the last scheduler
-// round of each queue) and replaces claim() and offer() by ones with the same contracts and fewer costs,
-// usable from version 1 likewise. Every version must stay usable by the
-// previous release (rolling upgrades).
+// round of each queue) and replaces claim() and offer() by ones with the same contracts and fewer
+// costs, usable from version 1 likewise. Every version must stay usable by the previous release
+// (rolling upgrades).
 inline constexpr int kSchemaVersion = 3;
 // The oldest schema version whose programs can use kSchemaVersion; written beside it.
 inline constexpr int kUsableFrom = 1;
