@@ -36,19 +36,24 @@ grep -q 'members: a [a-z]*, b [a-z]*\|members: b [a-z]*, a [a-z]*' <<<"$roles" |
 
 active=$(grep ' active, token ' <<<"$roles" | cut -d' ' -f1)
 other=$([ "$active" = a ] && echo b || echo a)
-kill -KILL "${pid[$active]}"
 t0=$(now_ms)
+kill -KILL "${pid[$active]}"
 wait "${pid[$active]}" 2>/dev/null || true
 unset "pid[$active]"
-took=
 for _ in $(seq 100); do
-  if last_line "$other" | grep -q ' active, token '; then took=$(($(now_ms) - t0)); break; fi
+  last_line "$other" | grep -q ' active, token ' && break
   sleep 0.05
 done
-[ -n "$took" ] || fail "$other did not become active within 5 s of the SIGKILL of $active"
+last_line "$other" | grep -q ' active, token ' ||
+  fail "$other did not become active within 5 s of the SIGKILL of $active"
+# Timed by the host's own log line ("[2026-12-02 06:28:13.187] [info] became active …", wall
+# clock to the millisecond), not by this loop's polling.
+became=$(grep 'became active' "$tmp/$other.out" | tail -n 1 | sed 's/^\[\([^]]*\)\].*/\1/')
+took=$(($(date -d "$became" +%s%3N) - t0))
 echo "$other became active $took ms after the SIGKILL of $active"
-# The ttl is 3 s; an active line is printed at most 50 ms (this loop's poll) after takeover.
-[ "$took" -le 3100 ] || fail "the takeover took $took ms, more than the ttl of 3 s"
+# The ttl is 3 s from the killed one's last renewal, which came before the kill; 200 ms of
+# slack for a loaded machine.
+[ "$took" -le 3200 ] || fail "the takeover took $took ms, more than the ttl of 3 s"
 sleep 3.5
 echo "$(last_line "$other")"
 last_line "$other" | grep -q "members: $other active\$" ||
