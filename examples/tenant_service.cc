@@ -60,12 +60,18 @@ std::function<bool(const std::string&)> LicenseCheck(const std::string& path) {
 
 using Db = std::unique_ptr<sqlite3, decltype(&sqlite3_close)>;
 
+// SQLite's message and extended code: "disk I/O error (code 522)".
+std::string Error(sqlite3* db) {
+  return std::string(sqlite3_errmsg(db)) + " (code " +
+         std::to_string(sqlite3_extended_errcode(db)) + ")";
+}
+
 // Runs `sql` with the given text or integer parameters; returns "" or SQLite's message.
 std::string Exec(sqlite3* db, const std::string& sql,
                  std::initializer_list<std::variant<std::string, int64_t>> params = {}) {
   sqlite3_stmt* raw = nullptr;
   if (sqlite3_prepare_v2(db, sql.c_str(), -1, &raw, nullptr) != SQLITE_OK) {
-    return sqlite3_errmsg(db);
+    return Error(db);
   }
   std::unique_ptr<sqlite3_stmt, decltype(&sqlite3_finalize)> stmt(raw, &sqlite3_finalize);
   int i = 0;
@@ -78,7 +84,7 @@ std::string Exec(sqlite3* db, const std::string& sql,
     }
   }
   const int rc = sqlite3_step(raw);
-  return rc == SQLITE_DONE || rc == SQLITE_ROW ? "" : sqlite3_errmsg(db);
+  return rc == SQLITE_DONE || rc == SQLITE_ROW ? "" : Error(db);
 }
 
 // A tenant's own table, quoted as an identifier: the id is data and may hold any character.

@@ -17,6 +17,7 @@ cleanup() {
   rm -rf "$tmp"
 }
 trap cleanup EXIT
+[ -n "${KEEP:-}" ] && trap - EXIT
 fail() {
   for id in a b c; do echo "--- $id"; cat "$tmp/$id.out"; done
   echo "tenant service example test: $*" >&2
