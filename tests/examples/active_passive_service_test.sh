@@ -37,8 +37,8 @@ grep -q 'members: a [a-z]*, b [a-z]*\|members: b [a-z]*, a [a-z]*' <<<"$roles" |
 active=$(grep ' active, token ' <<<"$roles" | cut -d' ' -f1)
 other=$([ "$active" = a ] && echo b || echo a)
 t0=$(now_ms)
+disown "${pid[$active]}"  # no "Killed" job report from bash
 kill -KILL "${pid[$active]}"
-wait "${pid[$active]}" 2>/dev/null || true
 unset "pid[$active]"
 for _ in $(seq 100); do
   last_line "$other" | grep -q ' active, token ' && break

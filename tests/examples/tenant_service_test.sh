@@ -47,8 +47,8 @@ done
 wait_rounds 2
 sleep 0.2  # In the middle of the second round's items.
 scheduler=$(grep -l 'round done' "$tmp"/?.out | head -n 1 | xargs basename | cut -c1)
+disown "${pid[$scheduler]}"  # no "Killed" job report from bash
 kill -KILL "${pid[$scheduler]}"
-wait "${pid[$scheduler]}" 2>/dev/null || true
 unset "pid[$scheduler]"
 echo "killed $scheduler, the scheduler, after round 2"
 wait_rounds 4
