@@ -177,7 +177,7 @@ for _ in $(seq 200); do [ "$(round_count)" -ge 2 ] && break; sleep 0.05; done
 first_round=$(rounds_log | head -n 1 | sed -n 's/.*listed, \([0-9]*\) offered.*/\1/p')
 for _ in $(seq 200); do [ "$(done_count)" -ge $((first_round + 12)) ] && break; sleep 0.05; done
 scheduler=$(grep -l 'round done' "$dir"/i?-schedule.log | head -n 1 | xargs basename | cut -d- -f1)
-say "Killing instance $scheduler (it holds the scheduler lease) with SIGKILL in the middle of round 2 ($(($(done_count) - first_round)) of its items done)"
+say "Killing instance $scheduler (it holds the scheduler lease) with SIGKILL in the middle of round 2 ($(($(done_count) - first_round)) of its items done so far)"
 for part in schedule work; do
   disown "${baton_pid[$scheduler-$part]}"
   kill -KILL "${baton_pid[$scheduler-$part]}"
@@ -199,7 +199,7 @@ for id in i1 i2 i3; do
   sed -n "s/.*claimed item \([0-9]*\) of tenant .*(attempt \([0-9]*\),.*/\1 \2 $id/p" "$dir/$id-work.log"
 done | sort -n -k1,1 -k2,2 | awk '{who[$1] = $3} END {for (i in who) print i, who[i]}' |
   sort -n >"$dir/who"
-say "Rounds (the instance that ran each item's last claim; 'again' = claimed again after the kill)"
+say "Rounds (an item counts for the instance of its last claim, the one that acknowledged it)"
 lost=0
 start=0
 round=0
@@ -222,7 +222,7 @@ while read -r line; do
     [ "$(grep -c "^start item=$item " "$items_log" || true)" -gt 1 ] && again=$((again + 1))
   done
   lost=$((lost + round_lost))
-  printf '   round %d (scheduled by %s): %d offered, %d skipped (still running), %d processed:%s again %d, lost %d\n' \
+  printf '   round %d (scheduled by %s): %d offered, %d skipped (still running), %d processed by%s; claimed again %d, lost %d\n' \
     "$round" "$by" "$offered" "$skipped" "$processed" "${counts%,}" "$again" "$round_lost"
   start=$((start + offered))
 done < <(rounds_log)

@@ -29,10 +29,12 @@ rounds=$(grep -h 'round done' "$dir"/*-schedule.log | wc -l)
 before=$(grep -h 'round done' "$tmp/out" | wc -l)  # Printed before the kill.
 echo "rounds: $before before the kill, $rounds in all"
 [ "$before" -ge 2 ] && [ "$rounds" -gt "$before" ] || fail "the rounds did not go on after the kill"
+grep -qE '^totals: [0-9]+ done, [0-9]+ failed attempts, 0 dead, 0 expired' "$tmp/out" ||
+  fail "an item went to the dead letters or expired"
 grep -h 'round done' "$dir"/*-schedule.log | grep -qv ' 8 tenants listed' &&
   fail "a round listed other than the 8 licensed tenants"
 while read -r tenant; do
-  n=$(sqlite3 "$dir/tenants.db" "SELECT count(*) FROM results WHERE tenant = '$tenant'")
+  n=$(sqlite3 -cmd ".timeout 2000" "$dir/tenants.db" "SELECT count(*) FROM results WHERE tenant = '$tenant'")
   if grep -qx "$tenant" examples/shell/licenses.txt; then
     [ "$n" -ge $((rounds - 2)) ] && [ "$n" -le "$rounds" ] ||
       fail "$tenant (licensed) processed $n times in $rounds rounds"
