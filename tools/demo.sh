@@ -222,7 +222,7 @@ while read -r line; do
     [ "$(grep -c "^start item=$item " "$items_log" || true)" -gt 1 ] && again=$((again + 1))
   done
   lost=$((lost + round_lost))
-  printf '   round %d (scheduled by %s): %d offered, %d skipped (still running), %d processed by%s; claimed again %d, lost %d\n' \
+  printf '   round %d (scheduled by %s): %d offered, %d skipped (an item still claimed), %d processed by%s; claimed again %d, lost %d\n' \
     "$round" "$by" "$offered" "$skipped" "$processed" "${counts%,}" "$again" "$round_lost"
   start=$((start + offered))
 done < <(rounds_log)
