@@ -192,12 +192,12 @@ for id in "${!baton_pid[@]}"; do kill -TERM "${baton_pid[$id]}"; done
 for id in "${!baton_pid[@]}"; do wait "${baton_pid[$id]}" || true; unset "baton_pid[$id]"; done
 "$baton" queue "${queue_args[@]}" stats | sed -n '1,4s/^/    /p'
 
-# Who did what: each worker's log names the items it claimed (the last claim of an item ran
-# it to its acknowledgement); item ids grow with every offer, so the rounds' offered counts,
-# in order, split the ids into rounds.
+# Who did what: each worker's log names the items it claimed, with the attempt (the last claim
+# of an item ran it to its acknowledgement; an attempt above 1 is a claim taken again). Item
+# ids grow with every offer, so the rounds' offered counts, in order, split the ids into rounds.
 for id in i1 i2 i3; do
   sed -n "s/.*claimed item \([0-9]*\) of tenant .*(attempt \([0-9]*\),.*/\1 \2 $id/p" "$dir/$id-work.log"
-done | sort -n -k1,1 -k2,2 | awk '{who[$1] = $3} END {for (i in who) print i, who[i]}' |
+done | sort -n -k1,1 -k2,2 | awk '{who[$1] = $3; n[$1] = $2} END {for (i in who) print i, who[i], n[i]}' |
   sort -n >"$dir/who"
 say "Rounds (an item counts for the instance of its last claim, the one that acknowledged it)"
 lost=0
@@ -219,8 +219,8 @@ while read -r line; do
   round_lost=0
   for item in $(seq $((start + 1)) $((start + offered))); do
     grep -q "^done item=$item " "$items_log" || round_lost=$((round_lost + 1))
-    [ "$(grep -c "^start item=$item " "$items_log" || true)" -gt 1 ] && again=$((again + 1))
   done
+  again=$(awk -v a="$start" -v b=$((start + offered)) '$1 > a && $1 <= b && $3 > 1' "$dir/who" | wc -l)
   lost=$((lost + round_lost))
   printf '   round %d (scheduled by %s): %d offered, %d skipped (an item still claimed), %d processed by%s; claimed again %d, lost %d\n' \
     "$round" "$by" "$offered" "$skipped" "$processed" "${counts%,}" "$again" "$round_lost"
