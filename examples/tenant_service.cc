@@ -48,7 +48,9 @@ class LicensedTenants final : public baton::TenantSource {
   std::function<bool(const std::string&)> licensed_;
 };
 
-// The license check: a tenant is licensed while LICENSES_FILE lists it.
+// The license check: a tenant is licensed while LICENSES_FILE lists it. The file is read at
+// every check, so a license granted or withdrawn counts from the next round on (a real check
+// would ask the license service, or a cache of it, as the source suggests).
 std::function<bool(const std::string&)> LicenseCheck(const std::string& path) {
   return [path](const std::string& tenant) {
     std::ifstream in(path);
