@@ -141,6 +141,8 @@ Result<void> PrepareDatabaseFile(const std::string& path, bool refuse_network_fs
     if (::access(path.c_str(), R_OK | W_OK) != 0) return PathError(path, Reason(errno, path));
     stat_rc = ::stat(path.c_str(), &st);
     stat_errno = errno;
+    // What opening it for writing said before: the same message for the same mistake.
+    if (stat_rc == 0 && S_ISDIR(st.st_mode)) return PathError(path, Reason(EISDIR, path));
     statfs_rc = ::statfs(path.c_str(), &fs);
   } else {
     return PathError(path, Reason(errno, path));
