@@ -4,10 +4,14 @@
 #     prints a tick every second while it is active. The demo kills the active instance
 #     (SIGKILL), then stops the next one (SIGTERM), and shows how long each takeover took and
 #     that no two children ever ran at once.
-#  2. Per-tenant work: three `baton work` instances process 60 tenants' items; one is killed
-#     (SIGKILL) mid-run. The demo shows how many items each instance processed, that no tenant
-#     ran twice at once (a flock per tenant) and that no item was lost.
-#
+#  2. Per-tenant work: three instances, each a `baton schedule` and a `baton work` process,
+#     run rounds over 36 tenants: the holder of the scheduler lease offers one item per tenant
+#     every 3 s and every instance processes them. The scheduling instance is killed (SIGKILL)
+#     in the middle of a round. The demo shows per round how many tenants were processed and
+#     by which instance, that no tenant ran twice at once (a flock per tenant) and that no
+#     item was lost. (CLI processes rather than examples/tenant_service.cc: each item's work is
+#     then baton-item-probe, whose flock per tenant judges overlaps, and the demo needs no
+#     target beyond baton and the probes.)
 # Usage: bash tools/demo.sh BUILD_DIR     (for example build/default)
 set -euo pipefail
 
@@ -136,68 +140,99 @@ show_status
 
 overlaps=$(grep -c '^overlap ' "$probe_log" || true)
 
-# --- Part 2: per-tenant work -------------------------------------------------------------
+# --- Part 2: per-tenant work, scheduled and processed by every instance -------------------
 queue=tenant-sync
 items_log=$dir/items.log   # start/done/overlap lines of every item's command
 mkdir -p "$dir/locks"
-tenants=()
-for t in $(seq -w 1 60); do tenants+=("tenant-$t"); done
+for t in $(seq -w 1 36); do echo "tenant-$t"; done >"$dir/tenants"
+ntenants=$(wc -l <"$dir/tenants")
+queue_args=(--store "$store" --group "$group" --queue "$queue")
 
-say "Enqueueing one item for each of ${#tenants[@]} tenants in queue \"$queue\""
-"$baton" enqueue --store "$store" --group "$group" --queue "$queue" -- "${tenants[@]}" >"$dir/ids"
-echo "   item ids $(head -n 1 "$dir/ids") to $(tail -n 1 "$dir/ids")"
-
-start_worker() {
+# An instance is two processes: the scheduler (one holder of its lease offers every 3 s) and
+# the worker (3 slots; each item's command takes its tenant's flock and works 300 ms).
+start_tenant_instance() {
   local id=$1
-  # Each item's command takes its tenant's flock and works 300 ms.
-  "$baton" work --store "$store" --group "$group" --queue "$queue" --id "$id" \
-    --concurrency 3 --visibility 3s \
+  "$baton" schedule "${queue_args[@]}" --id "$id" --every 3s --ttl 3s \
+    --tenants-file "$dir/tenants" >"$dir/$id-schedule.log" 2>&1 &
+  baton_pid[$id-schedule]=$!
+  "$baton" work "${queue_args[@]}" --id "$id" --concurrency 3 --visibility 3s \
     -- "$item_probe" --locks "$dir/locks" --log "$items_log" --sleep 300 \
-    >"$dir/$id.log" 2>&1 &
-  baton_pid[$id]=$!
+    >"$dir/$id-work.log" 2>&1 &
+  baton_pid[$id-work]=$!
 }
-say "Starting three workers (w1, w2, w3), 3 slots each, visibility 3s"
-for id in w1 w2 w3; do start_worker "$id"; done
+# The "round done" lines of every scheduler, in time order (the log lines start with UTC).
+rounds_log() { cat "$dir"/*-schedule.log | grep 'round done' | sort || true; }
+round_count() { rounds_log | wc -l; }
 done_count() { if [ -f "$items_log" ]; then grep -c '^done ' "$items_log" || true; else echo 0; fi; }
-for _ in $(seq 200); do [ "$(done_count)" -ge 15 ] && break; sleep 0.05; done
-
-say "Killing worker w2 with SIGKILL in the middle of its items ($(done_count) items done so far)"
-disown "${baton_pid[w2]}"
-kill -KILL "${baton_pid[w2]}"
-unset "baton_pid[w2]"
-echo "   its running items are claimed again by w1 and w3 once their 3 s visibility runs out"
-
-# Done means acknowledged in the store: a command that finished just before the kill has a
+offered_total() { rounds_log | sed -n 's/.* listed, \([0-9]*\) offered.*/\1/p' | awk '{s += $1} END {print s + 0}'; }
+# Done means acknowledged in the store: a command that finished just before a kill has a
 # done line but no acknowledgement, and runs again.
 acknowledged() {
-  "$baton" queue --store "$store" --group "$group" --queue "$queue" stats |
-    sed -n 's/^totals: \([0-9]*\) done.*/\1/p'
+  "$baton" queue "${queue_args[@]}" stats | sed -n 's/^totals: \([0-9]*\) done.*/\1/p'
 }
-for _ in $(seq 300); do [ "$(acknowledged)" -ge "${#tenants[@]}" ] && break; sleep 0.1; done
-for id in w1 w3; do
-  kill -TERM "${baton_pid[$id]}"
-  wait "${baton_pid[$id]}" || true
-  unset "baton_pid[$id]"
-done
-"$baton" queue --store "$store" --group "$group" --queue "$queue" stats | sed -n '1,4s/^/    /p'
 
-# Who did what: each worker's log names the items it claimed; the probe log says which item's
-# work ran to its end, and with which attempt.
-declare -A claimed=()
-for id in w1 w2 w3; do claimed[$id]=$(grep -c 'claimed item' "$dir/$id.log" || true); done
-reclaimed=$(grep '^start ' "$items_log" | grep -vc ' attempt=1 ' || true)
-item_overlaps=$(grep -c '^overlap ' "$items_log" || true)
+say "Starting three instances (i1, i2, i3), each a scheduler and a worker of queue \"$queue\": $ntenants tenants, a round every 3s"
+for id in i1 i2 i3; do start_tenant_instance "$id"; done
+for _ in $(seq 200); do [ "$(round_count)" -ge 2 ] && break; sleep 0.05; done
+first_round=$(rounds_log | head -n 1 | sed -n 's/.*listed, \([0-9]*\) offered.*/\1/p')
+for _ in $(seq 200); do [ "$(done_count)" -ge $((first_round + 12)) ] && break; sleep 0.05; done
+scheduler=$(grep -l 'round done' "$dir"/i?-schedule.log | head -n 1 | xargs basename | cut -d- -f1)
+say "Killing instance $scheduler (it holds the scheduler lease) with SIGKILL in the middle of round 2 ($(($(done_count) - first_round)) of its items done so far)"
+for part in schedule work; do
+  disown "${baton_pid[$scheduler-$part]}"
+  kill -KILL "${baton_pid[$scheduler-$part]}"
+  unset "baton_pid[$scheduler-$part]"
+done
+echo "   another instance takes the scheduler lease within its 3s ttl; the killed worker's items"
+echo "   are claimed again once their 3s visibility runs out"
+
+for _ in $(seq 300); do [ "$(round_count)" -ge 4 ] && break; sleep 0.05; done
+for _ in $(seq 100); do [ "$(acknowledged)" -ge "$(offered_total)" ] && break; sleep 0.1; done
+for id in "${!baton_pid[@]}"; do kill -TERM "${baton_pid[$id]}"; done
+for id in "${!baton_pid[@]}"; do wait "${baton_pid[$id]}" || true; unset "baton_pid[$id]"; done
+"$baton" queue "${queue_args[@]}" stats | sed -n '1,4s/^/    /p'
+
+# Who did what: each worker's log names the items it claimed, with the attempt (the last claim
+# of an item ran it to its acknowledgement; an attempt above 1 is a claim taken again). Item
+# ids grow with every offer, so the rounds' offered counts, in order, split the ids into rounds.
+for id in i1 i2 i3; do
+  sed -n "s/.*claimed item \([0-9]*\) of tenant .*(attempt \([0-9]*\),.*/\1 \2 $id/p" "$dir/$id-work.log"
+done | sort -n -k1,1 -k2,2 | awk '{who[$1] = $3; n[$1] = $2} END {for (i in who) print i, who[i], n[i]}' |
+  sort -n >"$dir/who"
+say "Rounds (an item counts for the instance of its last claim, the one that acknowledged it)"
 lost=0
-while read -r id; do
-  grep -q "^done item=$id " "$items_log" || lost=$((lost + 1))
-done <"$dir/ids"
+start=0
+round=0
+while read -r line; do
+  round=$((round + 1))
+  offered=$(sed -n 's/.* listed, \([0-9]*\) offered.*/\1/p' <<<"$line")
+  skipped=$(sed -n 's/.* offered, \([0-9]*\) skipped.*/\1/p' <<<"$line")
+  by=$(sed -n 's/.*baton\[\([^]]*\)\].*/\1/p' <<<"$line")
+  counts=""
+  processed=0
+  for id in i1 i2 i3; do
+    n=$(awk -v a="$start" -v b=$((start + offered)) -v w="$id" '$1 > a && $1 <= b && $2 == w' "$dir/who" | wc -l)
+    processed=$((processed + n))
+    counts+=" $id $n,"
+  done
+  again=0
+  round_lost=0
+  for item in $(seq $((start + 1)) $((start + offered))); do
+    grep -q "^done item=$item " "$items_log" || round_lost=$((round_lost + 1))
+  done
+  again=$(awk -v a="$start" -v b=$((start + offered)) '$1 > a && $1 <= b && $3 > 1' "$dir/who" | wc -l)
+  lost=$((lost + round_lost))
+  printf '   round %d (scheduled by %s): %d offered, %d skipped (an item still claimed), %d processed by%s; claimed again %d, lost %d\n' \
+    "$round" "$by" "$offered" "$skipped" "$processed" "${counts%,}" "$again" "$round_lost"
+  start=$((start + offered))
+done < <(rounds_log)
+item_overlaps=$(grep -c '^overlap ' "$items_log" || true)
 
 say "Summary"
 echo "   crash failover (SIGKILL, ttl $ttl):  $failover_ms ms"
 echo "   graceful handover (SIGTERM):       $handover_ms ms"
 echo "   killed instance's child gone:      $child_gone"
 echo "   children active at the same time:  $overlaps (each child holds an exclusive flock)"
-echo "   items claimed by w1 / w2 (killed) / w3:  ${claimed[w1]} / ${claimed[w2]} / ${claimed[w3]}"
-echo "   items claimed again after the kill:  $reclaimed"
-echo "   tenants run twice at once:           $item_overlaps (a flock per tenant)"
-echo "   items lost (enqueued, never done):   $lost of ${#tenants[@]}"
+echo "   rounds of $ntenants tenants:             $round (instance $scheduler killed in round 2)"
+echo "   tenants run twice at once:         $item_overlaps (a flock per tenant)"
+echo "   items lost (offered, never done):  $lost of $start"

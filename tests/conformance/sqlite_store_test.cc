@@ -7,6 +7,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <cstdlib>
 #include <fstream>
 #include <memory>
 #include <string>
@@ -341,6 +342,28 @@ TEST_F(SqliteStoreTest, ReleaseWatcherPollsOnTheStoreClock) {
   // The store may go first; the subscription still stops cleanly.
   watcher->reset();
   subscription.reset();
+}
+
+// A process with a store and a queue on one file keeps its locks on the file: opening the
+// queue once checked the file by opening and closing it, which dropped every POSIX lock the
+// process held on it, so another process closing its last connection took itself for the
+// last user and deleted the -wal and -shm files under the live connections.
+TEST_F(SqliteStoreTest, AnotherProcessClosingLeavesTheWriteAheadLogOfAStoreAndAQueue) {
+  const std::string path = dir_.File("baton.db");
+  auto store = Open(path);
+  ASSERT_TRUE(IsOk(store));
+  SqliteStoreOptions options;
+  options.path = path;
+  options.clock = &clock_;
+  auto queue = OpenSqliteQueue(options);
+  ASSERT_TRUE(IsOk(queue));
+  ASSERT_TRUE(IsOk((*store)->Heartbeat(Request("a", LeaseIntent::kAcquire))));
+  const std::string command =
+      "sqlite3 '" + path + "' 'SELECT count(*) FROM sqlite_master' >/dev/null";
+  ASSERT_EQ(std::system(command.c_str()), 0) << "needs the sqlite3 program";
+  struct stat st {};
+  EXPECT_EQ(::stat((path + "-wal").c_str(), &st), 0) << "the -wal file was deleted";
+  EXPECT_TRUE(IsOk((*store)->Heartbeat(Request("a", LeaseIntent::kAcquire))));
 }
 
 }  // namespace

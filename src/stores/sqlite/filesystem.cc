@@ -120,17 +120,33 @@ Result<void> PrepareDatabaseFile(const std::string& path, bool refuse_network_fs
   // business reading it, let alone writing a lease. The shared default file is 0660, for the
   // members of its directory's group.
   int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, static_cast<mode_t>(mode));
-  const bool created = fd >= 0;
-  if (fd < 0 && errno == EEXIST) fd = ::open(path.c_str(), O_RDWR | O_CLOEXEC);
-  if (fd < 0) return PathError(path, Reason(errno, path));
-  // The umask would narrow 0660; SQLite gives its -wal and -shm files the same mode.
-  if (created) ::fchmod(fd, static_cast<mode_t>(mode));
   struct stat st {};
-  int stat_rc = ::fstat(fd, &st);
-  int stat_errno = errno;
-  // A symbolic link may lead to another filesystem than its directory's.
-  int statfs_rc = ::fstatfs(fd, &fs);
-  ::close(fd);
+  int stat_rc = 0;
+  int stat_errno = 0;
+  int statfs_rc = 0;
+  if (fd >= 0) {
+    // The umask would narrow 0660; SQLite gives its -wal and -shm files the same mode.
+    ::fchmod(fd, static_cast<mode_t>(mode));
+    stat_rc = ::fstat(fd, &st);
+    stat_errno = errno;
+    // A symbolic link may lead to another filesystem than its directory's.
+    statfs_rc = ::fstatfs(fd, &fs);
+    ::close(fd);
+  } else if (errno == EEXIST) {
+    // Never open and close an existing file: this process may already have SQLite connections
+    // to it (a store and a queue), and closing any descriptor of the file drops every POSIX
+    // lock the process holds on it, their shared lock included. Another process closing its
+    // last connection then takes the file for the last user, checkpoints and deletes the -wal
+    // and -shm files under the live connections, and new connections see a different WAL.
+    if (::access(path.c_str(), R_OK | W_OK) != 0) return PathError(path, Reason(errno, path));
+    stat_rc = ::stat(path.c_str(), &st);
+    stat_errno = errno;
+    // What opening it for writing said before: the same message for the same mistake.
+    if (stat_rc == 0 && S_ISDIR(st.st_mode)) return PathError(path, Reason(EISDIR, path));
+    statfs_rc = ::statfs(path.c_str(), &fs);
+  } else {
+    return PathError(path, Reason(errno, path));
+  }
   if (stat_rc != 0) return PathError(path, std::strerror(stat_errno));
   if (!S_ISREG(st.st_mode)) return PathError(path, "it is not a regular file");
   if (refuse_network_fs && statfs_rc == 0) {
