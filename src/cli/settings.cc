@@ -100,7 +100,9 @@ Result<void> Settings::Resolve() {
     const std::string k(key.str());
     if (IsServeTable(k) && node.is_table()) continue;  // baton serve's.
     if (node.is_table()) {
-      return Invalid("config file " + config_path_ + ": unknown table [" + k +
+      const toml::table& sub = *node.as_table();
+      const std::string name = sub.empty() ? k : k + "." + std::string(sub.begin()->first.str());
+      return Invalid("config file " + config_path_ + ": unknown table [" + name +
                      "] (baton serve's tables are [run.NAME], [schedule.NAME] and [work.NAME])");
     }
     auto it = entries_.find(k);
