@@ -120,17 +120,34 @@ Result<void> PrepareDatabaseFile(const std::string& path, bool refuse_network_fs
   // business reading it, let alone writing a lease. The shared default file is 0660, for the
   // members of its directory's group.
   int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, static_cast<mode_t>(mode));
-  const bool created = fd >= 0;
-  if (fd < 0 && errno == EEXIST) fd = ::open(path.c_str(), O_RDWR | O_CLOEXEC);
-  if (fd < 0) return PathError(path, Reason(errno, path));
-  // The umask would narrow 0660; SQLite gives its -wal and -shm files the same mode.
-  if (created) ::fchmod(fd, static_cast<mode_t>(mode));
   struct stat st {};
-  int stat_rc = ::fstat(fd, &st);
-  int stat_errno = errno;
-  // A symbolic link may lead to another filesystem than its directory's.
-  int statfs_rc = ::fstatfs(fd, &fs);
-  ::close(fd);
+  int stat_rc = 0;
+  int stat_errno = 0;
+  int statfs_rc = 0;
+  if (fd >= 0) {
+    // The umask would narrow 0660; SQLite gives its -wal and -shm files the same mode.
+    ::fchmod(fd, static_cast<mode_t>(mode));
+    stat_rc = ::fstat(fd, &st);
+    stat_errno = errno;
+    // A symbolic link may lead to another filesystem than its directory's.
+    statfs_rc = ::fstatfs(fd, &fs);
+    // Just created: no SQLite connection of this process has it open, so this close cannot
+    // drop one's locks.
+    ::close(fd);
+  } else if (errno == EEXIST) {
+    // Never open and close a file that exists: close() drops every POSIX lock this process
+    // holds on it, those of a SQLite connection already open on it included (a process with a
+    // Store and a Queue on one file), and another process could then checkpoint and delete
+    // the WAL under it. access(), stat() and statfs() take no descriptor.
+    stat_rc = ::stat(path.c_str(), &st);
+    stat_errno = errno;
+    // What open(O_RDWR) would have said of a directory.
+    if (stat_rc == 0 && S_ISDIR(st.st_mode)) return PathError(path, Reason(EISDIR, path));
+    if (::access(path.c_str(), R_OK | W_OK) != 0) return PathError(path, Reason(errno, path));
+    statfs_rc = ::statfs(path.c_str(), &fs);
+  } else {
+    return PathError(path, Reason(errno, path));
+  }
   if (stat_rc != 0) return PathError(path, std::strerror(stat_errno));
   if (!S_ISREG(st.st_mode)) return PathError(path, "it is not a regular file");
   if (refuse_network_fs && statfs_rc == 0) {
