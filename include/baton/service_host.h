@@ -67,6 +67,10 @@ struct HostOptions {
   std::string id;                   // Default: <host>-<pid>-<random hex>.
   Clock* clock = nullptr;           // Default: Clock::Real(). Must outlive the host.
   std::string version = "library";  // The member rows' version, for `baton status`.
+  // The holder identity (id plus a per-run nonce) of every service. Default: a new one. Given
+  // when the process also runs electors of its own beside the host (`baton serve` does), so
+  // that the process is one member, never two that refuse each other's id.
+  std::string holder = {};
 };
 
 // Runs one or more hosted services in one process, each electing its own active instance

@@ -14,6 +14,7 @@ int StatusCommand(const Settings& settings);
 int MigrateCommand(const Settings& settings);
 int WorkCommand(const Settings& settings, const std::vector<std::string>& command);
 int ScheduleCommand(const Settings& settings);
+int ServeCommand(const Settings& settings);
 // `keys`: the keys given as arguments (before or after --).
 int EnqueueCommand(const Settings& settings, const std::vector<std::string>& keys);
 // `args`: the action and its argument ("stats", "requeue 17").

@@ -10,6 +10,7 @@
 #include "child_supervisor.h"
 #include "commands.h"
 #include "logging.h"
+#include "service_configs.h"
 #include "store_url.h"
 
 namespace baton::cli {
@@ -21,13 +22,7 @@ constexpr Duration kShortLife = std::chrono::seconds(60);
 constexpr Duration kFirstHoldOff = std::chrono::seconds(1);
 constexpr Duration kMaxHoldOff = std::chrono::seconds(60);
 
-struct RunConfig {
-  Common common;
-  Timing timing;
-  bool exit_with_child = false;
-  std::optional<std::string> passive_command;
-  std::vector<std::string> command;
-};
+}  // namespace
 
 Result<RunConfig> ResolveRunConfig(const Settings& settings,
                                    const std::vector<std::string>& command) {
@@ -69,6 +64,8 @@ Result<RunConfig> ResolveRunConfig(const Settings& settings,
   config.command = command;
   return config;
 }
+
+namespace {
 
 // SIGTERM, SIGINT and SIGHUP are blocked in every thread and taken here, one at a time,
 // so no handler ever runs in the middle of a store call.
@@ -145,7 +142,16 @@ int RunCommand(const Settings& settings, const std::vector<std::string>& command
 
   EventQueue<RunEvent> events;
   StartSignalThread(events);
+  const MemberInfo self{config->common.id, NewHolder(config->common.id), LocalHostName(),
+                        static_cast<int64_t>(getpid()), BATON_VERSION};
+  const int exit_code = RunElected(*config, **store, self, events);
+  if (exit_code == kExitOk) spdlog::info("stopped");
+  return exit_code;
+}
 
+int RunElected(const RunConfig& run, Store& store, const MemberInfo& self,
+               EventQueue<RunEvent>& events) {
+  const RunConfig* config = &run;
   ChildCommands commands;
   commands.active = config->command;
   commands.passive = config->passive_command;
@@ -157,10 +163,9 @@ int RunCommand(const Settings& settings, const std::vector<std::string>& command
 
   ElectorOptions options;
   options.lease = {config->common.group, kActiveLease};
-  options.self = {config->common.id, NewHolder(config->common.id), LocalHostName(),
-                  static_cast<int64_t>(getpid()), BATON_VERSION};
+  options.self = self;
   options.timing = config->timing;
-  Elector elector(**store, options, supervisor);
+  Elector elector(store, options, supervisor);
 
   Result<void> elector_result;
   std::thread elector_thread([&] {
@@ -230,7 +235,6 @@ int RunCommand(const Settings& settings, const std::vector<std::string>& command
   elector_thread.join();
   supervisor.StopAll();
   if (!elector_result) return ReportError(elector_result.error());
-  spdlog::info("stopped");
   return exit_code;
 }
 

@@ -12,6 +12,7 @@
 #include "child_supervisor.h"
 #include "commands.h"
 #include "logging.h"
+#include "service_configs.h"
 #include "store_url.h"
 #include "subcommand.h"
 #include "tenant_command.h"
@@ -26,19 +27,6 @@ constexpr Duration kDefaultTenantsTimeout = std::chrono::seconds(30);
 Error Invalid(std::string message) {
   return Error(ErrorCode::kInvalidArgument, std::move(message));
 }
-
-enum class SourceKind { kFile, kCommand, kSql };
-
-struct ScheduleConfig {
-  Common common;
-  TimingOptions timing;
-  Timing resolved;
-  SchedulerOptions scheduler;
-  SourceKind kind = SourceKind::kFile;
-  std::string source;                // The file, or the SQL.
-  std::vector<std::string> command;  // --tenants-command as words.
-  Duration tenants_timeout{0};
-};
 
 bool EnvFlag(const char* name) {
   const char* v = std::getenv(name);
@@ -82,6 +70,8 @@ Result<void> ResolveSource(const Settings& settings, ScheduleConfig& config) {
   }
   return Ok();
 }
+
+}  // namespace
 
 Result<ScheduleConfig> ResolveScheduleConfig(const Settings& settings) {
   ScheduleConfig config;
@@ -155,8 +145,6 @@ void WarnUnsafe(const SchedulerOptions& options) {
         "(for tests only)");
   }
 }
-
-}  // namespace
 
 int ScheduleCommand(const Settings& settings) {
   auto config = ResolveScheduleConfig(settings);

@@ -1,6 +1,6 @@
 #include "settings.h"
 
-#include <toml++/toml.h>
+#include "toml_value.h"
 
 #include <cstdlib>
 #include <fstream>
@@ -27,10 +27,7 @@ bool IsServeTable(const std::string& key) {
   return key == "run" || key == "schedule" || key == "work";
 }
 
-struct TomlValue {
-  std::string text;
-  bool number = false;
-};
+}  // namespace
 
 Result<TomlValue> ReadTomlValue(const std::string& path, const std::string& key,
                                 const toml::node& node) {
@@ -47,8 +44,6 @@ Result<TomlValue> ReadTomlValue(const std::string& path, const std::string& key,
                  "\" must be a string, a number or true/false, for example " + key +
                  " = \"value\"");
 }
-
-}  // namespace
 
 std::string EnvName(const std::string& option_name) {
   std::string env = "BATON_";
@@ -104,6 +99,12 @@ Result<void> Settings::Resolve() {
   for (auto&& [key, node] : *table) {
     const std::string k(key.str());
     if (IsServeTable(k) && node.is_table()) continue;  // baton serve's.
+    if (node.is_table()) {
+      const toml::table& sub = *node.as_table();
+      const std::string name = sub.empty() ? k : k + "." + std::string(sub.begin()->first.str());
+      return Invalid("config file " + config_path_ + ": unknown table [" + name +
+                     "] (baton serve's tables are [run.NAME], [schedule.NAME] and [work.NAME])");
+    }
     auto it = entries_.find(k);
     if (it == entries_.end() || k == "config") {
       if (k != "config" && KnownKeys().count(k) > 0) continue;  // Another subcommand's.
@@ -119,6 +120,17 @@ Result<void> Settings::Resolve() {
     e.source = k + " in " + config_path_;
   }
   return Ok();
+}
+
+bool Settings::Declares(const std::string& name) const { return entries_.count(name) > 0; }
+
+void Settings::Assign(const std::string& name, std::string value, std::string source,
+                      bool toml_number, std::string file) {
+  Entry& e = entries_.at(name);
+  e.value = std::move(value);
+  e.source = std::move(source);
+  e.toml_number = toml_number;
+  if (toml_number) config_path_ = std::move(file);
 }
 
 std::optional<std::string> Settings::Get(const std::string& name) const {

@@ -32,6 +32,15 @@ class Settings final {
   // then from the config file (--config or BATON_CONFIG), if any.
   Result<void> Resolve();
 
+  // Whether Add() or AddFlag() declared `name`.
+  bool Declares(const std::string& name) const;
+  // Sets `name`'s value as if it came from `source` ("ttl in [run.billing] of F"), for
+  // `baton serve`, which fills a hosted service's settings from its table instead of calling
+  // Resolve(). `file`: where a TOML number came from, for the message that it lacks a unit.
+  // REQUIRES: Declares(name).
+  void Assign(const std::string& name, std::string value, std::string source, bool toml_number,
+              std::string file);
+
   std::optional<std::string> Get(const std::string& name) const;
   std::string GetOr(const std::string& name, const std::string& fallback) const;
   bool GetFlag(const std::string& name) const;

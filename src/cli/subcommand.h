@@ -36,6 +36,7 @@ std::unique_ptr<Subcommand> DeclareEnqueue(CLI::App& app);
 std::unique_ptr<Subcommand> DeclareQueue(CLI::App& app);
 std::unique_ptr<Subcommand> DeclareStatus(CLI::App& app);
 std::unique_ptr<Subcommand> DeclareMigrate(CLI::App& app);
+std::unique_ptr<Subcommand> DeclareServe(CLI::App& app);  // serve_command.cc
 
 // Every subcommand, in the order `baton --help` lists them.
 std::vector<std::unique_ptr<Subcommand>> DeclareSubcommands(CLI::App& app);

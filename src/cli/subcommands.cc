@@ -7,6 +7,7 @@ std::vector<std::unique_ptr<Subcommand>> DeclareSubcommands(CLI::App& app) {
   subcommands.push_back(DeclareRun(app));
   subcommands.push_back(DeclareWork(app));
   subcommands.push_back(DeclareSchedule(app));
+  subcommands.push_back(DeclareServe(app));
   subcommands.push_back(DeclareEnqueue(app));
   subcommands.push_back(DeclareQueue(app));
   subcommands.push_back(DeclareStatus(app));
@@ -15,6 +16,8 @@ std::vector<std::unique_ptr<Subcommand>> DeclareSubcommands(CLI::App& app) {
   return subcommands;
 }
 
-std::string SubcommandNames() { return "run, work, schedule, enqueue, queue, status or migrate"; }
+std::string SubcommandNames() {
+  return "run, work, schedule, serve, enqueue, queue, status or migrate";
+}
 
 }  // namespace baton::cli

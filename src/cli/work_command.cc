@@ -10,16 +10,10 @@
 #include "commands.h"
 #include "item_command.h"
 #include "logging.h"
+#include "service_configs.h"
 #include "store_url.h"
 
 namespace baton::cli {
-namespace {
-
-struct WorkConfig {
-  Common common;
-  WorkerOptions worker;
-  std::vector<std::string> command;
-};
 
 Result<WorkConfig> ResolveWorkConfig(const Settings& settings,
                                      const std::vector<std::string>& command) {
@@ -71,8 +65,6 @@ Result<WorkConfig> ResolveWorkConfig(const Settings& settings,
   config.command = command;
   return config;
 }
-
-}  // namespace
 
 int WorkCommand(const Settings& settings, const std::vector<std::string>& command) {
   auto config = ResolveWorkConfig(settings, command);

@@ -172,11 +172,13 @@ struct ServiceHost::Impl {
       : store(s),
         id(o.id.empty() ? DefaultInstanceId() : o.id),
         clock(o.clock != nullptr ? *o.clock : Clock::Real()),
+        holder(o.holder.empty() ? NewHolder(id) : std::move(o.holder)),
         options_version(std::move(o.version)) {}
 
   Store& store;
   const std::string id;
   Clock& clock;
+  const std::string holder;
   const std::string options_version;
   std::vector<HostedService> services;
   struct HostedWorker {
@@ -251,8 +253,8 @@ SchedulerCounters ServiceHost::scheduler_counters(size_t index) const {
 
 Result<void> ServiceHost::Run() {
   if (auto valid = ValidateName("id", impl_->id); !valid) return valid;
-  const MemberInfo self{impl_->id, NewHolder(impl_->id), LocalHostName(),
-                        static_cast<int64_t>(getpid()), impl_->options_version};
+  const MemberInfo self{impl_->id, impl_->holder, LocalHostName(), static_cast<int64_t>(getpid()),
+                        impl_->options_version};
   std::vector<std::unique_ptr<ServiceRunner>> runners;
   std::vector<std::unique_ptr<Elector>> electors;
   for (const HostedService& service : impl_->services) {
