@@ -42,4 +42,25 @@ while read -r tenant; do
     [ "$n" = 0 ] || fail "$tenant (unlicensed) was processed"
   fi
 done < <(grep -v '^#' examples/shell/tenants.txt)
+# The README's serve variant: the same scheduler and worker as one process.
+baton=build/default/src/cli/baton
+store="sqlite:$dir/tenants.db"
+check=$("$baton" serve --check --store "$store" --config examples/shell/serve.toml) ||
+  fail "serve --check refused examples/shell/serve.toml"
+echo "$check"
+grep -q 'is fine: 2 service(s): schedule.sync' <<<"$check" || fail "serve --check: $check"
+before_serve=$(sqlite3 -cmd ".timeout 2000" "$dir/tenants.db" "SELECT count(*) FROM results")
+EXAMPLE_DB=$dir/tenants.db "$baton" serve --store "$store" --config examples/shell/serve.toml \
+  --id d 2>"$dir/d-serve.log" &
+serve_pid=$!
+for _ in $(seq 100); do  # A round is due 3 s after the last; its 8 items take 2 slots ~1.2 s.
+  n=$(sqlite3 -cmd ".timeout 2000" "$dir/tenants.db" "SELECT count(*) FROM results")
+  [ "$n" -ge $((before_serve + 8)) ] && break
+  sleep 0.1
+done
+kill -TERM "$serve_pid"
+wait "$serve_pid" || fail "baton serve exited $? on SIGTERM"
+after_serve=$(sqlite3 -cmd ".timeout 2000" "$dir/tenants.db" "SELECT count(*) FROM results")
+echo "serve: $((after_serve - before_serve)) items processed by one baton serve process"
+[ "$after_serve" -ge $((before_serve + 8)) ] || fail "baton serve processed no whole round"
 echo "shell test: ok"

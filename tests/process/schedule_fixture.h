@@ -45,6 +45,12 @@ class ScheduleTest : public WorkTest {
   std::vector<std::string> QueuedTenants();
 };
 
+// prefix0 … prefix(n-1).
+std::vector<std::string> Tenants(const std::string& prefix, int n);
+// Expects every round of `rounds` (any schedulers) at least `every` after the one before, less
+// kRoundTolerance; returns the smallest gap in ms.
+int64_t CheckRoundsApart(std::vector<RoundLine> rounds, milliseconds every);
+
 // "2026-12-02T05:20:00.123Z ..." as milliseconds since the epoch; 0 when not a log line.
 int64_t LogLineMillis(const std::string& line);
 

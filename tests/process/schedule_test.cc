@@ -21,31 +21,6 @@ using test_support::WaitFor;
 
 BATON_INSTANTIATE_ON_STORE_UNDER_TEST(ScheduleTest);
 
-std::vector<std::string> Tenants(const std::string& prefix, int n) {
-  std::vector<std::string> ids;
-  for (int i = 0; i < n; ++i) ids.push_back(prefix + std::to_string(i));
-  return ids;
-}
-
-// Every round of `rounds` (any schedulers) at least `every` after the one before, less the
-// tolerance; returns the smallest gap in ms.
-int64_t CheckRoundsApart(std::vector<RoundLine> rounds, milliseconds every) {
-  std::sort(rounds.begin(), rounds.end(),
-            [](const RoundLine& a, const RoundLine& b) { return a.wall_ms < b.wall_ms; });
-  int64_t smallest = INT64_MAX;
-  for (size_t i = 1; i < rounds.size(); ++i) {
-    // The offers of a round lie in [line − took, line]: compare the earliest possible offer of
-    // the later round with the latest of the earlier one.
-    const int64_t gap =
-        rounds[i].wall_ms - static_cast<int64_t>(rounds[i].took_ms) - rounds[i - 1].wall_ms;
-    smallest = std::min(smallest, gap);
-    EXPECT_GE(gap, (every - kRoundTolerance).count())
-        << "round of " << rounds[i].scheduler << " only " << gap << " ms after one of "
-        << rounds[i - 1].scheduler;
-  }
-  return smallest;
-}
-
 TEST_P(ScheduleTest, KilledSchedulersRoleMovesWithinItsTtlAndNoRoundRunsTwiceWithinEvery) {
   const std::string tenants = TenantsFile("tenants.txt", Tenants("t-", 5));
   const std::vector<std::string> args = {"--every", "3s", "--tenants-file", tenants};
