@@ -123,6 +123,10 @@ Result<void> CheckClaim(const ClaimRequest& request) {
   if (request.max_attempts < 1) {
     return Error(ErrorCode::kInvalidArgument, "max attempts must be at least 1");
   }
+  if (request.acknowledge.size() > static_cast<size_t>(kMaxRowsPerTransaction)) {
+    return Error(ErrorCode::kInvalidArgument, "at most " + std::to_string(kMaxRowsPerTransaction) +
+                                                  " claims may be acknowledged in one call");
+  }
   return Ok();
 }
 

@@ -127,8 +127,37 @@ void Worker::Impl::ClaimLoop() {
     request.max_items = free;
     request.visibility = timing.visibility;
     request.max_attempts = options.max_attempts;
+    // Done items go with the claim: one statement, where acknowledging them alone and then
+    // claiming took two.
+    std::vector<Finished> acking;
+    {
+      std::lock_guard lock(mu);
+      acking = TakeDone();
+    }
+    for (const Finished& f : acking) {
+      request.acknowledge.push_back({f.running->item.id, f.running->item.claim_token});
+    }
     const TimePoint sent = clock.Now();
+    claiming = true;
     Result<ClaimReply> reply = queue.Claim(request);
+    {
+      std::lock_guard lock(mu);
+      claiming = false;
+    }
+    finished_cv.notify_all();  // The finisher may take what waited for this claim.
+    if (reply) {
+      std::vector<const Finished*> acked;
+      for (const Finished& f : acking) acked.push_back(&f);
+      RecordAcks(acked, reply->acknowledged);
+      Settle(acking);
+    } else if (!acking.empty()) {
+      // Whether they were acknowledged is unknown: the finisher acknowledges them again.
+      {
+        std::lock_guard lock(mu);
+        for (Finished& f : acking) finished.push_front(std::move(f));
+      }
+      finished_cv.notify_all();
+    }
     if (!reply) {
       Count(&WorkerCounters::store_errors);
       if (!reply.error().retryable()) {
@@ -177,7 +206,7 @@ void Worker::Impl::StartItem(const ClaimedItem& item, TimePoint sent) {
     r->finished = true;
     {
       std::lock_guard lock(mu);
-      finished.push_back({r, std::move(result)});
+      finished.push_back({r, std::move(result), clock.Now()});
       ++finishing;
     }
     finished_cv.notify_all();

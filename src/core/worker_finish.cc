@@ -1,6 +1,9 @@
-// The worker's finisher: what happens to an item once its work has returned (acknowledged in
-// batches, failed with a backoff, dead-lettered, or released on stop).
+// The worker's finisher: what happens to an item once its work has returned (failed with a
+// backoff, dead-lettered, released on stop, or acknowledged when the dispatcher's next claim
+// did not take it along).
 #include <spdlog/spdlog.h>
+
+#include <algorithm>
 
 #include "baton/timing.h"
 #include "baton/worker.h"
@@ -24,30 +27,60 @@ std::string LastLine(const std::string& error) {
 }  // namespace
 
 using worker_detail::Finished;
-using worker_detail::kAckGather;
+using worker_detail::kAckWait;
 using worker_detail::kFinishTries;
 using worker_detail::RunningItem;
 
 void Worker::Impl::FinisherLoop() {
-  while (true) {
-    std::vector<Finished> batch;
-    {
-      std::unique_lock lock(mu);
-      finished_cv.wait(lock, [&] { return !finished.empty() || finisher_done; });
-      if (finished.empty() && finisher_done) return;
+  std::unique_lock lock(mu);
+  while (!(finished.empty() && finisher_done)) {
+    std::optional<TimePoint> wake;
+    std::vector<Finished> batch = TakeForFinisher(clock.Now(), wake);
+    if (!batch.empty()) {
+      lock.unlock();
+      Finish(std::move(batch));
+      lock.lock();
+    } else if (wake) {
+      lock.unlock();
+      clock.SleepUntil(*wake);
+      lock.lock();
+    } else {
+      finished_cv.wait(lock);  // New work, a claim's end, or the end.
     }
-    // Let acknowledgements that arrive within a few milliseconds share one statement, when
-    // other work still runs that may finish within them.
-    if (WorkStillRunning()) clock.SleepFor(kAckGather);
-    {
-      std::lock_guard lock(mu);
-      while (!finished.empty()) {
-        batch.push_back(std::move(finished.front()));
-        finished.pop_front();
-      }
-    }
-    Finish(std::move(batch));
   }
+}
+
+std::vector<Finished> Worker::Impl::TakeForFinisher(TimePoint now, std::optional<TimePoint>& wake) {
+  std::vector<Finished> batch;
+  const bool all = finisher_done || stopping;
+  for (auto it = finished.begin(); it != finished.end();) {
+    const bool done = it->result.kind == WorkResult::Kind::kDone;
+    const TimePoint due = it->at + kAckWait;
+    if (all || !done || (!claiming && now >= due)) {
+      batch.push_back(std::move(*it));
+      it = finished.erase(it);
+    } else {
+      // Overdue while a claim is out: the dispatcher takes it with its next claim, or
+      // wakes us when this one ends.
+      if (now < due) wake = wake ? std::min(*wake, due) : due;
+      ++it;
+    }
+  }
+  return batch;
+}
+
+std::vector<Finished> Worker::Impl::TakeDone() {
+  std::vector<Finished> done;
+  for (auto it = finished.begin();
+       it != finished.end() && done.size() < static_cast<size_t>(kMaxRowsPerTransaction);) {
+    if (it->result.kind == WorkResult::Kind::kDone) {
+      done.push_back(std::move(*it));
+      it = finished.erase(it);
+    } else {
+      ++it;
+    }
+  }
+  return done;
 }
 
 template <typename Call>
@@ -137,21 +170,32 @@ void Worker::Impl::Finish(std::vector<Finished> batch) {
                    FormatDuration(failure.retry_after));
     }
   }
-  if (!acks.empty()) {
-    auto outcomes = WithRetries([&] { return queue.Acknowledge(options.queue, acks); },
-                                "acknowledge", acks.front().item);
+  for (size_t begin = 0; begin < acks.size(); begin += kMaxRowsPerTransaction) {
+    const size_t end = std::min(acks.size(), begin + kMaxRowsPerTransaction);
+    const std::vector<ClaimRef> some(acks.begin() + begin, acks.begin() + end);
+    auto outcomes = WithRetries([&] { return queue.Acknowledge(options.queue, some); },
+                                "acknowledge", some.front().item);
     if (outcomes) {
-      for (size_t i = 0; i < acked.size() && i < outcomes->size(); ++i) {
-        const RunningItem& r = *acked[i]->running;
-        if ((*outcomes)[i] == ClaimOutcome::kOk) {
-          Count(&WorkerCounters::done);
-          spdlog::debug("item {} of tenant \"{}\" done", r.item.id, r.item.tenant);
-        } else {
-          Record(r, (*outcomes)[i], "acknowledged");
-        }
-      }
+      RecordAcks({acked.begin() + begin, acked.begin() + end}, *outcomes);
     }
   }
+  Settle(batch);
+}
+
+void Worker::Impl::RecordAcks(const std::vector<const Finished*>& acked,
+                              const std::vector<ClaimOutcome>& outcomes) {
+  for (size_t i = 0; i < acked.size() && i < outcomes.size(); ++i) {
+    const RunningItem& r = *acked[i]->running;
+    if (outcomes[i] == ClaimOutcome::kOk) {
+      Count(&WorkerCounters::done);
+      spdlog::debug("item {} of tenant \"{}\" done", r.item.id, r.item.tenant);
+    } else {
+      Record(r, outcomes[i], "acknowledged");
+    }
+  }
+}
+
+void Worker::Impl::Settle(const std::vector<Finished>& batch) {
   // Only now are the slots free: the store has the outcome, so the tenant is free too.
   for (const Finished& f : batch) {
     std::thread thread;

@@ -21,8 +21,9 @@ namespace worker_detail {
 constexpr int kOverrunExitCode = 70;  // EX_SOFTWARE, as the service host's.
 // After a failed extension, the next try of that item's extension.
 constexpr Duration kExtensionRetry = std::chrono::milliseconds(100);
-// Acknowledgements that arrive within this long share one statement.
-constexpr Duration kAckGather = std::chrono::milliseconds(2);
+// A done item waits this long for the dispatcher to acknowledge it with its next claim (one
+// statement for both) before the finisher acknowledges it alone.
+constexpr Duration kAckWait = std::chrono::milliseconds(5);
 // Tries of one acknowledgement or failure before leaving the item to its visibility.
 constexpr int kFinishTries = 3;
 
@@ -47,7 +48,18 @@ struct Worker::Impl {
   void ExtenderLoop();
   void WatchdogLoop();
   void FinisherLoop();
+  // What the finisher takes from `finished` now: everything but done items younger than
+  // kAckWait, unless stopping. Sets `wake` to when the first of those is due. REQUIRES: mu.
+  std::vector<worker_detail::Finished> TakeForFinisher(TimePoint now,
+                                                       std::optional<TimePoint>& wake);
+  // The done items in `finished`, for the dispatcher's next claim. REQUIRES: mu.
+  std::vector<worker_detail::Finished> TakeDone();
   void Finish(std::vector<worker_detail::Finished> batch);
+  // Logs and counts acknowledgements' outcomes, one per item of `acked`, in order.
+  void RecordAcks(const std::vector<const worker_detail::Finished*>& acked,
+                  const std::vector<ClaimOutcome>& outcomes);
+  // Frees the slots of finished items whose outcome the store has (or never will).
+  void Settle(const std::vector<worker_detail::Finished>& batch);
   void Record(const worker_detail::RunningItem& running, ClaimOutcome outcome, const char* what);
   template <typename Call>
   auto WithRetries(Call call, const char* what, uint64_t id) -> decltype(call());
@@ -59,10 +71,6 @@ struct Worker::Impl {
     std::lock_guard lock(mu);
     const size_t settling = std::min(finishing, static_cast<size_t>(options.concurrency));
     return static_cast<int>(running.size() - settling);
-  }
-  bool WorkStillRunning() {
-    std::lock_guard lock(mu);
-    return running.size() > finishing;
   }
   void Count(uint64_t WorkerCounters::*field, uint64_t n = 1) {
     std::lock_guard lock(counters_mu);
@@ -76,6 +84,9 @@ struct Worker::Impl {
   const ClaimTiming timing;
 
   std::atomic<bool> stopping{false};
+  // The dispatcher is in a claim: done items wait for its next one, however long this one
+  // takes, rather than going alone after kAckWait.
+  std::atomic<bool> claiming{false};
   std::optional<Error> fatal;  // Set by the dispatcher only.
 
   std::mutex mu;  // Guards running and finished.

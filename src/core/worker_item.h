@@ -52,6 +52,7 @@ struct RunningItem {
 struct Finished {
   std::shared_ptr<RunningItem> running;
   WorkResult result;
+  TimePoint at;  // When the work returned.
 };
 
 }  // namespace baton::worker_detail

@@ -78,9 +78,10 @@ TEST_F(PostgresQueueTest, UpgradesAVersion1SchemaWhileALeaseIsHeld) {
   std::unique_ptr<Queue> queue = OpenQueue(&clock_a_);  // create_schema: upgrades.
   ASSERT_NE(queue, nullptr);
   EXPECT_EQ(old.Must("SELECT value FROM " + Qualified("meta") + " WHERE key = 'schema_version'"),
-            "3");
+            std::to_string(postgres_detail::kSchemaVersion));
   EXPECT_EQ(old.Must("SELECT value FROM " + Qualified("meta") + " WHERE key = 'usable_from'"), "1");
-  EXPECT_TRUE((SchemaVersion{.version = 3, .usable_from = 1}.UsableBy(1)));
+  EXPECT_TRUE(
+      (SchemaVersion{.version = postgres_detail::kSchemaVersion, .usable_from = 1}.UsableBy(1)));
   EXPECT_EQ(old.Must("SELECT holder || ':' || token FROM " + Qualified("leases")), "old#1:1");
   EXPECT_EQ(old.Must(HeartbeatCall(heartbeat, "renew", 1)), "t") << "the version 1 renewal";
   EXPECT_TRUE(old.Exec("SELECT " + Qualified("check_token") + "('g', 1)").ok);
@@ -92,7 +93,7 @@ TEST_F(PostgresQueueTest, UpgradesAVersion1SchemaWhileALeaseIsHeld) {
   ASSERT_NE(store, nullptr);
   Result<SchemaInfo> again = store->Migrate();
   ASSERT_TRUE(IsOk(again));
-  EXPECT_EQ(again->found, 3);
+  EXPECT_EQ(again->found, postgres_detail::kSchemaVersion);
 }
 
 // SPEC 5: version 3 (the scheduler's round times) is made from version 2 in one transaction,
@@ -111,10 +112,11 @@ TEST_F(PostgresQueueTest, UpgradesAVersion2SchemaKeepingItsItems) {
   std::unique_ptr<Queue> queue = OpenQueue(&clock_a_);  // create_schema: upgrades.
   ASSERT_NE(queue, nullptr);
   EXPECT_EQ(admin.Must("SELECT value FROM " + Qualified("meta") + " WHERE key = 'schema_version'"),
-            "3");
+            std::to_string(postgres_detail::kSchemaVersion));
   EXPECT_EQ(admin.Must("SELECT value FROM " + Qualified("meta") + " WHERE key = 'usable_from'"),
             "1");
-  EXPECT_TRUE((SchemaVersion{.version = 3, .usable_from = 1}.UsableBy(2)));
+  EXPECT_TRUE(
+      (SchemaVersion{.version = postgres_detail::kSchemaVersion, .usable_from = 1}.UsableBy(2)));
   ClaimReply reply = Claim(*queue);
   ASSERT_EQ(reply.items.size(), 1u);
   EXPECT_EQ(reply.items[0].tenant, "kept") << "the version 2 item survived";
@@ -136,6 +138,22 @@ TEST_F(PostgresQueueTest, UpgradesAVersion2SchemaKeepingItsItems) {
   EXPECT_FALSE(again->started) << "not due again within every, by the database's clock";
   EXPECT_GT(again->wait, seconds(9));
   EXPECT_EQ(admin.Must("SELECT rounds FROM " + Qualified("queue_rounds")), "1");
+}
+
+// SPEC 5: version 4 keeps version 3's claim() (ten arguments, no acknowledgements) for the
+// programs that call it, listing the running claims as it always did.
+TEST_F(PostgresQueueTest, AVersion3ProgramsClaimStillClaimsAndListsRunningClaims) {
+  std::unique_ptr<Queue> queue = OpenQueue(&clock_a_);
+  ASSERT_NE(queue, nullptr);
+  Offer(*queue, "t");
+  Offer(*queue, "u");
+  PgSession old(url_);
+  const std::string call = "SELECT string_agg(r_kind, ',' ORDER BY r_kind) FROM " +
+                           Qualified("claim") +
+                           "('g', 'q', 'old', 1, 10000000, 5, '{}', '{}', '{}', '{}')";
+  EXPECT_EQ(old.Must(call), "item,running");
+  EXPECT_EQ(old.Must(call), "item,running,running");
+  EXPECT_EQ(old.Must(call), "running,running") << "both tenants busy: nothing claimable";
 }
 
 TEST_F(PostgresQueueTest, CheckClaimAcceptsOnlyTheLiveClaimAndHoldsOffATakeBack) {
@@ -232,6 +250,65 @@ TEST_F(PostgresQueueTest, OffersAndClaimsOnAFullQueueScanNoWholeTable) {
   }
   ASSERT_GT(idx_after, idx_before) << "the statistics never arrived: the check would see nothing";
   EXPECT_EQ(counter("seq_scan"), seq_before) << "a statement scanned all of queue_items";
+}
+
+// A queue the planner's statistics have never seen (they were gathered on another queue) is
+// claimed through lookups by tenant: before schema version 4, a claim found one tenant's item
+// by reading the queue's pending items in ready order and updated a tenant's row after
+// reading every tenant of the queue, some hundred index entries per item here.
+TEST_F(PostgresQueueTest, ClaimsOfAQueueNoStatisticsKnowReadFewIndexEntriesPerItem) {
+  const auto offer = [this](Queue& queue, const QueueKey& key) {
+    OfferRequest fill{.queue = key};
+    for (int i = 0; i < 3000; ++i) {
+      fill.items.push_back(OfferItem{.tenant = "t-" + std::to_string(i % 300)});
+    }
+    ASSERT_TRUE(IsOk(queue.Offer(fill)));
+  };
+  const auto entries_read = [this](const std::string& table) {
+    PgSession admin(url_);
+    return std::stoll(
+        admin.Must("SELECT coalesce(sum(idx_tup_read), 0) FROM pg_stat_user_indexes "
+                   "WHERE schemaname = '" +
+                   schema_ + "' AND relname = '" + table + "'"));
+  };
+  const QueueKey unseen{.group = "g", .queue = "unseen"};
+  {
+    std::unique_ptr<Queue> queue = OpenQueue(&clock_a_);
+    ASSERT_NE(queue, nullptr);
+    offer(*queue, key_);
+    PgSession(url_).Must("ANALYZE " + Qualified("queue_items") + ", " + Qualified("queue_tenants"));
+    offer(*queue, unseen);
+  }
+  const long long items_before = entries_read("queue_items");
+  const long long tenants_before = entries_read("queue_tenants");
+  constexpr int kItems = 200;
+  {
+    std::unique_ptr<Queue> queue = OpenQueue(&clock_a_);
+    ASSERT_NE(queue, nullptr);
+    std::vector<ClaimRef> done;
+    int claimed = 0;
+    while (claimed < kItems) {
+      ClaimRequest request{
+          .queue = unseen, .worker = "w", .max_items = 4, .visibility = seconds(10)};
+      request.acknowledge = done;
+      Result<ClaimReply> reply = queue->Claim(request);
+      ASSERT_TRUE(IsOk(reply));
+      ASSERT_FALSE(reply->items.empty());
+      done.clear();
+      for (const ClaimedItem& item : reply->items) done.push_back({item.id, item.claim_token});
+      claimed += static_cast<int>(reply->items.size());
+    }
+  }  // The session ends, which sends its statistics.
+  long long items_after = items_before;
+  for (int i = 0; i < 50 && items_after == items_before; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    items_after = entries_read("queue_items");
+  }
+  ASSERT_GT(items_after, items_before)
+      << "the statistics never arrived: the check would see nothing";
+  EXPECT_LT(items_after - items_before, 20 * kItems) << "queue_items index entries read";
+  EXPECT_LT(entries_read("queue_tenants") - tenants_before, 20 * kItems)
+      << "queue_tenants index entries read";
 }
 
 // SPEC 3.3: a forward step of the database's clock makes a live claim look expired; another

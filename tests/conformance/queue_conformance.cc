@@ -159,6 +159,45 @@ TEST_P(QueueConformance, AcknowledgesManyInOneCall) {
   EXPECT_EQ(stats->done_total, 3);
 }
 
+// A busy worker acknowledges with its next claim: the acknowledgements come first, in the
+// same call, so the tenant an acknowledgement frees is claimable by that very claim; a paused
+// queue still takes them; a stale one is refused as by Acknowledge.
+TEST_P(QueueConformance, ClaimAcknowledgesFirstInTheSameCall) {
+  OfferTenants(*queue_, {"t", "t", "u"});
+  ClaimReply first = Claim(*queue_, 2);
+  ASSERT_EQ(first.items.size(), 2u) << "t and u";
+  const ClaimedItem& t1 = first.items[0].tenant == "t" ? first.items[0] : first.items[1];
+  const ClaimedItem& u1 = first.items[0].tenant == "t" ? first.items[1] : first.items[0];
+
+  ClaimRequest request = Request(5);
+  request.acknowledge = {{t1.id, t1.claim_token}, {u1.id, u1.claim_token + 1000}};
+  Result<ClaimReply> second = queue_->Claim(request);
+  ASSERT_TRUE(IsOk(second));
+  EXPECT_EQ(second->acknowledged,
+            (std::vector<ClaimOutcome>{ClaimOutcome::kOk, ClaimOutcome::kStale}));
+  ASSERT_EQ(second->items.size(), 1u) << "t's second item, its tenant freed by the ack";
+  EXPECT_EQ(second->items[0].tenant, "t");
+  const ClaimedItem t2 = second->items[0];
+
+  ASSERT_TRUE(IsOk(queue_->Pause(key_)));
+  request.acknowledge = {{t2.id, t2.claim_token}, {u1.id, u1.claim_token}};
+  Result<ClaimReply> paused = queue_->Claim(request);
+  ASSERT_TRUE(IsOk(paused));
+  EXPECT_TRUE(paused->paused);
+  EXPECT_TRUE(paused->items.empty());
+  EXPECT_EQ(paused->acknowledged,
+            (std::vector<ClaimOutcome>{ClaimOutcome::kOk, ClaimOutcome::kOk}));
+  Result<QueueStats> stats = queue_->Stats(key_);
+  ASSERT_TRUE(IsOk(stats));
+  EXPECT_EQ(stats->done_total, 3);
+  EXPECT_TRUE(Items(*queue_).empty());
+
+  request.acknowledge.assign(kMaxRowsPerTransaction + 1, ClaimRef{t2.id, t2.claim_token});
+  Result<ClaimReply> too_many = queue_->Claim(request);
+  ASSERT_FALSE(too_many.ok());
+  EXPECT_EQ(too_many.error().code(), ErrorCode::kInvalidArgument);
+}
+
 // SPEC 3.2: once a claim expired and the item was claimed again, the first worker's token
 // changes nothing, and the new claim is unaffected.
 TEST_P(QueueConformance, StaleTokenIsRefusedAfterTheItemWasClaimedAgain) {

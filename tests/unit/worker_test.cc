@@ -6,6 +6,7 @@
 
 #include <atomic>
 #include <map>
+#include <memory>
 #include <mutex>
 #include <set>
 #include <thread>
@@ -110,6 +111,108 @@ TEST_F(WorkerTest, HostedWorkerRunsEveryItemOnceOneTenantAtATime) {
   EXPECT_EQ(overlaps, 0);
   EXPECT_EQ(bad_contexts, 0);
   for (uint64_t id : ids) EXPECT_EQ(runs[id], 1) << "item " << id;
+}
+
+// A real queue whose claims that carry acknowledgements fail a few times: the 3rd and 7th
+// after their acknowledgements committed (the reply lost: kOutcomeUnknown), the 5th and 9th
+// before anything was done (kUnavailable).
+class LossyClaims final : public Queue {
+ public:
+  explicit LossyClaims(Queue& queue) : queue_(queue) {}
+
+  Result<ClaimReply> Claim(const ClaimRequest& request) override {
+    if (request.acknowledge.empty()) return queue_.Claim(request);
+    const int n = ++claims_with_acks_;
+    if (n == 5 || n == 9) return Error(ErrorCode::kUnavailable, "store unreachable (test)");
+    if (n == 3 || n == 7) {
+      // The acknowledgements committed, the reply was lost. (Items claimed by a lost reply
+      // would wait for their visibility: that is not what this tests.)
+      (void)queue_.Acknowledge(request.queue, request.acknowledge);
+      return Error(ErrorCode::kOutcomeUnknown, "reply lost (test)");
+    }
+    Result<ClaimReply> reply = queue_.Claim(request);
+    if (reply) acks_in_claims_ += static_cast<int>(request.acknowledge.size());
+    return reply;
+  }
+  Result<std::vector<ClaimOutcome>> Acknowledge(const QueueKey& queue,
+                                                const std::vector<ClaimRef>& claims) override {
+    return queue_.Acknowledge(queue, claims);
+  }
+  Result<OfferReply> Offer(const OfferRequest& r) override { return queue_.Offer(r); }
+  Result<RoundReply> StartRound(const RoundRequest& r) override { return queue_.StartRound(r); }
+  Result<ClaimOutcome> Extend(const QueueKey& q, const ClaimRef& c, Duration v) override {
+    return queue_.Extend(q, c, v);
+  }
+  Result<FailReply> Fail(const QueueKey& q, const ClaimRef& c, const FailRequest& f) override {
+    return queue_.Fail(q, c, f);
+  }
+  Result<ClaimOutcome> Release(const QueueKey& q, const ClaimRef& c) override {
+    return queue_.Release(q, c);
+  }
+  Result<QueueStats> Stats(const QueueKey& q) override { return queue_.Stats(q); }
+  Result<std::vector<ItemView>> List(const QueueKey& q, std::optional<ItemState> s,
+                                     int limit) override {
+    return queue_.List(q, s, limit);
+  }
+  Result<std::vector<ItemView>> DeadLetters(const QueueKey& q, int limit) override {
+    return queue_.DeadLetters(q, limit);
+  }
+  Result<bool> Requeue(const QueueKey& q, uint64_t id) override { return queue_.Requeue(q, id); }
+  Result<int64_t> RequeueDead(const QueueKey& q) override { return queue_.RequeueDead(q); }
+  Result<CancelOutcome> Cancel(const QueueKey& q, uint64_t id) override {
+    return queue_.Cancel(q, id);
+  }
+  Result<PurgeReply> Purge(const QueueKey& q) override { return queue_.Purge(q); }
+  Result<void> Pause(const QueueKey& q) override { return queue_.Pause(q); }
+  Result<void> Resume(const QueueKey& q) override { return queue_.Resume(q); }
+  std::unique_ptr<Subscription> WatchOffers(const QueueKey& q,
+                                            std::function<void()> on_offer) override {
+    return queue_.WatchOffers(q, std::move(on_offer));
+  }
+  std::string Describe() const override { return queue_.Describe(); }
+
+  int claims_with_acks() const { return claims_with_acks_; }
+  int acks_in_claims() const { return acks_in_claims_; }
+
+ private:
+  Queue& queue_;
+  std::atomic<int> claims_with_acks_{0};
+  std::atomic<int> acks_in_claims_{0};
+};
+
+// A busy worker acknowledges with its next claim. When such a claim fails, its
+// acknowledgements are made again on their own, whether or not the store had them: every item
+// still runs once and ends done, none waits for its visibility to run out.
+TEST_F(WorkerTest, AcknowledgementsRideOnClaimsAndSurviveAFailedClaim) {
+  auto real = OpenQueue();
+  LossyClaims queue(*real);
+  std::vector<std::string> tenants;
+  for (int t = 0; t < 120; ++t) tenants.push_back("t" + std::to_string(t));
+  const std::vector<uint64_t> ids = Offer(queue, tenants);
+  std::mutex mu;
+  std::map<uint64_t, int> runs;
+  WorkerOptions options = Options(4);
+  options.timing.visibility = 30s;  // An acknowledgement lost would leave its item running.
+  Worker worker(queue, options, [&](ItemContext& ctx) {
+    std::lock_guard lock(mu);
+    ++runs[ctx.item().id];
+    return WorkResult::Done();
+  });
+  std::thread runner([&] { EXPECT_TRUE(worker.Run().ok()); });
+  EXPECT_TRUE(WaitFor([&] { return queue.Stats(key_)->done_total == 120; }));
+  worker.RequestStop();
+  runner.join();
+  for (uint64_t id : ids) EXPECT_EQ(runs[id], 1) << "item " << id;
+  EXPECT_TRUE(real->List(key_, std::nullopt, 200)->empty());
+  EXPECT_GE(queue.claims_with_acks(), 10) << "acknowledgements seldom went with a claim";
+  EXPECT_GT(queue.acks_in_claims(), 0);
+  const WorkerCounters counters = worker.counters();
+  EXPECT_EQ(counters.claimed, 120u);
+  // A failed claim's acknowledgements are sent again (with the next claim or alone); those
+  // the store had already, from the claims whose reply was lost, come back stale.
+  EXPECT_EQ(counters.done + counters.stale, 120u);
+  EXPECT_GE(counters.stale, 2u) << "a lost reply's acknowledgements were not sent again";
+  EXPECT_GT(counters.done, 0u);
 }
 
 TEST_F(WorkerTest, RefusedExtensionStopsTheWorkAtOnce) {

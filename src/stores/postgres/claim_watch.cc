@@ -17,6 +17,7 @@ std::vector<ClaimWatch::Watched> ClaimWatch::Before(TimePoint now) const {
 
 void ClaimWatch::Seen(const std::vector<Claim>& running, bool complete, TimePoint received) {
   std::lock_guard lock(mu_);
+  last_listing_ = received;
   std::set<uint64_t> listed;
   for (const Claim& claim : running) {
     listed.insert(claim.item);
@@ -37,6 +38,11 @@ Duration ClaimWatch::Left(uint64_t item, Duration visibility, TimePoint now) con
   auto it = sightings_.find(item);
   if (it == sightings_.end()) return visibility;
   return std::max(Duration::zero(), it->second.first_seen + visibility - now);
+}
+
+bool ClaimWatch::ListingDue(TimePoint now, Duration every) const {
+  std::lock_guard lock(mu_);
+  return !last_listing_ || now - *last_listing_ >= every;
 }
 
 }  // namespace baton::postgres_detail

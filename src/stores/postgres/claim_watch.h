@@ -3,6 +3,7 @@
 #include <cstdint>
 #include <map>
 #include <mutex>
+#include <optional>
 #include <vector>
 
 #include "baton/clock.h"
@@ -40,6 +41,9 @@ class ClaimWatch final {
   void Seen(const std::vector<Claim>& running, bool complete, TimePoint received);
   // How much longer from `now` this handle must watch `item` before it may take it back.
   Duration Left(uint64_t item, Duration visibility, TimePoint now) const;
+  // Whether a claim sent at `now` should list the running claims: no reply listed them
+  // within `every` before it.
+  bool ListingDue(TimePoint now, Duration every) const;
 
  private:
   struct Sighting {
@@ -48,6 +52,7 @@ class ClaimWatch final {
   };
   mutable std::mutex mu_;  // Guards sightings_.
   std::map<uint64_t, Sighting> sightings_;
+  std::optional<TimePoint> last_listing_;  // When the last reply that listed claims came.
 };
 
 }  // namespace baton::postgres_detail

@@ -17,6 +17,10 @@ namespace {
 
 // The claim function lists at most this many running claims (the earliest expiries first).
 constexpr int kRunningListed = 1000;
+// A claim that gets every item it asked for lists the running claims only this often: the
+// watch of a claim (ClaimWatch) may start this much later, which delays taking back a lost
+// worker's item by at most as much.
+constexpr Duration kListRunningEvery = std::chrono::milliseconds(20);
 
 Statement Write(std::string name, std::string sql, std::string what) {
   return {.name = std::move(name),
@@ -87,7 +91,8 @@ QueueStatements::QueueStatements(const std::string& schema) {
   claim = Write("baton_q_claim",
                 "SELECT * FROM " + s +
                     ".claim($1::text, $2::text, $3::text, $4::integer, $5::bigint, $6::integer, "
-                    "$7::bigint[], $8::bigint[], $9::bigint[], $10::bigint[])",
+                    "$7::bigint[], $8::bigint[], $9::bigint[], $10::bigint[], $11::bigint[], "
+                    "$12::bigint[], $13::boolean)",
                 "claiming items");
   extend = Write("baton_q_extend",
                  "SELECT " + s + ".extend($1::text, $2::text, $3::bigint, $4::bigint, $5::bigint)",
@@ -190,6 +195,9 @@ QueueStatements::QueueStatements(const std::string& schema) {
                      "pausing or resuming the queue");
   channel = read("baton_q_channel", "SELECT " + s + ".queue_channel($1::text, $2::text)",
                  "finding the queue's channel");
+  gather_statistics =
+      Write("baton_q_gather_statistics", "SELECT " + s + ".gather_queue_statistics()",
+            "gathering the queue tables' statistics");
 }
 
 PostgresQueue::PostgresQueue(const PostgresStoreOptions& options, Clock& clock,
@@ -248,9 +256,15 @@ Result<OfferReply> PostgresQueue::Offer(const OfferRequest& request) {
       break;
     }
     std::copy(batch->ids.begin(), batch->ids.end(), reply.ids.begin() + begin);
+    GatherStatisticsOnce(offer_statistics_);  // After the first batch: there are rows now.
     if (end >= request.items.size()) break;
   }
   return reply;
+}
+
+void PostgresQueue::GatherStatisticsOnce(std::atomic<bool>& done) {
+  if (done.exchange(true)) return;
+  (void)Exec(statements_.gather_statistics, {});
 }
 
 Result<OfferReply> PostgresQueue::OfferBatch(const OfferRequest& request, size_t begin,
@@ -307,14 +321,22 @@ Result<ClaimReply> PostgresQueue::Claim(const ClaimRequest& request) {
     extensions.push_back(std::to_string(w.claim.extensions));
     watched_us.push_back(std::to_string(Micros(w.watched_for)));
   }
-  Result<Rows> rows =
-      Exec(statements_.claim,
-           {TextParam(request.queue.group), TextParam(request.queue.queue),
-            TextParam(request.worker), IntParam(std::min(request.max_items, kMaxClaimItems)),
-            IntParam(Micros(request.visibility)), IntParam(request.max_attempts), ArrayParam(ids),
-            ArrayParam(tokens), ArrayParam(extensions), ArrayParam(watched_us)});
+  std::vector<std::optional<std::string>> ack_ids, ack_tokens;
+  for (const ClaimRef& claim : request.acknowledge) {
+    ack_ids.push_back(std::to_string(claim.item));
+    ack_tokens.push_back(std::to_string(claim.claim_token));
+  }
+  const int max_items = std::min(request.max_items, kMaxClaimItems);
+  const bool list_running = watch_.ListingDue(sent, kListRunningEvery);
+  Result<Rows> rows = Exec(
+      statements_.claim,
+      {TextParam(request.queue.group), TextParam(request.queue.queue), TextParam(request.worker),
+       IntParam(max_items), IntParam(Micros(request.visibility)), IntParam(request.max_attempts),
+       ArrayParam(ids), ArrayParam(tokens), ArrayParam(extensions), ArrayParam(watched_us),
+       ArrayParam(ack_ids), ArrayParam(ack_tokens), TextParam(list_running ? "true" : "false")});
   if (!rows) return rows.error();
   const TimePoint received = clock_.Now();
+  GatherStatisticsOnce(claim_statistics_);
   using std::chrono::microseconds;
   ClaimReply reply;
   std::vector<ClaimWatch::Claim> running;
@@ -327,7 +349,9 @@ Result<ClaimReply> PostgresQueue::Claim(const ClaimRequest& request) {
   std::optional<Duration> next;
   for (int i = 0; i < rows->size(); ++i) {
     const std::string kind = rows->Text(i, 0);
-    if (kind == "paused") {
+    if (kind == "acked") {
+      reply.acknowledged.push_back(OutcomeFrom(rows->Text(i, 9)));
+    } else if (kind == "paused") {
       reply.paused = true;
     } else if (kind == "item") {
       reply.items.push_back(ClaimedItem{.id = static_cast<uint64_t>(rows->Int(i, 1)),
@@ -345,8 +369,14 @@ Result<ClaimReply> PostgresQueue::Claim(const ClaimRequest& request) {
       next = microseconds(rows->Int(i, 8));
     }
   }
+  if (reply.acknowledged.size() != request.acknowledge.size()) {
+    return Error(ErrorCode::kInternal, Describe() + ": claim acknowledged the wrong count");
+  }
   if (reply.paused) return reply;
-  watch_.Seen(running, running.size() < static_cast<size_t>(kRunningListed), received);
+  // The function lists the running claims when asked or when it claimed fewer than asked.
+  if (list_running || reply.items.size() < static_cast<size_t>(max_items)) {
+    watch_.Seen(running, running.size() < static_cast<size_t>(kRunningListed), received);
+  }
   // A running claim may be taken back once the database says it expired and our own watch of
   // it has lasted its visibility.
   for (const Expiry& e : expiries) {

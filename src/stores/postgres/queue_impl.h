@@ -1,5 +1,6 @@
 #pragma once
 
+#include <atomic>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -18,6 +19,7 @@ struct QueueStatements {
   Statement offer, claim, extend, ack, fail, release;
   Statement paused, depths, tenants_pending, oldest, totals, tenants, list;
   Statement requeue, requeue_dead, cancel, purge, set_paused, channel, start_round;
+  Statement gather_statistics;
 };
 
 // The Queue on a PostgreSQL database (see baton/queue.h for the contract and
@@ -64,6 +66,10 @@ class PostgresQueue final : public Queue {
   Result<Connection*> Ready();
   Result<OfferReply> OfferBatch(const OfferRequest& request, size_t begin, size_t end);
   Result<void> SetPaused(const QueueKey& queue, bool paused);
+  // Once per handle, at its first offer and its first claim: the planner's statistics of the
+  // queue tables where they have none (schema_v4.sql, gather_queue_statistics). Its failure
+  // costs speed only, so it is not reported.
+  void GatherStatisticsOnce(std::atomic<bool>& done);
 
   const std::string schema_;
   const bool create_schema_;
@@ -71,6 +77,8 @@ class PostgresQueue final : public Queue {
   const ConnectionSettings settings_;
   const QueueStatements statements_;
   ClaimWatch watch_;
+  std::atomic<bool> offer_statistics_{false};
+  std::atomic<bool> claim_statistics_{false};
 
   std::mutex mu_;  // Guards everything below.
   std::unique_ptr<Connection> connection_;

@@ -1,11 +1,13 @@
 #include "schema.h"
 
+#include <iterator>
 #include <string_view>
 
 #include "conninfo.h"
 #include "schema_v1_sql.h"
 #include "schema_v2_sql.h"
 #include "schema_v3_sql.h"
+#include "schema_v4_sql.h"
 
 namespace baton::postgres_detail {
 namespace {
@@ -67,7 +69,9 @@ class MigrationTransaction final {
 }  // namespace
 
 std::string SchemaStepSql(int version, const std::string& schema) {
-  return Expand(version == 1 ? kSchemaV1Sql : version == 2 ? kSchemaV2Sql : kSchemaV3Sql, schema);
+  static constexpr const char* kSteps[] = {kSchemaV1Sql, kSchemaV2Sql, kSchemaV3Sql, kSchemaV4Sql};
+  static_assert(std::size(kSteps) == kSchemaVersion);
+  return Expand(kSteps[version - 1], schema);
 }
 
 Result<SchemaVersion> ReadSchemaVersion(Connection& connection, const std::string& schema) {
@@ -152,24 +156,11 @@ Result<SchemaInfo> MigrateSchema(Connection& connection, const std::string& sche
   if (found->version == kSchemaVersion) return info;  // Nothing to do; the rollback is harmless.
 
   // Each step upgrades from the version before it; version 1 is the first.
-  if (found->version < 1) {
-    if (auto r = connection.Run(Expand(kSchemaV1Sql, schema), Effect::kRead,
-                                "creating schema version 1");
-        !r) {
-      return r.error();
-    }
-  }
-  if (found->version < 2) {
-    if (auto r = connection.Run(Expand(kSchemaV2Sql, schema), Effect::kRead,
-                                "upgrading to schema version 2");
-        !r) {
-      return r.error();
-    }
-  }
-  if (found->version < 3) {
-    if (auto r = connection.Run(Expand(kSchemaV3Sql, schema), Effect::kRead,
-                                "upgrading to schema version 3");
-        !r) {
+  for (int version = found->version + 1; version <= kSchemaVersion; ++version) {
+    const std::string what = version == 1
+                                 ? "creating schema version 1"
+                                 : "upgrading to schema version " + std::to_string(version);
+    if (auto r = connection.Run(SchemaStepSql(version, schema), Effect::kRead, what); !r) {
       return r.error();
     }
   }

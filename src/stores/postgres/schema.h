@@ -16,9 +16,10 @@ namespace baton::postgres_detail {
 // work queues (schema_v2.sql) and changes nothing version 1 uses, so it stays usable from
 // version 1. Version 3 adds queue_rounds and start_round (schema_v3.sql: the last scheduler
 // round of each queue) and replaces claim() and offer() by ones with the same contracts and fewer
-// costs, usable from version 1 likewise. Every version must stay usable by the previous release
-// (rolling upgrades).
-inline constexpr int kSchemaVersion = 3;
+// costs, usable from version 1 likewise. Version 4 adds a claim() that acknowledges the
+// worker's finished items in the same statement (schema_v4.sql), and makes version 3's claim()
+// call it. Every version must stay usable by the previous release (rolling upgrades).
+inline constexpr int kSchemaVersion = 4;
 // The oldest schema version whose programs can use kSchemaVersion; written beside it.
 inline constexpr int kUsableFrom = 1;
 

@@ -1,7 +1,7 @@
-// SqliteQueue::Claim: one BEGIN IMMEDIATE transaction that drops expired items, takes back
-// expired claims, then claims one ready item from each of up to max_items free tenants,
-// served longest ago first. The write lock makes every read-then-write here exact, and the
-// partial unique index on running items stands behind it.
+// SqliteQueue::Claim: one BEGIN IMMEDIATE transaction that acknowledges what the worker
+// finished, drops expired items, takes back expired claims, then claims one ready item from
+// each of up to max_items free tenants, served longest ago first. The write lock makes every
+// read-then-write here exact, and the partial unique index on running items stands behind it.
 
 #include <algorithm>
 #include <string>
@@ -75,6 +75,11 @@ Result<ClaimReply> SqliteQueue::Claim(const ClaimRequest& request) {
   if (auto r = tx.Begin(); !r) return r.error();
   const StoreTime time = Now();
   ClaimReply reply;
+  if (!request.acknowledge.empty()) {
+    Result<std::vector<ClaimOutcome>> acked = AcknowledgeIn(key, request.acknowledge);
+    if (!acked) return acked.error();
+    reply.acknowledged = std::move(*acked);
+  }
   {
     Result<Statement> paused = connection_->Prepare(kPaused, "claiming items");
     if (!paused) return paused.error();
@@ -82,7 +87,11 @@ Result<ClaimReply> SqliteQueue::Claim(const ClaimRequest& request) {
     if (!row) return row.error();
     reply.paused = *row && paused->Int(0) != 0;
   }
-  if (reply.paused) return reply;  // Nothing changed: the rollback is harmless.
+  if (reply.paused) {
+    if (reply.acknowledged.empty()) return reply;  // Nothing changed: the rollback is harmless.
+    if (auto r = tx.Commit(); !r) return r.error();
+    return reply;
+  }
 
   if (auto r = DropExpired(key, time); !r) return r.error();
   if (auto r = TakeBackExpiredClaims(request, time); !r) return r.error();

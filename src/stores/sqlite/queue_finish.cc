@@ -73,8 +73,7 @@ Result<ClaimOutcome> SqliteQueue::Extend(const QueueKey& queue, const ClaimRef& 
 
 Result<std::vector<ClaimOutcome>> SqliteQueue::Acknowledge(const QueueKey& queue,
                                                            const std::vector<ClaimRef>& claims) {
-  std::vector<ClaimOutcome> outcomes;
-  if (claims.empty()) return outcomes;
+  if (claims.empty()) return std::vector<ClaimOutcome>();
   if (claims.size() > static_cast<size_t>(kMaxRowsPerTransaction)) {
     return Error(ErrorCode::kInvalidArgument, "at most " + std::to_string(kMaxRowsPerTransaction) +
                                                   " claims may be acknowledged in one call");
@@ -82,6 +81,15 @@ Result<std::vector<ClaimOutcome>> SqliteQueue::Acknowledge(const QueueKey& queue
   std::lock_guard lock(mu_);
   Transaction tx(*connection_, Transaction::Kind::kWrite, "acknowledging items");
   if (auto r = tx.Begin(); !r) return r.error();
+  Result<std::vector<ClaimOutcome>> outcomes = AcknowledgeIn(queue, claims);
+  if (!outcomes) return outcomes.error();
+  if (auto r = tx.Commit(); !r) return r.error();
+  return outcomes;
+}
+
+Result<std::vector<ClaimOutcome>> SqliteQueue::AcknowledgeIn(const QueueKey& queue,
+                                                             const std::vector<ClaimRef>& claims) {
+  std::vector<ClaimOutcome> outcomes;
   for (const ClaimRef& claim : claims) {
     Result<std::optional<std::string>> state = LiveState(queue, claim);
     if (!state) return state.error();
@@ -100,7 +108,6 @@ Result<std::vector<ClaimOutcome>> SqliteQueue::Acknowledge(const QueueKey& queue
     if (auto r = NoteOutcome(queue, *tenant, true, ""); !r) return r.error();
     outcomes.push_back(ClaimOutcome::kOk);
   }
-  if (auto r = tx.Commit(); !r) return r.error();
   return outcomes;
 }
 

@@ -75,6 +75,9 @@ class SqliteQueue final : public Queue {
   // The state of the item if `claim` is its live claim ("running" or "cancelled").
   Result<std::optional<std::string>> LiveState(const QueueKey& queue, const ClaimRef& claim);
   Result<void> DeleteItem(uint64_t id);
+  // Acknowledge's work, for it and for Claim (queue_finish.cc).
+  Result<std::vector<ClaimOutcome>> AcknowledgeIn(const QueueKey& queue,
+                                                  const std::vector<ClaimRef>& claims);
   // Adds to a tenant's totals; `failure` records its time and error.
   Result<void> Count(const QueueKey& queue, const std::string& tenant, const char* column,
                      int64_t n);
