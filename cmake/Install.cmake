@@ -24,3 +24,17 @@ write_basic_package_version_file(${PROJECT_BINARY_DIR}/batonConfigVersion.cmake
   COMPATIBILITY SameMinorVersion)
 install(FILES ${PROJECT_BINARY_DIR}/batonConfig.cmake ${PROJECT_BINARY_DIR}/batonConfigVersion.cmake
         DESTINATION ${BATON_CMAKE_DIR})
+
+# pkg-config files, one per component like the CMake package (baton-core, baton-sqlite,
+# baton-postgres) and baton.pc for all of them, so that core and sqlite need no libpq here
+# either.
+set(BATON_PKGCONFIG_DIR ${CMAKE_INSTALL_LIBDIR}/pkgconfig)
+file(RELATIVE_PATH BATON_PC_TO_PREFIX /prefix/${BATON_PKGCONFIG_DIR} /prefix)
+string(REGEX REPLACE "/$" "" BATON_PC_TO_PREFIX "${BATON_PC_TO_PREFIX}")
+foreach(pc baton baton-core baton-sqlite baton-postgres)
+  configure_file(${PROJECT_SOURCE_DIR}/cmake/pkgconfig/${pc}.pc.in
+                 ${PROJECT_BINARY_DIR}/pkgconfig/${pc}.pc @ONLY)
+  install(FILES ${PROJECT_BINARY_DIR}/pkgconfig/${pc}.pc DESTINATION ${BATON_PKGCONFIG_DIR})
+endforeach()
+
+include(${PROJECT_SOURCE_DIR}/cmake/Package.cmake)

@@ -21,17 +21,23 @@ void AddCommonOptions(CLI::App* app, Settings& settings) {
       app, "store",
       "Store: sqlite:PATH (default sqlite:/var/lib/baton/baton.db), postgresql://… or a libpq "
       "key=value string");
-  settings.Add(app, "group", "The service's group: the instances that elect one active");
+  settings.Add(
+      app, "group",
+      "The service's group: the instances that elect one active (required, except by serve "
+      "and migrate)");
   settings.Add(app, "id", "This instance's id (default <host>-<pid>-<random hex>)");
-  settings.Add(app, "config", "A TOML file with option values (flag > environment > file)");
+  settings.Add(app, "config",
+               "A TOML file with option values (flag > environment > file; default none)");
   settings.Add(app, "log-format", "text (default) or json");
   settings.Add(app, "pg-schema",
                "The PostgreSQL schema of baton's tables (default baton); a separate store");
 }
 
 void AddLeaseTimingOptions(CLI::App* app, Settings& settings) {
-  settings.Add(app, "ttl", "Lease time-to-live (default 10s, at least 500ms)");
-  settings.Add(app, "heartbeat", "Renew/compete every (default ttl/5, at least 50ms)");
+  settings.Add(app, "ttl", "Lease time-to-live (default 10s, at least 500ms)",
+               OptionKind::kDuration);
+  settings.Add(app, "heartbeat", "Renew/compete every (default ttl/5, at least 50ms)",
+               OptionKind::kDuration);
 }
 
 Duration LeaseCallTimeout(const Timing& timing) {

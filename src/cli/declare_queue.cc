@@ -10,10 +10,11 @@ std::unique_ptr<Subcommand> DeclareQueue(CLI::App& app) {
   Settings& s = queue->settings;
   queue->takes_arguments = true;
   AddCommonOptions(a, s);
-  s.Add(a, "queue", "The queue (within the group)");
+  s.Add(a, "queue", "The queue, within the group (required)");
   s.AddFlag(a, "json", "Print JSON");
-  s.Add(a, "state", "list: only items in this state (pending, running, cancelled, dead)");
-  s.Add(a, "limit", "list, dead: at most this many items (default 100)");
+  s.Add(a, "state",
+        "list: only items in this state (pending, running, cancelled, dead; default all)");
+  s.Add(a, "limit", "list, dead: at most this many items (default 100)", OptionKind::kCount);
   s.AddFlag(a, "all-dead", "requeue: every dead item");
   queue->main = QueueCommand;
   DescribeSubcommand(

@@ -11,12 +11,15 @@ std::unique_ptr<Subcommand> DeclareRun(CLI::App& app) {
   AddCommonOptions(run->app, run->settings);
   AddLeaseTimingOptions(run->app, run->settings);
   run->settings.Add(run->app, "grace",
-                    "SIGTERM this long before the deadline, then SIGKILL (default ttl/5)");
+                    "SIGTERM this long before the deadline, then SIGKILL (default ttl/5)",
+                    OptionKind::kDuration);
   run->settings.Add(run->app, "margin",
-                    "Stop this long before the lease can expire (default max(ttl/10, 100ms))");
+                    "Stop this long before the lease can expire (default max(ttl/10, 100ms))",
+                    OptionKind::kDuration);
   run->settings.Add(run->app, "on-exit",
                     "When the command exits while active: release (default) or exit");
-  run->settings.Add(run->app, "passive-command", "A shell command to run only while passive");
+  run->settings.Add(run->app, "passive-command",
+                    "A shell command to run only while passive (default none)");
   run->main = RunCommand;
   DescribeSubcommand(run->app,
                      {"baton run [OPTIONS] -- COMMAND [ARG...]",

@@ -24,12 +24,7 @@ constexpr Duration kMaxHoldOff = std::chrono::seconds(60);
 
 }  // namespace
 
-Result<RunConfig> ResolveRunConfig(const Settings& settings,
-                                   const std::vector<std::string>& command) {
-  RunConfig config;
-  auto common = ResolveCommon(settings, true);
-  if (!common) return common.error();
-  config.common = *common;
+Result<Timing> ResolveRunTiming(const Settings& settings) {
   TimingOptions timing;
   auto ttl = settings.GetDuration("ttl");
   if (!ttl) return ttl.error();
@@ -41,7 +36,16 @@ Result<RunConfig> ResolveRunConfig(const Settings& settings,
     if (!d) return d.error();
     *field = *d;
   }
-  auto resolved = ResolveTiming(timing);
+  return ResolveTiming(timing);
+}
+
+Result<RunConfig> ResolveRunConfig(const Settings& settings,
+                                   const std::vector<std::string>& command, bool need_command) {
+  RunConfig config;
+  auto common = ResolveCommon(settings, true);
+  if (!common) return common.error();
+  config.common = *common;
+  auto resolved = ResolveRunTiming(settings);
   if (!resolved) return resolved.error();
   config.timing = *resolved;
   const std::string on_exit = settings.GetOr("on-exit", "release");
@@ -54,6 +58,7 @@ Result<RunConfig> ResolveRunConfig(const Settings& settings,
   if (config.passive_command && config.passive_command->empty()) {
     return Error(ErrorCode::kInvalidArgument, settings.Source("passive-command") + " is empty");
   }
+  if (command.empty() && !need_command) return config;
   if (command.empty()) {
     return Error(ErrorCode::kInvalidArgument,
                  "baton run needs a command after --, for example: baton run --group billing "

@@ -73,6 +73,21 @@ Result<void> ResolveSource(const Settings& settings, ScheduleConfig& config) {
 
 }  // namespace
 
+Result<TimingOptions> ReadLeaseTiming(const Settings& settings) {
+  TimingOptions timing;
+  if (auto ttl = settings.GetDuration("ttl"); !ttl) {
+    return ttl.error();
+  } else if (*ttl) {
+    timing.ttl = **ttl;
+  }
+  if (auto heartbeat = settings.GetDuration("heartbeat"); !heartbeat) {
+    return heartbeat.error();
+  } else {
+    timing.heartbeat = *heartbeat;
+  }
+  return timing;
+}
+
 Result<ScheduleConfig> ResolveScheduleConfig(const Settings& settings) {
   ScheduleConfig config;
   auto common = ResolveCommon(settings, true);
@@ -92,16 +107,9 @@ Result<ScheduleConfig> ResolveScheduleConfig(const Settings& settings) {
   } else {
     s.item_ttl = *ttl;
   }
-  if (auto ttl = settings.GetDuration("ttl"); !ttl) {
-    return ttl.error();
-  } else if (*ttl) {
-    config.timing.ttl = **ttl;
-  }
-  if (auto heartbeat = settings.GetDuration("heartbeat"); !heartbeat) {
-    return heartbeat.error();
-  } else {
-    config.timing.heartbeat = *heartbeat;
-  }
+  auto lease = ReadLeaseTiming(settings);
+  if (!lease) return lease.error();
+  config.timing = *lease;
   auto timing = ResolveTiming(config.timing);
   if (!timing) return timing.error();
   config.resolved = *timing;
@@ -206,16 +214,22 @@ std::unique_ptr<Subcommand> DeclareSchedule(CLI::App& app) {
       "schedule", "Hold the queue's scheduler lease and offer one item per tenant every --every");
   Settings& s = schedule->settings;
   AddCommonOptions(a, s);
-  s.Add(a, "queue", "The queue (within the group) to offer to");
-  s.Add(a, "every", "How often a round runs (default 45s)");
-  s.Add(a, "item-ttl", "Drop an item nobody claimed within this long (default --every)");
+  s.Add(a, "queue", "The queue (within the group) to offer to (required)");
+  s.Add(a, "every", "How often a round runs (default 45s)", OptionKind::kDuration);
+  s.Add(a, "item-ttl", "Drop an item nobody claimed within this long (default --every)",
+        OptionKind::kDuration);
   AddLeaseTimingOptions(a, s);
-  s.Add(a, "tenants-file", "Tenant ids, one a line (# comments), read afresh each round");
+  s.Add(a, "tenants-file",
+        "Tenant ids, one a line (# comments), read afresh each round (one source is required)");
   s.Add(a, "tenants-command",
-        "A command (no shell; write sh -c '...' for one) that prints the ids, one a line");
-  s.Add(a, "tenants-sql", "PostgreSQL: a query returning one column of ids, run read-only");
+        "A command (no shell; write sh -c '...' for one) that prints the ids, one a line (one "
+        "source is required)");
+  s.Add(a, "tenants-sql",
+        "PostgreSQL: a query returning one column of ids, run read-only (one source is "
+        "required)");
   s.Add(a, "tenants-timeout",
-        "Bound on --tenants-command and --tenants-sql (default the shorter of 30s and --every)");
+        "Bound on --tenants-command and --tenants-sql (default the shorter of 30s and --every)",
+        OptionKind::kDuration);
   schedule->main = [](const Settings& settings, const std::vector<std::string>&) {
     return ScheduleCommand(settings);
   };

@@ -29,8 +29,13 @@ struct RunConfig {
   std::optional<std::string> passive_command;
   std::vector<std::string> command;
 };
+// `need_command`: false for `baton config check run`, which may be given no command; an
+// empty `command` is then not checked.
 Result<RunConfig> ResolveRunConfig(const Settings& settings,
-                                   const std::vector<std::string>& command);
+                                   const std::vector<std::string>& command,
+                                   bool need_command = true);
+// --ttl, --heartbeat, --grace and --margin of `baton run`, checked by the timing rule.
+Result<Timing> ResolveRunTiming(const Settings& settings);
 
 // `baton run`'s elected loop on an open store: competes as `self`, runs the command while
 // active, and ends after a kSignal event on `events` (pushed by whoever takes the signals) or
@@ -44,7 +49,10 @@ struct WorkConfig {
   std::vector<std::string> command;
 };
 Result<WorkConfig> ResolveWorkConfig(const Settings& settings,
-                                     const std::vector<std::string>& command);
+                                     const std::vector<std::string>& command,
+                                     bool need_command = true);
+// --visibility, --grace and --margin of `baton work`, not yet checked by the claim rule.
+Result<ClaimTimingOptions> ReadClaimTiming(const Settings& settings);
 
 enum class SourceKind { kFile, kCommand, kSql };
 
@@ -59,6 +67,8 @@ struct ScheduleConfig {
   Duration tenants_timeout{0};
 };
 Result<ScheduleConfig> ResolveScheduleConfig(const Settings& settings);
+// --ttl and --heartbeat of the scheduler lease, not yet checked by the timing rule.
+Result<TimingOptions> ReadLeaseTiming(const Settings& settings);
 Result<std::unique_ptr<TenantSource>> OpenSource(const ScheduleConfig& config,
                                                  const OpenOptions& open);
 // Warns of the test-only switches the scheduler was given.

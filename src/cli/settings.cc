@@ -2,6 +2,7 @@
 
 #include "toml_value.h"
 
+#include <climits>
 #include <cstdlib>
 #include <fstream>
 #include <set>
@@ -27,13 +28,28 @@ bool IsServeTable(const std::string& key) {
   return key == "run" || key == "schedule" || key == "work";
 }
 
+// What --help shows after an option's name.
+std::string TypeName(OptionKind kind) {
+  switch (kind) {
+    case OptionKind::kDuration:
+      return "DURATION";
+    case OptionKind::kCount:
+    case OptionKind::kInteger:
+      return "N";
+    default:
+      return "TEXT";
+  }
+}
+
 }  // namespace
 
 Result<TomlValue> ReadTomlValue(const std::string& path, const std::string& key,
                                 const toml::node& node) {
   // Ask the node its type: value<bool>() would read the number 3 as true.
   if (node.is_string()) return TomlValue{node.as_string()->get()};
-  if (node.is_boolean()) return TomlValue{node.as_boolean()->get() ? "true" : "false"};
+  if (node.is_boolean()) {
+    return TomlValue{node.as_boolean()->get() ? "true" : "false", false, true};
+  }
   if (node.is_integer()) return TomlValue{std::to_string(node.as_integer()->get()), true};
   if (node.is_floating_point()) {
     std::ostringstream text;
@@ -51,18 +67,24 @@ std::string EnvName(const std::string& option_name) {
   return env;
 }
 
-void Settings::Add(CLI::App* app, const std::string& name, const std::string& help) {
+void Settings::Add(CLI::App* app, const std::string& name, const std::string& help,
+                   OptionKind kind) {
   Entry& e = entries_[name];
+  e.kind = kind;
+  e.help = help;
   // A repeated option is reported by Resolve(), naming the values, not by CLI11.
   e.option = app->add_option("--" + name, e.cli_value, help + " [env " + EnvName(name) + "]")
-                 ->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);
+                 ->multi_option_policy(CLI::MultiOptionPolicy::TakeLast)
+                 ->type_name(TypeName(kind));
   KnownKeys().insert(name);
 }
 
 void Settings::AddFlag(CLI::App* app, const std::string& name, const std::string& help) {
   Entry& e = entries_[name];
   e.flag = true;
-  e.option = app->add_flag("--" + name, e.flag_value, help);
+  e.kind = OptionKind::kFlag;
+  e.help = help;
+  e.option = app->add_flag("--" + name, e.flag_value, help + " [env " + EnvName(name) + "=1]");
   KnownKeys().insert(name);
 }
 
@@ -79,9 +101,13 @@ Result<void> Settings::Resolve() {
     if (e.option != nullptr && e.option->count() > 0) {
       e.value = e.flag ? std::string(e.flag_value ? "true" : "false") : e.cli_value;
       e.source = "--" + name;
+      e.origin = Origin::kFlag;
+    } else if (e.preset) {
+      continue;
     } else if (const char* env = std::getenv(EnvName(name).c_str()); env != nullptr && *env) {
       e.value = env;
       e.source = EnvName(name);
+      e.origin = Origin::kEnv;
     }
   }
   if (config != entries_.end() && config->second.value) config_path_ = *config->second.value;
@@ -117,7 +143,9 @@ Result<void> Settings::Resolve() {
     if (!value) return value.error();
     e.value = value->text;
     e.toml_number = value->number;
+    e.toml_boolean = value->boolean;
     e.source = k + " in " + config_path_;
+    e.origin = Origin::kFile;
   }
   return Ok();
 }
@@ -130,7 +158,74 @@ void Settings::Assign(const std::string& name, std::string value, std::string so
   e.value = std::move(value);
   e.source = std::move(source);
   e.toml_number = toml_number;
+  e.origin = Origin::kFile;
   if (toml_number) config_path_ = std::move(file);
+}
+
+void Settings::Preset(const std::string& name, std::string value) {
+  Entry& e = entries_.at(name);
+  e.value = std::move(value);
+  e.source = "--" + name;
+  e.origin = Origin::kFlag;
+  e.preset = true;
+}
+
+std::vector<std::string> Settings::Names() const {
+  std::vector<std::string> names;
+  for (const auto& [name, e] : entries_) names.push_back(name);
+  return names;
+}
+
+OptionKind Settings::KindOf(const std::string& name) const { return entries_.at(name).kind; }
+
+Origin Settings::OriginOf(const std::string& name) const {
+  const Entry& e = entries_.at(name);
+  return e.value ? e.origin : Origin::kDefault;
+}
+
+std::string Settings::HelpOf(const std::string& name) const { return entries_.at(name).help; }
+
+Result<void> Settings::CheckKinds() const {
+  for (const auto& [name, e] : entries_) {
+    if (!e.value) continue;
+    const std::string& text = *e.value;
+    const bool toml_typed = e.toml_number || e.toml_boolean;
+    switch (e.kind) {
+      case OptionKind::kDuration:
+        if (e.toml_boolean) {
+          return Invalid(Source(name) + " is true or false: a duration is a string with a unit, " +
+                         "for example " + name + " = \"10s\"");
+        }
+        if (auto d = GetDuration(name); !d) return d.error();
+        break;
+      case OptionKind::kCount:
+      case OptionKind::kInteger: {
+        const bool count = e.kind == OptionKind::kCount;
+        if (!text.empty() && text[0] == '-' && count) {
+          return Invalid(Source(name) + " is negative (" + text +
+                         "): give a whole number of at least 1");
+        }
+        if (auto n = GetInt(name, count ? 1 : LONG_MIN, LONG_MAX); !n || e.toml_boolean) {
+          return Invalid(Source(name) + ": \"" + text + "\" is not a whole number" +
+                         (count ? " of at least 1" : ""));
+        }
+        break;
+      }
+      case OptionKind::kFlag:
+        if (e.toml_number || (text != "true" && text != "false" && text != "1" && text != "0" &&
+                              text != "yes" && text != "no")) {
+          return Invalid(Source(name) + ": \"" + text + "\" is not true or false");
+        }
+        break;
+      case OptionKind::kText:
+        if (toml_typed) {
+          return Invalid(Source(name) + " is a " + (e.toml_number ? "number" : "boolean") +
+                         ": it takes a string, for example " + name + " = \"" + text + "\"");
+        }
+        break;
+    }
+  }
+  return Ok();
 }
 
 std::optional<std::string> Settings::Get(const std::string& name) const {

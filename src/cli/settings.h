@@ -20,13 +20,32 @@ namespace baton::cli {
 // ignored, a key that none declares is an error, and the top-level tables `run`, `schedule`
 // and `work` are left to `baton serve` (one table per hosted service).
 //
+// What an option's value must be, so `baton config check` can judge every value that is
+// set, also those its subcommand would read only later (or never, on this run).
+enum class OptionKind {
+  kText,
+  kDuration,  // A string with a unit ("10s").
+  kCount,     // A whole number, at least 1.
+  kInteger,   // A whole number of either sign.
+  kFlag,      // true or false.
+};
+
+// Where an option's value came from (SPEC 4's precedence, highest first).
+enum class Origin { kFlag, kEnv, kFile, kDefault };
+
 // Thread-compatible: built and read on the main thread.
 class Settings final {
  public:
   // Declares --name (a value option, or a flag) on `app`. The environment variable is
   // BATON_<NAME> with '-' as '_', the config key is `name`.
-  void Add(CLI::App* app, const std::string& name, const std::string& help);
+  void Add(CLI::App* app, const std::string& name, const std::string& help,
+           OptionKind kind = OptionKind::kText);
   void AddFlag(CLI::App* app, const std::string& name, const std::string& help);
+
+  // Gives `name` the value a flag would, unless its own flag is given: `baton config check
+  // --config F run` hands the file to the settings of the `run` it checks.
+  // REQUIRES: Declares(name); called before Resolve().
+  void Preset(const std::string& name, std::string value);
 
   // After CLI11 has parsed: fills what the command line left unset from the environment,
   // then from the config file (--config or BATON_CONFIG), if any.
@@ -50,16 +69,34 @@ class Settings final {
   // "--ttl", "BATON_TTL" or "ttl in /etc/baton.toml": where `name` got its value.
   std::string Source(const std::string& name) const;
 
+  // The declared option names, in alphabetical order.
+  std::vector<std::string> Names() const;
+  OptionKind KindOf(const std::string& name) const;
+  Origin OriginOf(const std::string& name) const;
+  // The help text given to Add(), without the "[env ...]" that Add() appends.
+  std::string HelpOf(const std::string& name) const;
+  // The config file Resolve() read; empty when none.
+  const std::string& ConfigPath() const { return config_path_; }
+  // Checks every value that is set against its OptionKind: a duration with a unit, a whole
+  // number (at least 1 for a count), true or false for a flag, and a string, not a TOML
+  // number or boolean, for text. kInvalidArgument naming the flag, variable or key.
+  Result<void> CheckKinds() const;
+
  private:
   struct Entry {
     std::string cli_value;
     bool flag = false;
     bool flag_value = false;
     CLI::Option* option = nullptr;
+    OptionKind kind = OptionKind::kText;
+    std::string help;
     std::optional<std::string> value;
     std::string source;
+    Origin origin = Origin::kDefault;
+    bool preset = false;
     // The value came from the config file as a TOML number: a duration then lacks its unit.
     bool toml_number = false;
+    bool toml_boolean = false;
   };
 
   std::map<std::string, Entry> entries_;

@@ -9,23 +9,12 @@
 #include <utility>
 #include <vector>
 
+#include "../core/passwords.h"
 #include "baton/postgres_store.h"
 #include "baton/sqlite_store.h"
 
 namespace baton::cli {
 namespace {
-
-// scheme://user:password@ — the password is group 2.
-const std::regex& PasswordPattern() {
-  static const std::regex kPattern(R"(^([a-zA-Z][a-zA-Z0-9+.-]*://[^:/@]*:)([^@/]*)@)");
-  return kPattern;
-}
-
-// password=VALUE in a key=value connection string, VALUE bare or 'quoted' — group 1.
-const std::regex& KeyValuePasswordPattern() {
-  static const std::regex kPattern(R"((?:^|\s)password\s*=\s*('(?:[^'\\]|\\.)*'|\S*))");
-  return kPattern;
-}
 
 bool StartsWith(const std::string& s, const std::string& prefix) {
   return s.compare(0, prefix.size(), prefix) == 0;
@@ -49,53 +38,17 @@ constexpr const char* kSharedDirectoryFix =
     "file: groupadd --system baton; install -d -m 2770 -g baton /var/lib/baton; "
     "usermod -aG baton USER (baton then creates the file with mode 0660)";
 
-// Where the passwords of a store URL are, as (offset, length): the user part's, and every
-// password= parameter, in a URI's query (postgresql://host/db?password=...) or in a
-// key=value string (host=db password=...), as libpq reads them all.
-std::vector<std::pair<size_t, size_t>> PasswordSpans(const std::string& url) {
-  std::vector<std::pair<size_t, size_t>> spans;
-  std::smatch m;
-  if (std::regex_search(url, m, PasswordPattern()) && m[2].length() > 0) {
-    spans.emplace_back(m.position(2), m[2].length());
-  }
-  if (url.find("://") != std::string::npos) {
-    const size_t query = url.find('?');
-    for (size_t at = query; at != std::string::npos && at < url.size();) {
-      ++at;
-      size_t next = url.find('&', at);
-      if (next == std::string::npos) next = url.size();
-      constexpr std::string_view kKey = "password=";
-      if (url.compare(at, kKey.size(), kKey) == 0 && next > at + kKey.size()) {
-        spans.emplace_back(at + kKey.size(), next - at - kKey.size());
-      }
-      at = next;
-    }
-    return spans;
-  }
-  for (auto it = std::sregex_iterator(url.begin(), url.end(), KeyValuePasswordPattern());
-       it != std::sregex_iterator(); ++it) {
-    if ((*it)[1].length() > 0) spans.emplace_back(it->position(1), (*it)[1].length());
-  }
-  return spans;
-}
-
 }  // namespace
 
-std::string RedactUrl(const std::string& url) {
-  std::string out = url;
-  const std::vector<std::pair<size_t, size_t>> spans = PasswordSpans(url);
-  // From the last, so the earlier offsets stay right.
-  for (auto it = spans.rbegin(); it != spans.rend(); ++it)
-    out.replace(it->first, it->second, "***");
-  return out;
-}
+std::string RedactUrl(const std::string& url) { return internal::RedactPasswords(url); }
 
 void BlankPasswordsInArgv(int argc, char** argv) {
   for (int i = 1; i < argc; ++i) {
     const std::string arg = argv[i];
     const size_t eq = arg.find('=');
     const size_t start = StartsWith(arg, "--") && eq != std::string::npos ? eq + 1 : 0;
-    for (const auto& [offset, length] : PasswordSpans(arg.substr(start))) {
+    for (const auto& [offset, length] :
+         internal::PasswordSpans(std::string_view(arg).substr(start))) {
       std::memset(argv[i] + start + offset, 'x', length);
     }
   }

@@ -36,12 +36,18 @@ std::unique_ptr<Subcommand> DeclareEnqueue(CLI::App& app);
 std::unique_ptr<Subcommand> DeclareQueue(CLI::App& app);
 std::unique_ptr<Subcommand> DeclareStatus(CLI::App& app);
 std::unique_ptr<Subcommand> DeclareMigrate(CLI::App& app);
-std::unique_ptr<Subcommand> DeclareServe(CLI::App& app);  // serve_command.cc
+std::unique_ptr<Subcommand> DeclareServe(CLI::App& app);   // serve_command.cc
+std::unique_ptr<Subcommand> DeclareConfig(CLI::App& app);  // config_command.cc
 
+// Every subcommand a config file configures (all but `config`), in the order `baton --help`
+// lists them; `baton config check` declares them again under itself.
+std::vector<std::unique_ptr<Subcommand>> DeclareConfigurable(CLI::App& app);
 // Every subcommand, in the order `baton --help` lists them.
 std::vector<std::unique_ptr<Subcommand>> DeclareSubcommands(CLI::App& app);
 
-// "run, work, ... or migrate": the names for messages that list them.
+// "run, work, ... or config": the names for messages that list them.
 std::string SubcommandNames();
+// The same without `config`: what `baton config check` checks.
+std::string ConfigurableNames();
 
 }  // namespace baton::cli

@@ -2,7 +2,7 @@
 
 namespace baton::cli {
 
-std::vector<std::unique_ptr<Subcommand>> DeclareSubcommands(CLI::App& app) {
+std::vector<std::unique_ptr<Subcommand>> DeclareConfigurable(CLI::App& app) {
   std::vector<std::unique_ptr<Subcommand>> subcommands;
   subcommands.push_back(DeclareRun(app));
   subcommands.push_back(DeclareWork(app));
@@ -12,11 +12,23 @@ std::vector<std::unique_ptr<Subcommand>> DeclareSubcommands(CLI::App& app) {
   subcommands.push_back(DeclareQueue(app));
   subcommands.push_back(DeclareStatus(app));
   subcommands.push_back(DeclareMigrate(app));
+  // Extras are kept, not refused by CLI11, so baton's own message can say what to do.
+  for (const std::unique_ptr<Subcommand>& sub : subcommands) sub->app->allow_extras();
+  return subcommands;
+}
+
+std::vector<std::unique_ptr<Subcommand>> DeclareSubcommands(CLI::App& app) {
+  std::vector<std::unique_ptr<Subcommand>> subcommands = DeclareConfigurable(app);
+  subcommands.push_back(DeclareConfig(app));
   for (const std::unique_ptr<Subcommand>& sub : subcommands) sub->app->allow_extras();
   return subcommands;
 }
 
 std::string SubcommandNames() {
+  return "run, work, schedule, serve, enqueue, queue, status, migrate or config";
+}
+
+std::string ConfigurableNames() {
   return "run, work, schedule, serve, enqueue, queue, status or migrate";
 }
 

@@ -13,6 +13,7 @@ namespace baton::cli {
 struct TomlValue {
   std::string text;
   bool number = false;
+  bool boolean = false;
 };
 
 // kInvalidArgument naming `key` and `where` (the file, or the table in it) for an array, a

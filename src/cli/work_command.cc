@@ -15,8 +15,22 @@
 
 namespace baton::cli {
 
+Result<ClaimTimingOptions> ReadClaimTiming(const Settings& settings) {
+  ClaimTimingOptions timing;
+  auto visibility = settings.GetDuration("visibility");
+  if (!visibility) return visibility.error();
+  if (*visibility) timing.visibility = **visibility;
+  for (const auto& [name, field] :
+       {std::pair{"grace", &timing.grace}, std::pair{"margin", &timing.margin}}) {
+    auto d = settings.GetDuration(name);
+    if (!d) return d.error();
+    *field = *d;
+  }
+  return timing;
+}
+
 Result<WorkConfig> ResolveWorkConfig(const Settings& settings,
-                                     const std::vector<std::string>& command) {
+                                     const std::vector<std::string>& command, bool need_command) {
   WorkConfig config;
   auto common = ResolveCommon(settings, true);
   if (!common) return common.error();
@@ -46,16 +60,11 @@ Result<WorkConfig> ResolveWorkConfig(const Settings& settings,
     if (!d) return d.error();
     if (*d) *field = **d;
   }
-  auto visibility = settings.GetDuration("visibility");
-  if (!visibility) return visibility.error();
-  if (*visibility) w.timing.visibility = **visibility;
-  for (const auto& [name, field] :
-       {std::pair{"grace", &w.timing.grace}, std::pair{"margin", &w.timing.margin}}) {
-    auto d = settings.GetDuration(name);
-    if (!d) return d.error();
-    *field = *d;
-  }
+  auto timing = ReadClaimTiming(settings);
+  if (!timing) return timing.error();
+  w.timing = *timing;
   if (auto valid = Worker::Validate(w); !valid) return valid.error();
+  if (command.empty() && !need_command) return config;
   if (command.empty()) {
     return Error(ErrorCode::kInvalidArgument,
                  "baton work needs a command after --, run once per item, for example: baton "

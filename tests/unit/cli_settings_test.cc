@@ -155,6 +155,12 @@ TEST(StoreUrl, PasswordsAreRedacted) {
   EXPECT_EQ(RedactUrl("host=db password=s3cret dbname=baton"), "host=db password=*** dbname=baton");
   EXPECT_EQ(RedactUrl("host=db password = 'two words' dbname=baton"),
             "host=db password = *** dbname=baton");
+  // The PostgreSQL store's messages use the same parser: a quoted value with an escaped
+  // quote, any URI scheme, and an empty password (nothing to hide).
+  EXPECT_EQ(RedactUrl("password='it\\'s' host=db"), "password=*** host=db");
+  EXPECT_EQ(RedactUrl("etcd://root:s3cret@h1:2379"), "etcd://root:***@h1:2379");
+  EXPECT_EQ(RedactUrl("postgresql://app:@db/baton"), "postgresql://app:@db/baton");
+  EXPECT_EQ(RedactUrl("host=db password="), "host=db password=");
 }
 
 TEST(StoreUrl, PasswordsAreBlankedInArgv) {

@@ -7,86 +7,16 @@
 #include <memory>
 #include <string_view>
 
+#include "../../core/passwords.h"
+
 namespace baton::postgres_detail {
 namespace {
 
 constexpr size_t kMaxIdentifier = 63;  // NAMEDATALEN - 1.
-constexpr const char* kMask = "***";
-
-bool IsUri(std::string_view url) {
-  return url.starts_with("postgresql://") || url.starts_with("postgres://");
-}
-
-// user:password@ in the authority, and password= among the query parameters. libpq ends the
-// user part at the first '@' or '/', so neither can be part of a password written raw.
-std::string RedactUri(const std::string& url) {
-  std::string out = url;
-  const size_t start = out.find("://") + 3;
-  const size_t end = out.find_first_of("@/?", start);
-  if (end != std::string::npos && out[end] == '@') {
-    const size_t colon = out.find(':', start);
-    if (colon != std::string::npos && colon < end && colon + 1 < end) {
-      out.replace(colon + 1, end - colon - 1, kMask);
-    }
-  }
-  const size_t query = out.find('?');
-  if (query == std::string::npos) return out;
-  size_t at = query + 1;
-  while (at < out.size()) {
-    size_t next = out.find('&', at);
-    if (next == std::string::npos) next = out.size();
-    std::string_view param(out.data() + at, next - at);
-    if (param.starts_with("password=")) {
-      const size_t value = at + std::strlen("password=");
-      out.replace(value, next - value, kMask);
-      next = value + std::strlen(kMask);
-    }
-    at = next + 1;
-  }
-  return out;
-}
-
-// key = value pairs; a value is a bare word or a single-quoted string with \ escapes.
-std::string RedactKeyValue(const std::string& text) {
-  std::string out;
-  size_t at = 0;
-  while (at < text.size()) {
-    if (std::isspace(static_cast<unsigned char>(text[at]))) {
-      out += text[at++];
-      continue;
-    }
-    const size_t key_start = at;
-    while (at < text.size() && text[at] != '=' &&
-           !std::isspace(static_cast<unsigned char>(text[at]))) {
-      ++at;
-    }
-    const std::string key = text.substr(key_start, at - key_start);
-    out += key;
-    while (at < text.size() && std::isspace(static_cast<unsigned char>(text[at])))
-      out += text[at++];
-    if (at >= text.size() || text[at] != '=') continue;
-    out += text[at++];
-    while (at < text.size() && std::isspace(static_cast<unsigned char>(text[at])))
-      out += text[at++];
-    const size_t value_start = at;
-    if (at < text.size() && text[at] == '\'') {
-      for (++at; at < text.size() && text[at] != '\''; ++at) {
-        if (text[at] == '\\') ++at;
-      }
-      if (at < text.size()) ++at;  // The closing quote.
-    } else {
-      while (at < text.size() && !std::isspace(static_cast<unsigned char>(text[at]))) ++at;
-    }
-    out += key == "password" ? std::string(kMask) : text.substr(value_start, at - value_start);
-  }
-  return out;
-}
 
 }  // namespace
 
-std::string RedactPassword(const std::string& url) {
-  return IsUri(url) ? RedactUri(url) : RedactKeyValue(url);
-}
+std::string RedactPassword(const std::string& url) { return internal::RedactPasswords(url); }
 
 Result<void> CheckConnectionString(const std::string& url) {
   if (url.empty()) {
