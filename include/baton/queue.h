@@ -306,6 +306,11 @@ class Queue {
 
   // A description for logs and errors: kind and location, never a password.
   virtual std::string Describe() const = 0;
+
+  // How many Claim calls a worker may usefully have out at once: the store serves that many
+  // side by side (PostgreSQL, on connections of the handle's own), or one at a time (SQLite,
+  // one writer).
+  virtual int ConcurrentClaims() const { return 1; }
 };
 
 namespace queue_detail {

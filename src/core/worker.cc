@@ -84,7 +84,13 @@ Result<void> Worker::Run() {
   std::thread extender([&impl] { impl.ExtenderLoop(); });
   std::thread watchdog([&impl] { impl.WatchdogLoop(); });
   std::thread finisher([&impl] { impl.FinisherLoop(); });
-  impl.ClaimLoop();
+  // Claims side by side where the store serves them so (PostgreSQL), each for the slots
+  // free when it starts.
+  const int claimers = std::clamp(impl.queue.ConcurrentClaims(), 1, impl.options.concurrency);
+  std::vector<std::thread> more_claimers;
+  for (int i = 1; i < claimers; ++i) more_claimers.emplace_back([&impl, i] { impl.ClaimLoop(i); });
+  impl.ClaimLoop(0);
+  for (std::thread& t : more_claimers) t.join();
 
   // Stopping: no more claims; running work is asked to stop and, unless it finishes, its
   // claim is released by the finisher once it has returned.
@@ -113,10 +119,22 @@ Result<void> Worker::Run() {
   return Ok();
 }
 
-void Worker::Impl::ClaimLoop() {
+void Worker::Impl::ClaimLoop(int index) {
   Duration error_wait = std::chrono::milliseconds(100);
   while (!stopping) {
-    const int free = options.concurrency - BusySlots();
+    // Reserve the free slots (and take the done items) for this claim, so claimers side by
+    // side never claim more than the slots between them.
+    int free = 0;
+    std::vector<Finished> acking;
+    {
+      std::lock_guard lock(mu);
+      free = options.concurrency - BusySlotsLocked() - reserved;
+      if (free > 0) {
+        reserved += free;
+        ++claims_out;
+        acking = TakeDone();  // One statement for both: acknowledging alone took another.
+      }
+    }
     if (free <= 0) {
       clock.WaitUntil(clock.Now() + options.poll, claim_wakeup);
       continue;
@@ -127,22 +145,24 @@ void Worker::Impl::ClaimLoop() {
     request.max_items = free;
     request.visibility = timing.visibility;
     request.max_attempts = options.max_attempts;
-    // Done items go with the claim: one statement, where acknowledging them alone and then
-    // claiming took two.
-    std::vector<Finished> acking;
-    {
-      std::lock_guard lock(mu);
-      acking = TakeDone();
-    }
     for (const Finished& f : acking) {
       request.acknowledge.push_back({f.running->item.id, f.running->item.claim_token});
     }
     const TimePoint sent = clock.Now();
-    claiming = true;
     Result<ClaimReply> reply = queue.Claim(request);
+    if (reply) {
+      for (const ClaimedItem& item : reply->items) StartItem(item, sent);
+    }
     {
       std::lock_guard lock(mu);
-      claiming = false;
+      reserved -= free;
+      --claims_out;
+      if (!reply) {
+        // Whether they were acknowledged is unknown: send them again, with the next claim or
+        // by the finisher.
+        for (Finished& f : acking) finished.push_front(std::move(f));
+        acking.clear();
+      }
     }
     finished_cv.notify_all();  // The finisher may take what waited for this claim.
     if (reply) {
@@ -150,21 +170,18 @@ void Worker::Impl::ClaimLoop() {
       for (const Finished& f : acking) acked.push_back(&f);
       RecordAcks(acked, reply->acknowledged);
       Settle(acking);
-    } else if (!acking.empty()) {
-      // Whether they were acknowledged is unknown: the finisher acknowledges them again.
-      {
-        std::lock_guard lock(mu);
-        for (Finished& f : acking) finished.push_front(std::move(f));
-      }
-      finished_cv.notify_all();
     }
     if (!reply) {
       Count(&WorkerCounters::store_errors);
       if (!reply.error().retryable()) {
         spdlog::error("cannot claim from queue \"{}\": {}", options.queue.queue,
                       reply.error().message());
-        fatal = reply.error();
+        {
+          std::lock_guard lock(mu);
+          if (!fatal) fatal = reply.error();
+        }
         stopping = true;
+        claim_wakeup.Notify();  // The other claimers stop too.
         break;
       }
       spdlog::warn("claiming from queue \"{}\" failed: {}; retrying in {}", options.queue.queue,
@@ -174,11 +191,11 @@ void Worker::Impl::ClaimLoop() {
       continue;
     }
     error_wait = std::chrono::milliseconds(100);
-    for (const ClaimedItem& item : reply->items) StartItem(item, sent);
     if (static_cast<int>(reply->items.size()) == free) continue;  // There may be more.
     TimePoint next = clock.Now() + options.poll;
-    // Just after the time the queue named, as a passive instance does with a lease.
-    if (reply->next_try && !reply->paused) {
+    // Just after the time the queue named, as a passive instance does with a lease. One
+    // claimer is enough for that; the others wait for a freed slot, an offer or the poll.
+    if (index == 0 && reply->next_try && !reply->paused) {
       next = std::min(next, clock.Now() + *reply->next_try + std::chrono::milliseconds(1));
     }
     clock.WaitUntil(next, claim_wakeup);

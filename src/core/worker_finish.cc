@@ -1,5 +1,5 @@
 // The worker's finisher: what happens to an item once its work has returned (failed with a
-// backoff, dead-lettered, released on stop, or acknowledged when the dispatcher's next claim
+// backoff, dead-lettered, released on stop, or acknowledged when no claimer's next claim
 // did not take it along).
 #include <spdlog/spdlog.h>
 
@@ -56,12 +56,12 @@ std::vector<Finished> Worker::Impl::TakeForFinisher(TimePoint now, std::optional
   for (auto it = finished.begin(); it != finished.end();) {
     const bool done = it->result.kind == WorkResult::Kind::kDone;
     const TimePoint due = it->at + kAckWait;
-    if (all || !done || (!claiming && now >= due)) {
+    if (all || !done || (claims_out == 0 && now >= due)) {
       batch.push_back(std::move(*it));
       it = finished.erase(it);
     } else {
-      // Overdue while a claim is out: the dispatcher takes it with its next claim, or
-      // wakes us when this one ends.
+      // Overdue while a claim is out: a claimer takes it with its next claim, or wakes us
+      // when this one ends.
       if (now < due) wake = wake ? std::min(*wake, due) : due;
       ++it;
     }

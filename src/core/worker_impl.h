@@ -21,7 +21,7 @@ namespace worker_detail {
 constexpr int kOverrunExitCode = 70;  // EX_SOFTWARE, as the service host's.
 // After a failed extension, the next try of that item's extension.
 constexpr Duration kExtensionRetry = std::chrono::milliseconds(100);
-// A done item waits this long for the dispatcher to acknowledge it with its next claim (one
+// A done item waits this long for a claimer to acknowledge it with its next claim (one
 // statement for both) before the finisher acknowledges it alone.
 constexpr Duration kAckWait = std::chrono::milliseconds(5);
 // Tries of one acknowledgement or failure before leaving the item to its visibility.
@@ -40,8 +40,9 @@ struct Worker::Impl {
 
   class Context;
 
-  // The dispatcher: claims while slots are free, then waits for a wake-up.
-  void ClaimLoop();
+  // A claimer: claims while slots are free, then waits for a wake-up. Claimer 0 also
+  // waits for the time the queue names.
+  void ClaimLoop(int index);
   void StartItem(const ClaimedItem& item, TimePoint sent);
   // Extends `running`'s claim now. False when refused or not reached.
   bool ExtendOne(worker_detail::RunningItem& running);
@@ -52,7 +53,7 @@ struct Worker::Impl {
   // kAckWait, unless stopping. Sets `wake` to when the first of those is due. REQUIRES: mu.
   std::vector<worker_detail::Finished> TakeForFinisher(TimePoint now,
                                                        std::optional<TimePoint>& wake);
-  // The done items in `finished`, for the dispatcher's next claim. REQUIRES: mu.
+  // The done items in `finished`, for a claimer's next claim. REQUIRES: mu.
   std::vector<worker_detail::Finished> TakeDone();
   void Finish(std::vector<worker_detail::Finished> batch);
   // Logs and counts acknowledgements' outcomes, one per item of `acked`, in order.
@@ -67,8 +68,8 @@ struct Worker::Impl {
   // the store does not have yet beyond `concurrency` of them. A finished item frees its slot
   // at once, so the next claim overlaps its acknowledgement; the store still keeps its
   // tenant until the acknowledgement. The bound keeps a slow store from piling them up.
-  int BusySlots() {
-    std::lock_guard lock(mu);
+  // REQUIRES: mu.
+  int BusySlotsLocked() const {
     const size_t settling = std::min(finishing, static_cast<size_t>(options.concurrency));
     return static_cast<int>(running.size() - settling);
   }
@@ -84,15 +85,16 @@ struct Worker::Impl {
   const ClaimTiming timing;
 
   std::atomic<bool> stopping{false};
-  // The dispatcher is in a claim: done items wait for its next one, however long this one
-  // takes, rather than going alone after kAckWait.
-  std::atomic<bool> claiming{false};
-  std::optional<Error> fatal;  // Set by the dispatcher only.
+  std::optional<Error> fatal;  // Guarded by mu; read once the claimers are done.
 
-  std::mutex mu;  // Guards running and finished.
+  std::mutex mu;  // Guards running, finished and the counts beside them.
   std::map<uint64_t, std::shared_ptr<worker_detail::RunningItem>> running;
   std::deque<worker_detail::Finished> finished;
   size_t finishing = 0;  // Items in `running` whose work has returned.
+  int reserved = 0;      // Slots that claims out now may fill.
+  // Claims out now: done items wait for the next one, however long these take, rather than
+  // going alone after kAckWait.
+  int claims_out = 0;
   std::condition_variable finished_cv;
   bool finisher_done = false;  // Guarded by mu: every item has been finished.
 

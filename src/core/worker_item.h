@@ -11,7 +11,7 @@
 namespace baton::worker_detail {
 
 // One claimed item in flight: its claim, its deadline and what stops its work. Shared by the
-// worker's threads (dispatcher, extender, watchdog, finisher) and the item's own thread.
+// worker's threads (claimers, extender, watchdog, finisher) and the item's own thread.
 //
 // Thread-safe: the atomics are read anywhere; `mu` guards the rest.
 struct RunningItem {

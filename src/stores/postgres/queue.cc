@@ -206,40 +206,29 @@ PostgresQueue::PostgresQueue(const PostgresStoreOptions& options, Clock& clock,
       create_schema_(options.create_schema),
       clock_(clock),
       settings_(std::move(settings)),
-      statements_(options.schema) {}
+      statements_(options.schema),
+      pool_(settings_, clock, kConnections,
+            [this](Connection& connection) { return CheckSchema(connection); }) {}
 
-Result<Connection*> PostgresQueue::Ready() {
-  if (connection_ != nullptr && connection_->lost()) connection_.reset();
-  if (connection_ == nullptr) {
-    Result<std::unique_ptr<Connection>> opened = Connection::Open(settings_, clock_);
-    if (!opened) return opened.error();
-    connection_ = std::move(*opened);
-  }
-  if (schema_checked_) return connection_.get();
-  Result<SchemaVersion> found = ReadSchemaVersion(*connection_, schema_);
+Result<void> PostgresQueue::CheckSchema(Connection& connection) {
+  Result<SchemaVersion> found = ReadSchemaVersion(connection, schema_);
   if (!found) return found.error();
   if (found->version < kSchemaVersion && create_schema_) {
-    Result<SchemaInfo> migrated = MigrateSchema(*connection_, schema_);
+    Result<SchemaInfo> migrated = MigrateSchema(connection, schema_);
     if (!migrated) return migrated.error();
-  } else if (auto r = CheckSchemaVersion(settings_.describe, *found); !r) {
-    return r.error();
+    return Ok();
   }
-  schema_checked_ = true;
-  return connection_.get();
+  return CheckSchemaVersion(settings_.describe, *found);
 }
 
 Result<void> PostgresQueue::Start() {
-  std::lock_guard lock(mu_);
-  Result<Connection*> ready = Ready();
+  Result<void> ready = pool_.With([](Connection&) { return Ok(); });
   if (!ready && !ready.error().retryable()) return ready.error();
   return Ok();
 }
 
 Result<Rows> PostgresQueue::Exec(const Statement& statement, const std::vector<Param>& params) {
-  std::lock_guard lock(mu_);
-  Result<Connection*> connection = Ready();
-  if (!connection) return connection.error();
-  return (*connection)->Exec(statement, params);
+  return pool_.With([&](Connection& connection) { return connection.Exec(statement, params); });
 }
 
 Result<OfferReply> PostgresQueue::Offer(const OfferRequest& request) {

@@ -10,6 +10,7 @@
 #include "baton/queue.h"
 #include "claim_watch.h"
 #include "connection.h"
+#include "connection_pool.h"
 
 namespace baton::postgres_detail {
 
@@ -26,8 +27,9 @@ struct QueueStatements {
 // baton/postgres_store.h for what this store adds). Every call is one statement, a function
 // of the schema where it writes.
 //
-// Thread safety: every method may be called from any thread; one mutex serializes the use of
-// the connection. WatchOffers() runs a thread with a connection of its own.
+// Thread safety: every method may be called from any thread; calls at the same time run on
+// connections of their own (up to kConnections). WatchOffers() runs a thread with a
+// connection of its own.
 class PostgresQueue final : public Queue {
  public:
   PostgresQueue(const PostgresStoreOptions& options, Clock& clock, ConnectionSettings settings);
@@ -58,12 +60,21 @@ class PostgresQueue final : public Queue {
                                             std::function<void()> on_offer) override;
   std::string Describe() const override { return settings_.describe; }
 
-  // Runs one statement on the connection (opened, and the schema checked, as needed).
+  // At most this many calls share the database at once (ConnectionPool).
+  int ConcurrentClaims() const override { return kConcurrentClaims; }
+
+  // Runs one statement on a connection of the pool (opened, and the schema checked, as
+  // needed).
   Result<Rows> Exec(const Statement& statement, const std::vector<Param>& params);
 
  private:
-  // REQUIRES: mu_ held.
-  Result<Connection*> Ready();
+  // A worker's claims out at once, and the connections for them and for its finisher and
+  // extender beside them.
+  static constexpr int kConcurrentClaims = 4;
+  static constexpr int kConnections = kConcurrentClaims + 2;
+
+  // The schema check of the pool's first connection: migrates when allowed.
+  Result<void> CheckSchema(Connection& connection);
   Result<OfferReply> OfferBatch(const OfferRequest& request, size_t begin, size_t end);
   Result<void> SetPaused(const QueueKey& queue, bool paused);
   // Once per handle, at its first offer and its first claim: the planner's statistics of the
@@ -80,9 +91,7 @@ class PostgresQueue final : public Queue {
   std::atomic<bool> offer_statistics_{false};
   std::atomic<bool> claim_statistics_{false};
 
-  std::mutex mu_;  // Guards everything below.
-  std::unique_ptr<Connection> connection_;
-  bool schema_checked_ = false;
+  ConnectionPool pool_;
 };
 
 // A text[] or bigint[] parameter in PostgreSQL's array syntax; nullopt elements are NULL.
