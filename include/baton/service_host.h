@@ -108,8 +108,10 @@ class ServiceHost final {
   // non-retryable error of any service (kConflict: the id is in use).
   Result<void> Run();
   void RequestStop();
-  // Turns SIGTERM, SIGINT and SIGHUP into RequestStop(). Call before any other thread
-  // starts: it blocks those signals in the calling thread, whose mask new threads inherit.
+  // Turns SIGTERM, SIGINT and SIGHUP into RequestStop(), on a thread the host owns and
+  // joins when it is destroyed (signals after that stay pending). Call before any other
+  // thread starts: it blocks those signals in the calling thread, whose mask new threads
+  // inherit. A second call does nothing.
   void StopOnSignals();
 
   const std::string& instance_id() const;

@@ -1,6 +1,6 @@
 #include "baton/service_host.h"
 
-#include <signal.h>
+#include <string.h>
 #include <unistd.h>
 
 #include <spdlog/spdlog.h>
@@ -11,6 +11,7 @@
 #include <thread>
 
 #include "baton/elector.h"
+#include "signal_watcher.h"
 
 namespace baton {
 namespace {
@@ -192,12 +193,17 @@ struct ServiceHost::Impl {
   std::vector<Elector*> electors;        // Guarded by mu; for RequestStop().
   std::vector<Worker*> running_workers;  // Guarded by mu; for RequestStop().
   bool stop_requested = false;           // Guarded by mu.
+  // Last, so it is destroyed first: its thread calls RequestStop(), which uses the fields
+  // above, and is joined before they go.
+  std::unique_ptr<detail::SignalWatcher> signal_watcher;
 };
 
 ServiceHost::ServiceHost(Store& store, HostOptions options)
     : impl_(std::make_unique<Impl>(store, std::move(options))) {}
 
-ServiceHost::~ServiceHost() = default;
+// The signal thread is joined before anything it uses is destroyed: a signal that comes
+// after the host is gone stays pending instead of calling into a dead host.
+ServiceHost::~ServiceHost() { impl_->signal_watcher.reset(); }
 
 const std::string& ServiceHost::instance_id() const { return impl_->id; }
 
@@ -312,17 +318,12 @@ void ServiceHost::RequestStop() {
 }
 
 void ServiceHost::StopOnSignals() {
-  sigset_t set;
-  sigemptyset(&set);
-  for (int s : {SIGTERM, SIGINT, SIGHUP}) sigaddset(&set, s);
-  pthread_sigmask(SIG_BLOCK, &set, nullptr);
-  std::thread([this, set] {
-    int sig = 0;
-    if (sigwait(&set, &sig) == 0) {
-      spdlog::info("received {}: stopping", strsignal(sig));
-      RequestStop();
-    }
-  }).detach();
+  if (impl_->signal_watcher) return;
+  detail::BlockStopSignals();
+  impl_->signal_watcher = std::make_unique<detail::SignalWatcher>([this](int sig) {
+    spdlog::info("received {}: stopping", strsignal(sig));
+    RequestStop();
+  });
 }
 
 }  // namespace baton
