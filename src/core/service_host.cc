@@ -235,13 +235,14 @@ Result<void> ServiceHost::AddWorker(Queue& queue, WorkerOptions options, ItemWor
 }
 
 Result<void> ServiceHost::AddScheduler(Queue& queue, SchedulerOptions options, TenantSource& source,
-                                       TimingOptions timing) {
+                                       TimingOptions timing, LoopObserver* observer) {
   if (options.clock == nullptr) options.clock = &impl_->clock;
   if (auto valid = Scheduler::Validate(options); !valid) return valid;
   HostedService service;
   service.group = options.queue.group;
   service.lease = SchedulerLeaseName(options.queue.queue);
   service.timing = timing;
+  service.observer = observer;
   // Offers carry the lease's token and the store refuses them once it has moved on, and the
   // scheduler stops offering when its stop token comes: a late return harms nothing, so it
   // need not cost the process (and a Worker beside it) an exit.
@@ -271,6 +272,7 @@ Result<void> ServiceHost::Run() {
     runners.push_back(
         std::make_unique<ServiceRunner>(service, impl_->id, impl_->clock, options.timing.grace));
     options.clock = &impl_->clock;
+    options.observer = service.observer;
     electors.push_back(std::make_unique<Elector>(impl_->store, options, *runners.back()));
   }
   std::vector<std::unique_ptr<Worker>> workers;

@@ -115,10 +115,11 @@ Result<void> Worker::Run() {
 
 void Worker::Impl::ClaimLoop() {
   Duration error_wait = std::chrono::milliseconds(100);
+  bool ready = false;
   while (!stopping) {
     const int free = options.concurrency - BusySlots();
     if (free <= 0) {
-      clock.WaitUntil(clock.Now() + options.poll, claim_wakeup);
+      WaitForNextPass(clock.Now() + options.poll, std::nullopt);
       continue;
     }
     ClaimRequest request;
@@ -129,6 +130,8 @@ void Worker::Impl::ClaimLoop() {
     request.max_attempts = options.max_attempts;
     const TimePoint sent = clock.Now();
     Result<ClaimReply> reply = queue.Claim(request);
+    if (!ready && options.observer != nullptr) options.observer->OnReady();
+    ready = true;
     if (!reply) {
       Count(&WorkerCounters::store_errors);
       if (!reply.error().retryable()) {
@@ -140,20 +143,40 @@ void Worker::Impl::ClaimLoop() {
       }
       spdlog::warn("claiming from queue \"{}\" failed: {}; retrying in {}", options.queue.queue,
                    reply.error().message(), FormatDuration(error_wait));
-      clock.WaitUntil(clock.Now() + error_wait, claim_wakeup);
+      WaitForNextPass(clock.Now() + error_wait, reply.error());
       error_wait = std::min<Duration>(error_wait * 2, options.poll);
       continue;
     }
     error_wait = std::chrono::milliseconds(100);
     for (const ClaimedItem& item : reply->items) StartItem(item, sent);
-    if (static_cast<int>(reply->items.size()) == free) continue;  // There may be more.
+    if (static_cast<int>(reply->items.size()) == free) {
+      WaitForNextPass(clock.Now(), std::nullopt);  // There may be more: claim again at once.
+      continue;
+    }
     TimePoint next = clock.Now() + options.poll;
     // Just after the time the queue named, as a passive instance does with a lease.
     if (reply->next_try && !reply->paused) {
       next = std::min(next, clock.Now() + *reply->next_try + std::chrono::milliseconds(1));
     }
-    clock.WaitUntil(next, claim_wakeup);
+    WaitForNextPass(next, std::nullopt);
   }
+}
+
+void Worker::Impl::WaitForNextPass(TimePoint next, const std::optional<Error>& error) {
+  if (options.observer != nullptr) {
+    LoopPass pass;
+    pass.next = next;
+    pass.error = error;
+    uint64_t done;
+    {
+      std::lock_guard lock(counters_mu);
+      done = counters.done;
+    }
+    pass.state =
+        "working: " + std::to_string(BusySlots()) + " running, " + std::to_string(done) + " done";
+    options.observer->OnPass(pass);
+  }
+  if (next > clock.Now()) clock.WaitUntil(next, claim_wakeup);
 }
 
 void Worker::Impl::StartItem(const ClaimedItem& item, TimePoint sent) {

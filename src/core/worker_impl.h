@@ -41,6 +41,9 @@ struct Worker::Impl {
 
   // The dispatcher: claims while slots are free, then waits for a wake-up.
   void ClaimLoop();
+  // Tells the observer, if any, of the claim loop's pass that ends now, then waits for the
+  // next one at `next` (or a wake-up).
+  void WaitForNextPass(TimePoint next, const std::optional<Error>& error);
   void StartItem(const ClaimedItem& item, TimePoint sent);
   // Extends `running`'s claim now. False when refused or not reached.
   bool ExtendOne(worker_detail::RunningItem& running);
