@@ -357,26 +357,6 @@ TimePoint Elector::OnHeartbeatFailed(const Error& error, TimePoint received) {
   return received + delay;
 }
 
-void Elector::ReportPass(TimePoint next, const std::optional<Error>& error) {
-  if (options_.observer == nullptr) return;
-  LoopPass pass;
-  pass.next = next;
-  pass.error = error;
-  {
-    std::lock_guard lock(mu_);
-    if (!registered_) {
-      pass.state = "registering";
-    } else if (active_) {
-      pass.state = "active with token " + std::to_string(token_);
-    } else if (!last_holder_id_.empty() && last_holder_id_ != options_.self.id) {
-      pass.state = "passive (active: " + last_holder_id_ + ")";
-    } else {
-      pass.state = "passive";
-    }
-  }
-  options_.observer->OnPass(pass);
-}
-
 Duration Elector::Backoff(bool active) {
   static thread_local std::mt19937_64 rng(std::random_device{}());
   int failures;
