@@ -270,5 +270,34 @@ TEST_F(SystemdNotifyTest, WorkIsReadyAfterItsFirstClaimAndItsItemsGetNoNotifySoc
   EXPECT_TRUE(baton.WaitExit(10s)) << Describe();
 }
 
+// serve: ready once every hosted service is, and one STATUS= line naming each.
+TEST_F(SystemdNotifyTest, ServeIsReadyOnceEveryServiceIsAndNamesEachInItsStatus) {
+  const std::string config = dir_.File("serve.toml");
+  test_support::WriteFile(config,
+                          "group = \"g\"\n"
+                          "[run.billing]\nttl = \"1s\"\ncommand = [\"/bin/sleep\", \"600\"]\n"
+                          "[work.sync]\nqueue = \"q\"\ncommand = [\"/bin/true\"]\n");
+  Process baton = Start({"serve", "--store", store_, "--config", config});
+  ASSERT_TRUE(socket_.Await("READY=1", 10s)) << Describe();
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        for (const std::string& s : socket_.Statuses()) {
+          if (Contains(s, "run.billing: active with token ") &&
+              Contains(s, "work.sync: working: 0 running, 0 done")) {
+            return true;
+          }
+        }
+        return false;
+      },
+      5s))
+      << Describe();
+  EXPECT_GE(PingsWithin(1s), 5u) << Describe();
+  baton.Terminate();
+  EXPECT_TRUE(socket_.Await("STOPPING=1", 5s)) << Describe();
+  const auto exit = baton.WaitExit(10s);
+  ASSERT_TRUE(exit) << Describe();
+  EXPECT_TRUE(exit->Exited(0)) << exit->Describe();
+}
+
 }  // namespace
 }  // namespace baton::process_test
