@@ -9,6 +9,7 @@
 #include <thread>
 
 #include "baton/clock.h"
+#include "baton/loop_observer.h"
 #include "baton/result.h"
 #include "baton/store.h"
 #include "baton/timing.h"
@@ -48,6 +49,9 @@ struct ElectorOptions {
   MemberInfo self;  // self.holder must be unique to this run (NewHolder()).
   Timing timing;
   Clock* clock = nullptr;  // Default: Clock::Real(). Must outlive the elector.
+  // Optional: told of every pass of Run()'s loop (OnReady() once registered). Must outlive
+  // the elector.
+  LoopObserver* observer = nullptr;
 };
 
 // What went wrong and how often; for logs and metrics.
@@ -115,6 +119,8 @@ class Elector final {
   void WatchdogLoop();
   TimePoint OnHeartbeatFailed(const Error& error, TimePoint received);
   TimePoint NextPassiveTick(TimePoint sent, TimePoint received, const LeaseView& lease) const;
+  // Tells the observer, if any, of the pass that ends now; the loop runs again at `next`.
+  void ReportPass(TimePoint next, const std::optional<Error>& error);
 
   Store& store_;
   const ElectorOptions options_;
@@ -132,6 +138,9 @@ class Elector final {
   int consecutive_failures_ = 0;
   ElectorCounters counters_;
   std::optional<Error> fatal_;  // A non-retryable heartbeat error that stopped Run().
+  bool registered_ = false;
+  std::optional<Error> last_error_;  // Of the last heartbeat, for the observer.
+  std::string last_holder_id_;       // The lease's holder at the last heartbeat ("" free).
 
   std::atomic<bool> stop_requested_{false};
   Wakeup heartbeat_wakeup_;

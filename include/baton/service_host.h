@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "baton/clock.h"
+#include "baton/loop_observer.h"
 #include "baton/result.h"
 #include "baton/scheduler.h"
 #include "baton/store.h"
@@ -61,6 +62,9 @@ struct HostedService {
   // return, however long, and only a fencing token checked by your data store protects
   // your data meanwhile.
   bool exit_on_overrun = true;
+  // Optional: told of every pass of this service's elector (see ElectorOptions::observer).
+  // Must outlive the host's Run().
+  LoopObserver* observer = nullptr;
 };
 
 struct HostOptions {
@@ -98,18 +102,21 @@ class ServiceHost final {
   // `options.queue` in its group with `timing`, and while it holds it runs rounds that offer
   // to `queue` the tenants `source` lists. Every offer is fenced by the lease's token, so the
   // active callback need not end the process on overrun. `options.clock` defaults to the
-  // host's. REQUIRES: before Run(); `queue` and `source` outlive the host.
+  // host's. `observer`, if given, is told of the passes of the scheduler lease's elector.
+  // REQUIRES: before Run(); `queue`, `source` and `observer` outlive the host.
   // kInvalidArgument for bad options or timing.
   Result<void> AddScheduler(Queue& queue, SchedulerOptions options, TenantSource& source,
-                            TimingOptions timing = {});
+                            TimingOptions timing = {}, LoopObserver* observer = nullptr);
   // Counters of the scheduler added `index`-th (0 first), for logs and tests.
   SchedulerCounters scheduler_counters(size_t index) const;
   // Runs until RequestStop() (or a signal, after StopOnSignals()); returns the first
   // non-retryable error of any service (kConflict: the id is in use).
   Result<void> Run();
   void RequestStop();
-  // Turns SIGTERM, SIGINT and SIGHUP into RequestStop(). Call before any other thread
-  // starts: it blocks those signals in the calling thread, whose mask new threads inherit.
+  // Turns SIGTERM, SIGINT and SIGHUP into RequestStop(), on a thread the host owns and
+  // joins when it is destroyed (signals after that stay pending). Call before any other
+  // thread starts: it blocks those signals in the calling thread, whose mask new threads
+  // inherit. A second call does nothing.
   void StopOnSignals();
 
   const std::string& instance_id() const;

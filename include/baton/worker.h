@@ -9,6 +9,7 @@
 #include <string>
 
 #include "baton/clock.h"
+#include "baton/loop_observer.h"
 #include "baton/queue.h"
 #include "baton/result.h"
 
@@ -114,6 +115,9 @@ struct WorkerOptions {
   // rather than let it run on while another worker may claim the item. Off: wait for it.
   bool exit_on_overrun = true;
   Clock* clock = nullptr;  // Default: Clock::Real(). Must outlive the worker.
+  // Optional: told of every pass of the claim loop (OnReady() after the first claim call,
+  // whatever its outcome). Must outlive the worker.
+  LoopObserver* observer = nullptr;
 };
 
 // What happened, for logs and metrics.

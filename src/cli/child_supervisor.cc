@@ -4,6 +4,8 @@
 
 #include <spdlog/spdlog.h>
 
+#include "systemd/notify_socket.h"
+
 extern char** environ;
 
 namespace baton::cli {
@@ -12,9 +14,17 @@ std::vector<std::string> InheritedEnvironment() {
   std::vector<std::string> env;
   for (char** e = environ; *e != nullptr; ++e) {
     std::string entry = *e;
-    if (entry.rfind("BATON_", 0) == 0) continue;
+    if (entry.rfind("BATON_", 0) == 0 || systemd::IsNotifyVariable(entry)) continue;
     env.push_back(std::move(entry));
   }
+  return env;
+}
+
+std::vector<std::string> ChildSupervisor::EnvironmentFor(std::optional<uint64_t> token) const {
+  std::vector<std::string> env = commands_.base_env;
+  env.push_back("BATON_GROUP=" + commands_.group);
+  env.push_back("BATON_INSTANCE=" + commands_.instance_id);
+  if (token) env.push_back("BATON_TOKEN=" + std::to_string(*token));
   return env;
 }
 
@@ -110,11 +120,7 @@ void ChildSupervisor::OnActive(uint64_t token, TimePoint deadline) {
   std::lock_guard lock(mu_);
   Stop(passive_);
   Stop(active_);
-  std::vector<std::string> env = commands_.base_env;
-  env.push_back("BATON_GROUP=" + commands_.group);
-  env.push_back("BATON_INSTANCE=" + commands_.instance_id);
-  env.push_back("BATON_TOKEN=" + std::to_string(token));
-  active_ = Watch(StartActiveLocked(std::move(env), deadline), true, token);
+  active_ = Watch(StartActiveLocked(EnvironmentFor(token), deadline), true, token);
   if (active_) {
     spdlog::info("started the command (pid {}) with token {}", active_->child->child_pid(), token);
   }
@@ -150,11 +156,8 @@ void ChildSupervisor::Prepare() {
 void ChildSupervisor::StartPassiveLocked() {
   if (!active_) PrepareActiveLocked();
   if (commands_.passive && !passive_ && !active_) {
-    std::vector<std::string> env = commands_.base_env;
-    env.push_back("BATON_GROUP=" + commands_.group);
-    env.push_back("BATON_INSTANCE=" + commands_.instance_id);
     passive_ = Watch(SpawnShared(SpawnOptionsFor({"/bin/sh", "-c", *commands_.passive},
-                                                 std::move(env), TimePoint::max())),
+                                                 EnvironmentFor(std::nullopt), TimePoint::max())),
                      false, 0);
   }
 }

@@ -65,6 +65,9 @@ class ChildSupervisor final : public ElectorListener {
     // has already gone.
     std::shared_ptr<std::atomic<bool>> ended;
   };
+  // The base environment plus BATON_GROUP, BATON_INSTANCE and, for the active command,
+  // BATON_TOKEN.
+  std::vector<std::string> EnvironmentFor(std::optional<uint64_t> token) const;
   guardian::SpawnOptions SpawnOptionsFor(std::vector<std::string> argv,
                                          std::vector<std::string> env, TimePoint deadline) const;
   // Starts a guardian for the active command while passive, so that becoming active costs
@@ -90,7 +93,8 @@ class ChildSupervisor final : public ElectorListener {
 };
 
 // The environment a child inherits: baton's own, minus every BATON_* variable (the store
-// URL and baton's settings are never passed on).
+// URL and baton's settings are never passed on) and systemd's NOTIFY_SOCKET, WATCHDOG_USEC
+// and WATCHDOG_PID (addressed to baton: a child must not speak for it).
 std::vector<std::string> InheritedEnvironment();
 
 }  // namespace baton::cli

@@ -11,6 +11,7 @@
 #include <cstring>
 
 #include "baton/elector.h"
+#include "core/signal_watcher.h"
 #include "logging.h"
 #include "store_url.h"
 
@@ -141,10 +142,7 @@ bool WaitBeforeRetry(const Error& error, int attempt, Duration delay, const sigs
 }
 
 sigset_t BlockStopSignals() {
-  sigset_t set;
-  sigemptyset(&set);
-  for (int s : {SIGTERM, SIGINT, SIGHUP}) sigaddset(&set, s);
-  pthread_sigmask(SIG_BLOCK, &set, nullptr);
+  const sigset_t set = detail::BlockStopSignals();
   signal(SIGPIPE, SIG_IGN);
   return set;
 }

@@ -56,15 +56,18 @@ sigset_t BlockStopSignals();
 bool WaitBeforeRetry(const Error& error, int attempt, Duration delay, const sigset_t& signals);
 
 // Calls `open` until it succeeds or fails for good: a store that cannot be reached at start
-// is retried with backoff and said in the log, never crash-looped (SPEC 5). A stop signal
-// meanwhile ends the wait: then it returns an empty pointer. REQUIRES: `signals` blocked.
+// is retried with backoff and said in the log (and to `on_retry`, for systemd's STATUS=),
+// never crash-looped (SPEC 5). A stop signal meanwhile ends the wait: then it returns an
+// empty pointer. REQUIRES: `signals` blocked.
 template <typename T>
 Result<std::unique_ptr<T>> OpenWithRetry(const std::function<Result<std::unique_ptr<T>>()>& open,
-                                         const sigset_t& signals) {
+                                         const sigset_t& signals,
+                                         const std::function<void(const Error&)>& on_retry = {}) {
   Duration delay = std::chrono::milliseconds(500);
   for (int attempt = 1;; ++attempt) {
     Result<std::unique_ptr<T>> opened = open();
     if (opened || !opened.error().retryable()) return opened;
+    if (on_retry) on_retry(opened.error());
     if (WaitBeforeRetry(opened.error(), attempt, delay, signals)) return std::unique_ptr<T>();
     delay = std::min<Duration>(delay * 2, std::chrono::seconds(30));
   }

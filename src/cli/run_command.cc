@@ -9,8 +9,10 @@
 #include "baton/elector.h"
 #include "child_supervisor.h"
 #include "commands.h"
+#include "core/signal_watcher.h"
 #include "logging.h"
 #include "service_configs.h"
+#include "service_notifier.h"
 #include "store_url.h"
 
 namespace baton::cli {
@@ -72,24 +74,6 @@ Result<RunConfig> ResolveRunConfig(const Settings& settings,
 
 namespace {
 
-// SIGTERM, SIGINT and SIGHUP are blocked in every thread and taken here, one at a time,
-// so no handler ever runs in the middle of a store call.
-void StartSignalThread(EventQueue<RunEvent>& events) {
-  std::thread([&events] {
-    sigset_t set;
-    sigemptyset(&set);
-    for (int s : {SIGTERM, SIGINT, SIGHUP}) sigaddset(&set, s);
-    while (true) {
-      int sig = 0;
-      if (sigwait(&set, &sig) != 0) continue;
-      RunEvent event;
-      event.kind = RunEvent::Kind::kSignal;
-      event.signal = sig;
-      events.Push(event);
-    }
-  }).detach();
-}
-
 int ExitCodeOf(const guardian::ChildExit& exit) {
   if (exit.kind == guardian::ExitKind::kExited) return exit.code;
   if (exit.kind == guardian::ExitKind::kSpawnFailed) return 127;
@@ -125,13 +109,15 @@ int RunCommand(const Settings& settings, const std::vector<std::string>& command
   const sigset_t blocked = BlockStopSignals();
 
   const Common& common = config->common;
+  ServiceNotifier notifier(common.store_url);
+  notifier.Start();
   auto store = OpenWithRetry<Store>(
       [&] {
         return OpenStore(
             common.store_url, Clock::Real(),
             {.pg_schema = common.pg_schema, .call_timeout = LeaseCallTimeout(config->timing)});
       },
-      blocked);
+      blocked, [&notifier](const Error& error) { notifier.StoreUnreachable(error); });
   if (!store) return ReportError(store.error());
   if (!*store) return kExitOk;  // Stopped by a signal while waiting for the store.
   if (config->common.store_url == kDefaultStoreUrl) {
@@ -146,16 +132,25 @@ int RunCommand(const Settings& settings, const std::vector<std::string>& command
   }
 
   EventQueue<RunEvent> events;
-  StartSignalThread(events);
+  // Taken one at a time on the watcher's thread, so no handler ever runs in the middle of a
+  // store call.
+  const detail::SignalWatcher signals([&](int sig) {
+    notifier.Stopping();
+    RunEvent event;
+    event.kind = RunEvent::Kind::kSignal;
+    event.signal = sig;
+    events.Push(event);
+  });
   const MemberInfo self{config->common.id, NewHolder(config->common.id), LocalHostName(),
                         static_cast<int64_t>(getpid()), BATON_VERSION};
-  const int exit_code = RunElected(*config, **store, self, events);
+  const int exit_code = RunElected(*config, **store, self, events, notifier.AddLoop());
+  notifier.Stopping();
   if (exit_code == kExitOk) spdlog::info("stopped");
   return exit_code;
 }
 
 int RunElected(const RunConfig& run, Store& store, const MemberInfo& self,
-               EventQueue<RunEvent>& events) {
+               EventQueue<RunEvent>& events, LoopObserver* observer) {
   const RunConfig* config = &run;
   ChildCommands commands;
   commands.active = config->command;
@@ -170,6 +165,7 @@ int RunElected(const RunConfig& run, Store& store, const MemberInfo& self,
   options.lease = {config->common.group, kActiveLease};
   options.self = self;
   options.timing = config->timing;
+  options.observer = observer;
   Elector elector(store, options, supervisor);
 
   Result<void> elector_result;

@@ -5,14 +5,16 @@
 
 #include <spdlog/spdlog.h>
 
+#include <string.h>
 #include <cstdlib>
-#include <thread>
 
 #include "baton/service_host.h"
 #include "child_supervisor.h"
 #include "commands.h"
+#include "core/signal_watcher.h"
 #include "logging.h"
 #include "service_configs.h"
+#include "service_notifier.h"
 #include "store_url.h"
 #include "subcommand.h"
 #include "tenant_command.h"
@@ -162,17 +164,20 @@ int ScheduleCommand(const Settings& settings) {
   }
   const sigset_t signals = BlockStopSignals();
   const Common& common = config->common;
+  ServiceNotifier notifier(common.store_url);
+  notifier.Start();
+  const auto unreachable = [&notifier](const Error& error) { notifier.StoreUnreachable(error); };
   const OpenOptions open{.pg_schema = common.pg_schema,
                          .call_timeout = LeaseCallTimeout(config->resolved)};
   auto store = OpenWithRetry<Store>(
-      [&] { return OpenStore(common.store_url, Clock::Real(), open); }, signals);
+      [&] { return OpenStore(common.store_url, Clock::Real(), open); }, signals, unreachable);
   if (!store) return ReportError(store.error());
   if (!*store) return kExitOk;  // Stopped by a signal while waiting for the store.
   // The queue's connection keeps the store's default bounds (5 s), as `baton work`'s: a batch
   // of offers may take longer than a heartbeat, and its fence, not its time, keeps it safe.
   auto queue = OpenWithRetry<Queue>(
       [&] { return OpenQueue(common.store_url, Clock::Real(), {.pg_schema = common.pg_schema}); },
-      signals);
+      signals, unreachable);
   if (!queue) return ReportError(queue.error());
   if (!*queue) return kExitOk;
   auto source = OpenSource(*config, open);
@@ -186,18 +191,19 @@ int ScheduleCommand(const Settings& settings) {
       FormatDuration(s.every), FormatDuration(s.item_ttl.value_or(s.every)), (*source)->Describe());
 
   ServiceHost host(**store, {.id = common.id, .version = BATON_VERSION});
-  if (auto added = host.AddScheduler(**queue, config->scheduler, **source, config->timing);
+  // Ready once registered: a passive scheduler may never run a round.
+  if (auto added = host.AddScheduler(**queue, config->scheduler, **source, config->timing,
+                                     notifier.AddLoop());
       !added) {
     return ReportError(added.error());
   }
-  std::thread([&host, signals] {
-    int sig = 0;
-    while (sigwait(&signals, &sig) != 0) {
-    }
+  const detail::SignalWatcher watcher([&](int sig) {
     spdlog::info("received {}: stopping", strsignal(sig));
+    notifier.Stopping();
     host.RequestStop();
-  }).detach();
+  });
   Result<void> ran = host.Run();
+  notifier.Stopping();
   const SchedulerCounters counters = host.scheduler_counters(0);
   spdlog::info(
       "stopped: {} rounds, {} offered, {} skipped, {} invalid ids, {} source errors, {} fenced "

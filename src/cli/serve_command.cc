@@ -22,9 +22,11 @@
 
 #include "baton/service_host.h"
 #include "commands.h"
+#include "core/signal_watcher.h"
 #include "item_command.h"
 #include "logging.h"
 #include "serve_config.h"
+#include "service_notifier.h"
 #include "subcommand.h"
 
 namespace baton::cli {
@@ -33,10 +35,11 @@ namespace {
 // The one stop of every service: the first call stops them all, later calls do nothing.
 class SharedStop final {
  public:
-  SharedStop(ServiceHost& host, std::deque<EventQueue<RunEvent>>& runs)
-      : host_(host), runs_(runs) {}
+  SharedStop(ServiceHost& host, std::deque<EventQueue<RunEvent>>& runs, ServiceNotifier& notifier)
+      : host_(host), runs_(runs), notifier_(notifier) {}
   void Stop() {
     std::call_once(once_, [this] {
+      notifier_.Stopping();
       for (EventQueue<RunEvent>& events : runs_) {
         RunEvent event;
         event.kind = RunEvent::Kind::kSignal;
@@ -50,6 +53,7 @@ class SharedStop final {
  private:
   ServiceHost& host_;
   std::deque<EventQueue<RunEvent>>& runs_;
+  ServiceNotifier& notifier_;
   std::once_flag once_;
 };
 
@@ -66,16 +70,19 @@ Duration SharedCallTimeout(const ServePlan& plan) {
 int Serve(const ServePlan& plan) {
   const sigset_t signals = BlockStopSignals();
   const Common& common = plan.common;
+  ServiceNotifier notifier(common.store_url);
+  notifier.Start();
+  const auto unreachable = [&notifier](const Error& error) { notifier.StoreUnreachable(error); };
   const OpenOptions open{.pg_schema = common.pg_schema, .call_timeout = SharedCallTimeout(plan)};
   auto store = OpenWithRetry<Store>(
-      [&] { return OpenStore(common.store_url, Clock::Real(), open); }, signals);
+      [&] { return OpenStore(common.store_url, Clock::Real(), open); }, signals, unreachable);
   if (!store) return ReportError(store.error());
   if (!*store) return kExitOk;  // Stopped by a signal while waiting for the store.
   std::unique_ptr<Queue> queue;
   if (!plan.schedules.empty() || !plan.works.empty()) {
     auto opened = OpenWithRetry<Queue>(
         [&] { return OpenQueue(common.store_url, Clock::Real(), {.pg_schema = common.pg_schema}); },
-        signals);
+        signals, unreachable);
     if (!opened) return ReportError(opened.error());
     if (!*opened) return kExitOk;
     queue = std::move(*opened);
@@ -90,7 +97,8 @@ int Serve(const ServePlan& plan) {
     auto source = OpenSource(s.config, open);
     if (!source) return ReportError(source.error());
     WarnUnsafe(s.config.scheduler);
-    if (auto added = host.AddScheduler(*queue, s.config.scheduler, **source, s.config.timing);
+    if (auto added = host.AddScheduler(*queue, s.config.scheduler, **source, s.config.timing,
+                                       notifier.AddLoop(s.name));
         !added) {
       return ReportError(added.error());
     }
@@ -102,29 +110,29 @@ int Serve(const ServePlan& plan) {
     item_commands.push_back(std::make_unique<ItemCommand>(w.config.command, InheritedEnvironment(),
                                                           timing.grace, Clock::Real()));
     ItemCommand* command = item_commands.back().get();
-    if (auto added =
-            host.AddWorker(*queue, w.config.worker,
-                           [command](ItemContext& context) { return command->Run(context); });
+    WorkerOptions options = w.config.worker;
+    options.observer = notifier.AddLoop(w.name);
+    if (auto added = host.AddWorker(
+            *queue, options, [command](ItemContext& context) { return command->Run(context); });
         !added) {
       return ReportError(added.error());
     }
   }
 
   std::deque<EventQueue<RunEvent>> run_events(plan.runs.size());
-  SharedStop stop(host, run_events);
-  std::thread([&stop, signals] {
-    int sig = 0;
-    while (sigwait(&signals, &sig) != 0) {
-    }
+  SharedStop stop(host, run_events, notifier);
+  const detail::SignalWatcher watcher([&stop](int sig) {
     spdlog::info("received {}: stopping every service", strsignal(sig));
     stop.Stop();
-  }).detach();
+  });
 
+  std::vector<LoopObserver*> run_loops;
+  for (const auto& r : plan.runs) run_loops.push_back(notifier.AddLoop(r.name));
   std::vector<int> exit_codes(plan.runs.size(), kExitOk);
   std::vector<std::thread> threads;
   for (size_t i = 0; i < plan.runs.size(); ++i) {
     threads.emplace_back([&, i] {
-      exit_codes[i] = RunElected(plan.runs[i].config, **store, self, run_events[i]);
+      exit_codes[i] = RunElected(plan.runs[i].config, **store, self, run_events[i], run_loops[i]);
       stop.Stop();  // One service ending ends the process: a supervisor restarts it whole.
     });
   }
@@ -136,6 +144,7 @@ int Serve(const ServePlan& plan) {
     });
   }
   for (std::thread& t : threads) t.join();
+  notifier.Stopping();
   if (!hosted) return ReportError(hosted.error());
   for (int code : exit_codes) {
     if (code != kExitOk) return code;

@@ -42,6 +42,18 @@ constexpr const char* kSharedDirectoryFix =
 
 std::string RedactUrl(const std::string& url) { return internal::RedactPasswords(url); }
 
+std::string RedactSecrets(const std::string& message, const std::string& url) {
+  std::string out = message;
+  for (const auto& [offset, length] : PasswordSpans(url)) {
+    const std::string password = url.substr(offset, length);
+    for (size_t at = out.find(password); at != std::string::npos; at = out.find(password, at)) {
+      out.replace(at, password.size(), "***");
+      at += 3;
+    }
+  }
+  return RedactUrl(out);
+}
+
 void BlankPasswordsInArgv(int argc, char** argv) {
   for (int i = 1; i < argc; ++i) {
     const std::string arg = argv[i];

@@ -17,6 +17,9 @@ inline constexpr const char* kDefaultStoreUrl = "sqlite:/var/lib/baton/baton.db"
 
 // `url` with any password replaced by "***", for logs and messages.
 std::string RedactUrl(const std::string& url);
+// `message` with the password of `url` (wherever it appears) and any URL's password replaced
+// by "***": for messages sent outside the log (systemd's STATUS=).
+std::string RedactSecrets(const std::string& message, const std::string& url);
 
 // Overwrites, in place, the password of every URL in argv, so /proc/<pid>/cmdline stops
 // showing it as soon as baton has read it.

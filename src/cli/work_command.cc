@@ -3,14 +3,16 @@
 
 #include <spdlog/spdlog.h>
 
-#include <thread>
+#include <string.h>
 
 #include "baton/worker.h"
 #include "child_supervisor.h"
 #include "commands.h"
+#include "core/signal_watcher.h"
 #include "item_command.h"
 #include "logging.h"
 #include "service_configs.h"
+#include "service_notifier.h"
 #include "store_url.h"
 
 namespace baton::cli {
@@ -84,9 +86,11 @@ int WorkCommand(const Settings& settings, const std::vector<std::string>& comman
   const sigset_t signals = BlockStopSignals();
 
   const Common& common = config->common;
+  ServiceNotifier notifier(common.store_url);
+  notifier.Start();
   auto queue = OpenWithRetry<Queue>(
       [&] { return OpenQueue(common.store_url, Clock::Real(), {.pg_schema = common.pg_schema}); },
-      signals);
+      signals, [&notifier](const Error& error) { notifier.StoreUnreachable(error); });
   if (!queue) return ReportError(queue.error());
   if (!*queue) return kExitOk;  // Stopped by a signal while waiting for the store.
   const ClaimTiming timing = *ResolveClaimTiming(config->worker.timing);
@@ -96,17 +100,18 @@ int WorkCommand(const Settings& settings, const std::vector<std::string>& comman
 
   const ItemCommand item_command(config->command, InheritedEnvironment(), timing.grace,
                                  Clock::Real());
-  Worker worker(**queue, config->worker,
+  WorkerOptions options = config->worker;
+  options.observer = notifier.AddLoop();
+  Worker worker(**queue, options,
                 [&item_command](ItemContext& context) { return item_command.Run(context); });
-  std::thread([&worker, signals] {
-    int sig = 0;
-    while (sigwait(&signals, &sig) != 0) {
-    }
+  const detail::SignalWatcher watcher([&](int sig) {
     spdlog::info("received {}: stopping (no new claims; running items get SIGTERM)",
                  strsignal(sig));
+    notifier.Stopping();
     worker.RequestStop();
-  }).detach();
+  });
   Result<void> ran = worker.Run();
+  notifier.Stopping();
   const WorkerCounters counters = worker.counters();
   spdlog::info("stopped: {} claimed, {} done, {} failed, {} dead, {} released, {} stale",
                counters.claimed, counters.done, counters.failed, counters.dead, counters.released,

@@ -63,8 +63,9 @@ Result<void> Elector::Run() {
                      FormatDuration(options_.timing.ttl + options_.timing.heartbeat));
       }
       if (now >= *conflict_until) return registered.error();
-      clock_.WaitUntil(std::min(now + options_.timing.heartbeat, *conflict_until),
-                       heartbeat_wakeup_);
+      const TimePoint next = std::min(now + options_.timing.heartbeat, *conflict_until);
+      ReportPass(next, registered.error());
+      clock_.WaitUntil(next, heartbeat_wakeup_);
       continue;
     }
     if (!registered.error().retryable()) return registered.error();
@@ -78,20 +79,30 @@ Result<void> Elector::Run() {
       spdlog::warn("cannot register in {} ({} in a row): {}; retrying in {}", store_.Describe(),
                    failures, registered.error().message(), FormatDuration(delay));
     }
-    clock_.WaitUntil(clock_.Now() + delay, heartbeat_wakeup_);
+    const TimePoint next = clock_.Now() + delay;
+    ReportPass(next, registered.error());
+    clock_.WaitUntil(next, heartbeat_wakeup_);
   }
   if (stop_requested_) return Ok();
   {
     std::lock_guard lock(mu_);
     consecutive_failures_ = 0;
+    registered_ = true;
   }
   spdlog::info("registered as {} in group \"{}\" on {}", options_.self.id, group,
                store_.Describe());
+  if (options_.observer != nullptr) options_.observer->OnReady();
 
   auto watch = store_.WatchReleases(options_.lease, [this] { heartbeat_wakeup_.Notify(); });
   std::thread watchdog([this] { WatchdogLoop(); });
   while (!stop_requested_) {
     const TimePoint next = Tick();
+    std::optional<Error> error;
+    {
+      std::lock_guard lock(mu_);
+      error = last_error_;
+    }
+    ReportPass(next, error);
     if (stop_requested_) break;
     clock_.WaitUntil(next, heartbeat_wakeup_);
   }
@@ -224,9 +235,16 @@ TimePoint Elector::Tick() {
   }
   auto reply = store_.Heartbeat(request);
   const TimePoint received = clock_.Now();
+  {
+    std::lock_guard lock(mu_);
+    last_error_ = reply ? std::nullopt : std::optional<Error>(reply.error());
+  }
   if (!reply) return OnHeartbeatFailed(reply.error(), received);
   {
     std::lock_guard lock(mu_);
+    const std::string& holder = reply->lease.free() ? std::string() : reply->lease.holder;
+    // The holder is the id plus "/" and a nonce (NewHolder()); people know the id.
+    last_holder_id_ = holder.substr(0, holder.rfind('/'));
     ++counters_.heartbeats;
     counters_.last_heartbeat_latency = received - sent;
     consecutive_failures_ = 0;

@@ -1,6 +1,6 @@
 #include "baton/service_host.h"
 
-#include <signal.h>
+#include <string.h>
 #include <unistd.h>
 
 #include <spdlog/spdlog.h>
@@ -11,6 +11,7 @@
 #include <thread>
 
 #include "baton/elector.h"
+#include "signal_watcher.h"
 
 namespace baton {
 namespace {
@@ -192,12 +193,17 @@ struct ServiceHost::Impl {
   std::vector<Elector*> electors;        // Guarded by mu; for RequestStop().
   std::vector<Worker*> running_workers;  // Guarded by mu; for RequestStop().
   bool stop_requested = false;           // Guarded by mu.
+  // Last, so it is destroyed first: its thread calls RequestStop(), which uses the fields
+  // above, and is joined before they go.
+  std::unique_ptr<detail::SignalWatcher> signal_watcher;
 };
 
 ServiceHost::ServiceHost(Store& store, HostOptions options)
     : impl_(std::make_unique<Impl>(store, std::move(options))) {}
 
-ServiceHost::~ServiceHost() = default;
+// The signal thread is joined before anything it uses is destroyed: a signal that comes
+// after the host is gone stays pending instead of calling into a dead host.
+ServiceHost::~ServiceHost() { impl_->signal_watcher.reset(); }
 
 const std::string& ServiceHost::instance_id() const { return impl_->id; }
 
@@ -229,13 +235,14 @@ Result<void> ServiceHost::AddWorker(Queue& queue, WorkerOptions options, ItemWor
 }
 
 Result<void> ServiceHost::AddScheduler(Queue& queue, SchedulerOptions options, TenantSource& source,
-                                       TimingOptions timing) {
+                                       TimingOptions timing, LoopObserver* observer) {
   if (options.clock == nullptr) options.clock = &impl_->clock;
   if (auto valid = Scheduler::Validate(options); !valid) return valid;
   HostedService service;
   service.group = options.queue.group;
   service.lease = SchedulerLeaseName(options.queue.queue);
   service.timing = timing;
+  service.observer = observer;
   // Offers carry the lease's token and the store refuses them once it has moved on, and the
   // scheduler stops offering when its stop token comes: a late return harms nothing, so it
   // need not cost the process (and a Worker beside it) an exit.
@@ -265,6 +272,7 @@ Result<void> ServiceHost::Run() {
     runners.push_back(
         std::make_unique<ServiceRunner>(service, impl_->id, impl_->clock, options.timing.grace));
     options.clock = &impl_->clock;
+    options.observer = service.observer;
     electors.push_back(std::make_unique<Elector>(impl_->store, options, *runners.back()));
   }
   std::vector<std::unique_ptr<Worker>> workers;
@@ -312,17 +320,12 @@ void ServiceHost::RequestStop() {
 }
 
 void ServiceHost::StopOnSignals() {
-  sigset_t set;
-  sigemptyset(&set);
-  for (int s : {SIGTERM, SIGINT, SIGHUP}) sigaddset(&set, s);
-  pthread_sigmask(SIG_BLOCK, &set, nullptr);
-  std::thread([this, set] {
-    int sig = 0;
-    if (sigwait(&set, &sig) == 0) {
-      spdlog::info("received {}: stopping", strsignal(sig));
-      RequestStop();
-    }
-  }).detach();
+  if (impl_->signal_watcher) return;
+  detail::BlockStopSignals();
+  impl_->signal_watcher = std::make_unique<detail::SignalWatcher>([this](int sig) {
+    spdlog::info("received {}: stopping", strsignal(sig));
+    RequestStop();
+  });
 }
 
 }  // namespace baton

@@ -121,6 +121,7 @@ Result<void> Worker::Run() {
 
 void Worker::Impl::ClaimLoop(int index) {
   Duration error_wait = std::chrono::milliseconds(100);
+  bool ready = false;
   while (!stopping) {
     // Reserve the free slots (and take the done items) for this claim, so claimers side by
     // side never claim more than the slots between them.
@@ -136,7 +137,7 @@ void Worker::Impl::ClaimLoop(int index) {
       }
     }
     if (free <= 0) {
-      clock.WaitUntil(clock.Now() + options.poll, claim_wakeup);
+      WaitForNextPass(index, clock.Now() + options.poll, std::nullopt);
       continue;
     }
     ClaimRequest request;
@@ -171,6 +172,8 @@ void Worker::Impl::ClaimLoop(int index) {
       RecordAcks(acked, reply->acknowledged);
       Settle(acking);
     }
+    if (!ready && index == 0 && options.observer != nullptr) options.observer->OnReady();
+    ready = true;
     if (!reply) {
       Count(&WorkerCounters::store_errors);
       if (!reply.error().retryable()) {
@@ -186,20 +189,44 @@ void Worker::Impl::ClaimLoop(int index) {
       }
       spdlog::warn("claiming from queue \"{}\" failed: {}; retrying in {}", options.queue.queue,
                    reply.error().message(), FormatDuration(error_wait));
-      clock.WaitUntil(clock.Now() + error_wait, claim_wakeup);
+      WaitForNextPass(index, clock.Now() + error_wait, reply.error());
       error_wait = std::min<Duration>(error_wait * 2, options.poll);
       continue;
     }
     error_wait = std::chrono::milliseconds(100);
-    if (static_cast<int>(reply->items.size()) == free) continue;  // There may be more.
+    if (static_cast<int>(reply->items.size()) == free) {
+      WaitForNextPass(index, clock.Now(), std::nullopt);  // There may be more: claim again.
+      continue;
+    }
     TimePoint next = clock.Now() + options.poll;
     // Just after the time the queue named, as a passive instance does with a lease. One
     // claimer is enough for that; the others wait for a freed slot, an offer or the poll.
     if (index == 0 && reply->next_try && !reply->paused) {
       next = std::min(next, clock.Now() + *reply->next_try + std::chrono::milliseconds(1));
     }
-    clock.WaitUntil(next, claim_wakeup);
+    WaitForNextPass(index, next, std::nullopt);
   }
+}
+
+void Worker::Impl::WaitForNextPass(int index, TimePoint next, const std::optional<Error>& error) {
+  if (index == 0 && options.observer != nullptr) {
+    LoopPass pass;
+    pass.next = next;
+    pass.error = error;
+    uint64_t done;
+    {
+      std::lock_guard lock(counters_mu);
+      done = counters.done;
+    }
+    int busy;
+    {
+      std::lock_guard lock(mu);
+      busy = BusySlotsLocked();
+    }
+    pass.state = "working: " + std::to_string(busy) + " running, " + std::to_string(done) + " done";
+    options.observer->OnPass(pass);
+  }
+  if (next > clock.Now()) clock.WaitUntil(next, claim_wakeup);
 }
 
 void Worker::Impl::StartItem(const ClaimedItem& item, TimePoint sent) {

@@ -43,6 +43,10 @@ struct Worker::Impl {
   // A claimer: claims while slots are free, then waits for a wake-up. Claimer 0 also
   // waits for the time the queue names.
   void ClaimLoop(int index);
+  // Tells the observer, if any, of claimer `index`'s pass that ends now (claimer 0 speaks
+  // for them all: its passes go on while the others' do), then waits for the next one at
+  // `next` (or a wake-up).
+  void WaitForNextPass(int index, TimePoint next, const std::optional<Error>& error);
   void StartItem(const ClaimedItem& item, TimePoint sent);
   // Extends `running`'s claim now. False when refused or not reached.
   bool ExtendOne(worker_detail::RunningItem& running);

@@ -4,6 +4,7 @@
 #include "baton/service_host.h"
 
 #include <gtest/gtest.h>
+#include <signal.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -45,6 +46,16 @@ class ServiceHostTest : public ::testing::Test {
       std::this_thread::sleep_for(2ms);
     }
     return true;
+  }
+
+  // The threads of this process, as /proc/self/task lists them.
+  static size_t ThreadCount() {
+    size_t n = 0;
+    for ([[maybe_unused]] const auto& entry :
+         std::filesystem::directory_iterator("/proc/self/task")) {
+      ++n;
+    }
+    return n;
   }
 
   test_support::TempDir dir_{"host"};
@@ -160,6 +171,53 @@ TEST_F(ServiceHostTest, WithExitOnOverrunOffTheHostWaitsForTheCallback) {
         service.exit_on_overrun = false;
         (void)host.Add(service);
         std::exit(host.Run().ok() ? 0 : 1);
+      },
+      ::testing::ExitedWithCode(0), "");
+}
+
+// Issue: StopOnSignals() detached a thread that kept the host's `this`, so a signal after the
+// host was destroyed called RequestStop() on a dead object. Now the host joins that thread:
+// none is left once the host is gone, and a later signal stays pending for nobody. (Run in a
+// child process of its own, whose signal mask and threads the test may change freely.)
+TEST_F(ServiceHostTest, SignalAfterTheHostIsGoneReachesNoThreadOfIt) {
+  EXPECT_EXIT(
+      {
+        auto store = OpenStore();
+        const size_t before = ThreadCount();
+        {
+          ServiceHost host(*store, {.id = "gone", .clock = nullptr});
+          host.StopOnSignals();
+          if (ThreadCount() != before + 1) std::exit(3);  // The signal thread runs.
+        }
+        // A detached thread would still be there, waiting for a signal to call into the
+        // destroyed host with.
+        if (!WaitFor([&] { return ThreadCount() == before; }, 2s)) std::exit(4);
+        kill(getpid(), SIGHUP);
+        sigset_t pending;
+        sigpending(&pending);
+        std::exit(sigismember(&pending, SIGHUP) == 1 ? 0 : 5);
+      },
+      ::testing::ExitedWithCode(0), "");
+}
+
+TEST_F(ServiceHostTest, SignalWhileTheHostRunsStopsIt) {
+  EXPECT_EXIT(
+      {
+        alarm(20);  // A host that ignores the signal fails the test instead of hanging it.
+        auto store = OpenStore();
+        ServiceHost host(*store, {.id = "signalled", .clock = nullptr});
+        host.StopOnSignals();
+        std::atomic<bool> active{false};
+        (void)host.Add(Service([&](ActiveContext& ctx) {
+          active = true;
+          while (!ctx.stop_token().stop_requested()) std::this_thread::sleep_for(1ms);
+        }));
+        std::atomic<bool> ran_ok{false};
+        std::thread run([&] { ran_ok = host.Run().ok(); });
+        if (!WaitFor([&] { return active.load(); })) std::exit(7);
+        kill(getpid(), SIGTERM);
+        run.join();
+        std::exit(ran_ok ? 0 : 6);
       },
       ::testing::ExitedWithCode(0), "");
 }
