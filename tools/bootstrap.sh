@@ -7,7 +7,7 @@ packages=(
   build-essential cmake ninja-build pkg-config clang-format util-linux procps
   libsqlite3-dev sqlite3 libpq-dev postgresql postgresql-contrib faketime
   libcli11-dev libspdlog-dev libtomlplusplus-dev nlohmann-json3-dev
-  libgtest-dev libgmock-dev libbenchmark-dev jq dpkg-dev file
+  libgtest-dev libgmock-dev libbenchmark-dev jq dpkg-dev file libsystemd-dev
 )
 
 missing=()

@@ -44,7 +44,7 @@ std::string RedactUrl(const std::string& url) { return internal::RedactPasswords
 
 std::string RedactSecrets(const std::string& message, const std::string& url) {
   std::string out = message;
-  for (const auto& [offset, length] : PasswordSpans(url)) {
+  for (const auto& [offset, length] : internal::PasswordSpans(url)) {
     const std::string password = url.substr(offset, length);
     for (size_t at = out.find(password); at != std::string::npos; at = out.find(password, at)) {
       out.replace(at, password.size(), "***");

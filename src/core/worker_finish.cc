@@ -196,6 +196,9 @@ void Worker::Impl::RecordAcks(const std::vector<const Finished*>& acked,
 }
 
 void Worker::Impl::Settle(const std::vector<Finished>& batch) {
+  // Nothing to free: no wake-up either (a claimer woken for nothing claims again, and an idle
+  // one would spin).
+  if (batch.empty()) return;
   // Only now are the slots free: the store has the outcome, so the tenant is free too.
   for (const Finished& f : batch) {
     std::thread thread;

@@ -1,8 +1,5 @@
 #pragma once
 
-#include <sys/socket.h>
-#include <sys/un.h>
-
 #include <chrono>
 #include <memory>
 #include <optional>
@@ -13,32 +10,25 @@
 
 namespace baton::systemd {
 
-// The sender's half of systemd's notify protocol (sd_notify(3)), written out rather than
-// taken from libsystemd: each message is one datagram of "NAME=value" lines to the AF_UNIX
-// socket named by $NOTIFY_SOCKET.
+// The sender's half of systemd's notify protocol: each message is one datagram of
+// "NAME=value" lines to the socket $NOTIFY_SOCKET names, sent by libsystemd's sd_notify(3).
 //
-// Thread safety: Send() from any thread (one sendto() each).
+// Thread safety: Send() from any thread.
 class NotifySocket final {
  public:
-  // The socket at `address`: a path ("/run/systemd/notify"), or "@name" for the abstract
-  // namespace. kInvalidArgument for another form (vsock:…) or a name too long;
-  // kUnavailable when no socket can be made.
+  // The socket at `address` ($NOTIFY_SOCKET): kInvalidArgument when empty.
   static Result<std::unique_ptr<NotifySocket>> Open(const std::string& address);
-  ~NotifySocket();
   NotifySocket(const NotifySocket&) = delete;
   NotifySocket& operator=(const NotifySocket&) = delete;
 
-  // Sends `message`; false when it could not be sent. Never blocks: a datagram that finds
-  // the queue full is dropped, as the next ping or status line will follow.
+  // Sends `message`; false when it could not be sent. A datagram that finds the queue full
+  // is dropped, as the next ping or status line will follow.
   bool Send(const std::string& message) const;
 
  private:
-  NotifySocket(int fd, const sockaddr_un& address, socklen_t length)
-      : fd_(fd), address_(address), length_(length) {}
+  explicit NotifySocket(std::string address) : address_(std::move(address)) {}
 
-  const int fd_;
-  const sockaddr_un address_;
-  const socklen_t length_;
+  const std::string address_;  // For messages only: sd_notify reads $NOTIFY_SOCKET itself.
 };
 
 // What the environment systemd gives a service asks for.

@@ -118,10 +118,12 @@ TEST_F(WorkerTest, HostedWorkerRunsEveryItemOnceOneTenantAtATime) {
 // before anything was done (kUnavailable).
 class LossyClaims final : public Queue {
  public:
-  explicit LossyClaims(Queue& queue) : queue_(queue) {}
+  // `lossy` false: a counting pass-through.
+  explicit LossyClaims(Queue& queue, bool lossy = true) : queue_(queue), lossy_(lossy) {}
 
   Result<ClaimReply> Claim(const ClaimRequest& request) override {
-    if (request.acknowledge.empty()) return queue_.Claim(request);
+    ++claims_;
+    if (!lossy_ || request.acknowledge.empty()) return queue_.Claim(request);
     const int n = ++claims_with_acks_;
     if (n == 5 || n == 9) return Error(ErrorCode::kUnavailable, "store unreachable (test)");
     if (n == 3 || n == 7) {
@@ -171,11 +173,14 @@ class LossyClaims final : public Queue {
   }
   std::string Describe() const override { return queue_.Describe(); }
 
+  int claims() const { return claims_; }
   int claims_with_acks() const { return claims_with_acks_; }
   int acks_in_claims() const { return acks_in_claims_; }
 
  private:
   Queue& queue_;
+  const bool lossy_;
+  std::atomic<int> claims_{0};
   std::atomic<int> claims_with_acks_{0};
   std::atomic<int> acks_in_claims_{0};
 };
@@ -213,6 +218,25 @@ TEST_F(WorkerTest, AcknowledgementsRideOnClaimsAndSurviveAFailedClaim) {
   EXPECT_EQ(counters.done + counters.stale, 120u);
   EXPECT_GE(counters.stale, 2u) << "a lost reply's acknowledgements were not sent again";
   EXPECT_GT(counters.done, 0u);
+}
+
+// An idle worker waits for an offer, a freed slot or its poll: it does not claim again and
+// again (a claim that freed no slot once woke its own claimer, which spun on an empty queue).
+TEST_F(WorkerTest, AnIdleWorkerDoesNotSpin) {
+  auto real = OpenQueue();
+  LossyClaims queue(*real, /*lossy=*/false);
+  Offer(queue, {"a", "b", "c"});
+  WorkerOptions options = Options(2);
+  options.poll = 200ms;
+  Worker worker(queue, options, [](ItemContext&) { return WorkResult::Done(); });
+  std::thread runner([&] { EXPECT_TRUE(worker.Run().ok()); });
+  ASSERT_TRUE(WaitFor([&] { return worker.counters().done == 3; }));
+  const int before = queue.claims();
+  std::this_thread::sleep_for(1s);
+  const int idle_claims = queue.claims() - before;
+  worker.RequestStop();
+  runner.join();
+  EXPECT_LE(idle_claims, 10) << "claims in one idle second with a 200 ms poll";
 }
 
 TEST_F(WorkerTest, RefusedExtensionStopsTheWorkAtOnce) {

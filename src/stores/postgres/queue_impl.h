@@ -70,7 +70,7 @@ class PostgresQueue final : public Queue {
  private:
   // A worker's claims out at once, and the connections for them and for its finisher and
   // extender beside them.
-  static constexpr int kConcurrentClaims = 4;
+  static constexpr int kConcurrentClaims = 2;
   static constexpr int kConnections = kConcurrentClaims + 2;
 
   // The schema check of the pool's first connection: migrates when allowed.
