@@ -1,6 +1,5 @@
 // The worker's finisher: what happens to an item once its work has returned (failed with a
-// backoff, dead-lettered, released on stop, or acknowledged when no claimer's next claim
-// did not take it along).
+// backoff, dead-lettered, released on stop, or acknowledged when no claim took it along).
 #include <spdlog/spdlog.h>
 
 #include <algorithm>

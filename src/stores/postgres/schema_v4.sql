@@ -2,8 +2,9 @@
 -- one transaction, the items the worker finished since its last claim, and lists the running
 -- claims only when the caller asks. A busy worker used to pay two commits and two round trips
 -- per item (a claim, then an acknowledgement), and to receive the queue's every running claim
--- with each claim. Tables are unchanged, so version 1, 2 and 3 programs are served as before:
--- their claim() (the ten-argument one) now calls this one. Run by Migrate() after version 3,
+-- with each claim. Tables are unchanged (three indexes are replaced, below), so version 1, 2
+-- and 3 programs are served as before: their claim() (the ten-argument one) now calls this
+-- one. Run by Migrate() after version 3,
 -- in the same transaction under the same advisory lock. {{schema}} is the quoted schema name.
 --
 -- A claim's plans must not depend on the planner's statistics. A queue's tables are often
@@ -16,15 +17,16 @@
 -- So each index here serves one kind of lookup: those by tenant use the indexes that lead with
 -- (group_name, queue, tenant); the three that serve a whole queue in order (of turns, of ready
 -- time, of expiry) lead with the expression ARRAY[group_name, queue] instead, which only the
--- statements written for them name; and the claim's per-tenant checks are subqueries kept apart (OFFSET 0), so each is a
--- lookup by its tenant, not a join that filters one scan of the queue's items.
+-- statements written for them name; and the claim's per-tenant checks are subqueries kept
+-- apart (OFFSET 0), so each is a lookup by its tenant, not a join that filters one scan of the
+-- queue's items.
 
 DROP INDEX IF EXISTS {{schema}}.queue_tenants_served;
 CREATE INDEX IF NOT EXISTS queue_tenants_turns ON {{schema}}.queue_tenants
   ((ARRAY[group_name, queue]), last_served, seq);
 DROP INDEX IF EXISTS {{schema}}.queue_items_state;
-CREATE INDEX IF NOT EXISTS queue_items_waiting ON {{schema}}.queue_items ((ARRAY[group_name, queue]), ready_at)
-  WHERE state = 'pending';
+CREATE INDEX IF NOT EXISTS queue_items_waiting ON {{schema}}.queue_items
+  ((ARRAY[group_name, queue]), ready_at) WHERE state = 'pending';
 DROP INDEX IF EXISTS {{schema}}.queue_items_ttl;
 CREATE INDEX IF NOT EXISTS queue_items_expiry ON {{schema}}.queue_items
   ((ARRAY[group_name, queue]), expires_at) WHERE expires_at IS NOT NULL;
