@@ -319,6 +319,8 @@ namespace queue_detail {
 Result<void> CheckOffer(const OfferRequest& request);
 Result<void> CheckQueueKey(const QueueKey& queue);
 Result<void> CheckClaim(const ClaimRequest& request);
+// At most kMaxRowsPerTransaction claims to acknowledge in one call (Acknowledge, or Claim's).
+Result<void> CheckAcknowledge(const std::vector<ClaimRef>& claims);
 // The last kMaxErrorBytes of `error`, with invalid UTF-8 and NUL bytes replaced by '?', so
 // any store can keep it as text.
 std::string ErrorTail(std::string_view error);

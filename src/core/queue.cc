@@ -123,7 +123,11 @@ Result<void> CheckClaim(const ClaimRequest& request) {
   if (request.max_attempts < 1) {
     return Error(ErrorCode::kInvalidArgument, "max attempts must be at least 1");
   }
-  if (request.acknowledge.size() > static_cast<size_t>(kMaxRowsPerTransaction)) {
+  return CheckAcknowledge(request.acknowledge);
+}
+
+Result<void> CheckAcknowledge(const std::vector<ClaimRef>& claims) {
+  if (claims.size() > static_cast<size_t>(kMaxRowsPerTransaction)) {
     return Error(ErrorCode::kInvalidArgument, "at most " + std::to_string(kMaxRowsPerTransaction) +
                                                   " claims may be acknowledged in one call");
   }

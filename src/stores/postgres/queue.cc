@@ -394,10 +394,7 @@ Result<std::vector<ClaimOutcome>> PostgresQueue::Acknowledge(const QueueKey& que
                                                              const std::vector<ClaimRef>& claims) {
   std::vector<ClaimOutcome> outcomes;
   if (claims.empty()) return outcomes;
-  if (claims.size() > static_cast<size_t>(kMaxRowsPerTransaction)) {
-    return Error(ErrorCode::kInvalidArgument, "at most " + std::to_string(kMaxRowsPerTransaction) +
-                                                  " claims may be acknowledged in one call");
-  }
+  if (auto r = queue_detail::CheckAcknowledge(claims); !r) return r.error();
   std::vector<std::optional<std::string>> ids, tokens;
   for (const ClaimRef& claim : claims) {
     ids.push_back(std::to_string(claim.item));

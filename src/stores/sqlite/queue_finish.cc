@@ -74,10 +74,7 @@ Result<ClaimOutcome> SqliteQueue::Extend(const QueueKey& queue, const ClaimRef& 
 Result<std::vector<ClaimOutcome>> SqliteQueue::Acknowledge(const QueueKey& queue,
                                                            const std::vector<ClaimRef>& claims) {
   if (claims.empty()) return std::vector<ClaimOutcome>();
-  if (claims.size() > static_cast<size_t>(kMaxRowsPerTransaction)) {
-    return Error(ErrorCode::kInvalidArgument, "at most " + std::to_string(kMaxRowsPerTransaction) +
-                                                  " claims may be acknowledged in one call");
-  }
+  if (auto r = queue_detail::CheckAcknowledge(claims); !r) return r.error();
   std::lock_guard lock(mu_);
   Transaction tx(*connection_, Transaction::Kind::kWrite, "acknowledging items");
   if (auto r = tx.Begin(); !r) return r.error();
