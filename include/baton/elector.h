@@ -9,6 +9,7 @@
 #include <thread>
 
 #include "baton/clock.h"
+#include "baton/events.h"
 #include "baton/loop_observer.h"
 #include "baton/result.h"
 #include "baton/store.h"
@@ -52,6 +53,8 @@ struct ElectorOptions {
   // Optional: told of every pass of Run()'s loop (OnReady() once registered). Must outlive
   // the elector.
   LoopObserver* observer = nullptr;
+  // Optional: told of every heartbeat, transition and reaped member. Must outlive the elector.
+  EventSink* events = nullptr;
 };
 
 // What went wrong and how often; for logs and metrics.
@@ -121,6 +124,8 @@ class Elector final {
   TimePoint NextPassiveTick(TimePoint sent, TimePoint received, const LeaseView& lease) const;
   // Tells the observer, if any, of the pass that ends now; the loop runs again at `next`.
   void ReportPass(TimePoint next, const std::optional<Error>& error);
+  // Tells options_.events, if any, of `event` (its lease filled in). Never under mu_.
+  void Publish(Event event) const;
 
   Store& store_;
   const ElectorOptions options_;

@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "baton/clock.h"
+#include "baton/events.h"
 #include "baton/queue.h"
 #include "baton/result.h"
 
@@ -64,6 +65,8 @@ struct SchedulerOptions {
   // The longest wait before trying again after a store error or a refused fence.
   Duration retry = std::chrono::seconds(1);
   Clock* clock = nullptr;  // Default: Clock::Real(). Must outlive the scheduler.
+  // Optional: told of every round and what went wrong in it. Must outlive the scheduler.
+  EventSink* events = nullptr;
   // Tests only (BATON_UNSAFE_* in the CLI): go on offering after the lease may be lost,
   // so that the store's fence alone must refuse the offers; and offer without the fence.
   bool unsafe_offer_past_deadline = false;
@@ -139,6 +142,8 @@ class Scheduler final {
   void RunRound(uint64_t token, const std::stop_token& stop, RoundReport& report);
   std::optional<OfferFence> Fence(uint64_t token) const;
   void Log(const RoundReport& report) const;
+  // Tells options_.events, if any, of what a step did.
+  void Publish(const RoundReport& report) const;
   // Whether the round may go on offering: no stop request, and the lease's local deadline
   // (when run by RunActive) not passed.
   bool MayOffer(const std::stop_token& stop) const;

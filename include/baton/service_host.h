@@ -75,6 +75,9 @@ struct HostOptions {
   // when the process also runs electors of its own beside the host (`baton serve` does), so
   // that the process is one member, never two that refuse each other's id.
   std::string holder = {};
+  // Optional: told of the events of every service's elector, and of every worker's and
+  // scheduler's whose options name no sink of their own (baton/events.h). Must outlive the host.
+  EventSink* events = nullptr;
 };
 
 // Runs one or more hosted services in one process, each electing its own active instance

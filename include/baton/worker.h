@@ -9,6 +9,7 @@
 #include <string>
 
 #include "baton/clock.h"
+#include "baton/events.h"
 #include "baton/loop_observer.h"
 #include "baton/queue.h"
 #include "baton/result.h"
@@ -118,9 +119,12 @@ struct WorkerOptions {
   // Optional: told of every pass of the claim loop (OnReady() after the first claim call,
   // whatever its outcome). Must outlive the worker.
   LoopObserver* observer = nullptr;
+  // Optional: told of every claim call and every item's start and outcome. Must outlive
+  // the worker.
+  EventSink* events = nullptr;
 };
 
-// What happened, for logs and metrics.
+// What happened, for logs and metrics: a tally of the events the worker publishes.
 struct WorkerCounters {
   uint64_t claimed = 0;
   uint64_t done = 0;

@@ -182,6 +182,7 @@ void Elector::BecomePassiveLocked(PassiveReason reason, const std::string& detai
     if (reason == PassiveReason::kLeaseLost) ++counters_.lost_to_other;
     if (reason == PassiveReason::kDeadlinePassed) ++counters_.lost_to_deadline;
   }
+  Publish({.kind = EventKind::kBecamePassive, .token = token, .passive_reason = reason});
   const std::string why =
       detail.empty()
           ? ToString(reason)
@@ -239,7 +240,13 @@ TimePoint Elector::Tick() {
     std::lock_guard lock(mu_);
     last_error_ = reply ? std::nullopt : std::optional<Error>(reply.error());
   }
-  if (!reply) return OnHeartbeatFailed(reply.error(), received);
+  if (!reply) {
+    Publish({.kind = EventKind::kHeartbeatFailed,
+             .latency = received - sent,
+             .detail = reply.error().message()});
+    return OnHeartbeatFailed(reply.error(), received);
+  }
+  Publish({.kind = EventKind::kHeartbeat, .latency = received - sent});
   {
     std::lock_guard lock(mu_);
     const std::string& holder = reply->lease.free() ? std::string() : reply->lease.holder;
@@ -252,6 +259,7 @@ TimePoint Elector::Tick() {
   }
   for (const std::string& id : reply->reaped) {
     spdlog::info("reaped orphan member {}", id);
+    Publish({.kind = EventKind::kReaped, .detail = id});
     listener_.OnReaped(id);
   }
   // The store can free the lease no earlier than commit + ttl, and commit >= sent.
@@ -292,9 +300,12 @@ TimePoint Elector::Tick() {
   if (reply->acquired) {
     if (received >= deadline) {
       // The acquisition came back too late to do any work under it; take a fresh one.
-      std::lock_guard lock(mu_);
-      ++counters_.late_renewals;
-      token_ = reply->lease.token;
+      {
+        std::lock_guard lock(mu_);
+        ++counters_.late_renewals;
+        token_ = reply->lease.token;
+      }
+      Publish({.kind = EventKind::kLateAcquisition, .token = reply->lease.token});
       return received;
     }
     {
@@ -304,6 +315,7 @@ TimePoint Elector::Tick() {
       deadline_ = deadline;
       ++counters_.acquisitions;
     }
+    Publish({.kind = EventKind::kBecameActive, .token = reply->lease.token});
     spdlog::info("became active with token {} (deadline in {})", reply->lease.token,
                  FormatDuration(deadline - received));
     listener_.OnActive(reply->lease.token, deadline);

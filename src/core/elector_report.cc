@@ -1,4 +1,4 @@
-// What the elector tells its LoopObserver after each pass of Run()'s loop.
+// What the elector tells its LoopObserver after each pass of Run()'s loop, and its EventSink.
 #include <string>
 
 #include "baton/elector.h"
@@ -23,6 +23,13 @@ void Elector::ReportPass(TimePoint next, const std::optional<Error>& error) {
     }
   }
   options_.observer->OnPass(pass);
+}
+
+void Elector::Publish(Event event) const {
+  if (options_.events == nullptr) return;
+  event.group = options_.lease.group;
+  event.name = options_.lease.name;
+  options_.events->OnEvent(event);
 }
 
 }  // namespace baton

@@ -125,8 +125,29 @@ TimePoint Scheduler::Step(uint64_t token, std::stop_token stop, RoundReport* out
     announced_wait_ = true;
     next = received + options_.every;
   }
+  Publish(report);
   if (out != nullptr) *out = report;
   return next;
+}
+
+void Scheduler::Publish(const RoundReport& report) const {
+  if (options_.events == nullptr) return;
+  Event event{.kind = EventKind::kRound,
+              .group = options_.queue.group,
+              .name = options_.queue.queue,
+              .latency = report.took,
+              .count = static_cast<int64_t>(report.offered)};
+  if (report.ran && !report.source_failed) options_.events->OnEvent(event);
+  const auto also = [&](bool happened, EventKind kind) {
+    if (!happened) return;
+    event.kind = kind;
+    options_.events->OnEvent(event);
+  };
+  also(report.source_failed, EventKind::kRoundSourceFailed);
+  also(report.fenced_out, EventKind::kFencedOut);
+  also(report.store_error, EventKind::kRoundStoreError);
+  also(!report.ran && report.since_last && *report.since_last < Duration::zero(),
+       EventKind::kClockStep);
 }
 
 void Scheduler::RunRound(uint64_t token, const std::stop_token& stop, RoundReport& report) {

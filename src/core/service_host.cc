@@ -174,13 +174,15 @@ struct ServiceHost::Impl {
         id(o.id.empty() ? DefaultInstanceId() : o.id),
         clock(o.clock != nullptr ? *o.clock : Clock::Real()),
         holder(o.holder.empty() ? NewHolder(id) : std::move(o.holder)),
-        options_version(std::move(o.version)) {}
+        options_version(std::move(o.version)),
+        events(o.events) {}
 
   Store& store;
   const std::string id;
   Clock& clock;
   const std::string holder;
   const std::string options_version;
+  EventSink* const events;
   std::vector<HostedService> services;
   struct HostedWorker {
     Queue* queue;
@@ -225,6 +227,7 @@ Result<void> ServiceHost::Add(HostedService service) {
 Result<void> ServiceHost::AddWorker(Queue& queue, WorkerOptions options, ItemWork work) {
   if (options.worker_id.empty()) options.worker_id = impl_->id;
   if (options.clock == nullptr) options.clock = &impl_->clock;
+  if (options.events == nullptr) options.events = impl_->events;
   if (auto valid = Worker::Validate(options); !valid) return valid;
   if (!work) {
     return Error(ErrorCode::kInvalidArgument,
@@ -237,6 +240,7 @@ Result<void> ServiceHost::AddWorker(Queue& queue, WorkerOptions options, ItemWor
 Result<void> ServiceHost::AddScheduler(Queue& queue, SchedulerOptions options, TenantSource& source,
                                        TimingOptions timing, LoopObserver* observer) {
   if (options.clock == nullptr) options.clock = &impl_->clock;
+  if (options.events == nullptr) options.events = impl_->events;
   if (auto valid = Scheduler::Validate(options); !valid) return valid;
   HostedService service;
   service.group = options.queue.group;
@@ -273,6 +277,7 @@ Result<void> ServiceHost::Run() {
         std::make_unique<ServiceRunner>(service, impl_->id, impl_->clock, options.timing.grace));
     options.clock = &impl_->clock;
     options.observer = service.observer;
+    options.events = impl_->events;
     electors.push_back(std::make_unique<Elector>(impl_->store, options, *runners.back()));
   }
   std::vector<std::unique_ptr<Worker>> workers;

@@ -67,6 +67,48 @@ Result<void> Worker::Validate(const WorkerOptions& options) {
   return Ok();
 }
 
+void Worker::Impl::Publish(Event event) {
+  {
+    std::lock_guard lock(counters_mu);
+    switch (event.kind) {
+      case EventKind::kItemStarted:
+        ++counters.claimed;
+        break;
+      case EventKind::kItemDone:
+        ++counters.done;
+        break;
+      case EventKind::kItemFailed:
+        ++counters.failed;
+        break;
+      case EventKind::kItemDead:
+        ++counters.dead;
+        break;
+      case EventKind::kItemReleased:
+        ++counters.released;
+        break;
+      case EventKind::kItemTimedOut:
+        ++counters.timed_out;
+        break;
+      case EventKind::kClaimStale:
+        ++counters.stale;
+        break;
+      case EventKind::kClaimCancelled:
+        ++counters.cancelled;
+        break;
+      case EventKind::kClaimFailed:
+      case EventKind::kStoreError:
+        ++counters.store_errors;
+        break;
+      default:
+        break;
+    }
+  }
+  if (options.events == nullptr) return;
+  event.group = options.queue.group;
+  event.name = options.queue.queue;
+  options.events->OnEvent(event);
+}
+
 WorkerCounters Worker::counters() const {
   std::lock_guard lock(impl_->counters_mu);
   return impl_->counters;
@@ -152,6 +194,15 @@ void Worker::Impl::ClaimLoop(int index) {
     const TimePoint sent = clock.Now();
     Result<ClaimReply> reply = queue.Claim(request);
     if (reply) {
+      Publish({.kind = EventKind::kClaimed,
+               .latency = clock.Now() - sent,
+               .count = static_cast<int64_t>(reply->items.size())});
+    } else {
+      Publish({.kind = EventKind::kClaimFailed,
+               .latency = clock.Now() - sent,
+               .detail = reply.error().message()});
+    }
+    if (reply) {
       for (const ClaimedItem& item : reply->items) StartItem(item, sent);
     }
     {
@@ -175,7 +226,6 @@ void Worker::Impl::ClaimLoop(int index) {
     if (!ready && index == 0 && options.observer != nullptr) options.observer->OnReady();
     ready = true;
     if (!reply) {
-      Count(&WorkerCounters::store_errors);
       if (!reply.error().retryable()) {
         spdlog::error("cannot claim from queue \"{}\": {}", options.queue.queue,
                       reply.error().message());
@@ -231,7 +281,7 @@ void Worker::Impl::WaitForNextPass(int index, TimePoint next, const std::optiona
 
 void Worker::Impl::StartItem(const ClaimedItem& item, TimePoint sent) {
   auto r = std::make_shared<RunningItem>(item, sent, sent + timing.visibility - timing.margin);
-  Count(&WorkerCounters::claimed);
+  Publish({.kind = EventKind::kItemStarted});
   spdlog::info("claimed item {} of tenant \"{}\" (attempt {}, claim token {})", item.id,
                item.tenant, item.attempt, item.claim_token);
   {
@@ -267,7 +317,7 @@ bool Worker::Impl::ExtendOne(RunningItem& r) {
   Result<ClaimOutcome> outcome =
       queue.Extend(options.queue, {r.item.id, r.item.claim_token}, timing.visibility);
   if (!outcome) {
-    Count(&WorkerCounters::store_errors);
+    Publish({.kind = EventKind::kStoreError, .detail = outcome.error().message()});
     r.next_extension_try = clock.Now() + kExtensionRetry;
     spdlog::warn(
         "extending the claim of item {} failed: {}; the work stops by {} from now "
@@ -284,7 +334,8 @@ bool Worker::Impl::ExtendOne(RunningItem& r) {
     return true;
   }
   // Refused: another worker may hold the item now, so its work must stop at once.
-  Count(*outcome == ClaimOutcome::kStale ? &WorkerCounters::stale : &WorkerCounters::cancelled);
+  Publish({.kind = *outcome == ClaimOutcome::kStale ? EventKind::kClaimStale
+                                                    : EventKind::kClaimCancelled});
   spdlog::warn("item {} of tenant \"{}\": extension refused ({}): stopping its work now", r.item.id,
                r.item.tenant, ToString(*outcome));
   r.claim_lost = true;
@@ -340,7 +391,7 @@ void Worker::Impl::WatchdogLoop() {
       const TimePoint warn_at = deadline - timing.grace;
       const TimePoint timeout_at = r->started + options.timeout;
       if (now >= timeout_at && r->Stop(StopReason::kTimeout)) {
-        Count(&WorkerCounters::timed_out);
+        Publish({.kind = EventKind::kItemTimedOut});
         spdlog::warn("item {} of tenant \"{}\" ran past --timeout {}: stopping it", r->item.id,
                      r->item.tenant, FormatDuration(options.timeout));
       }

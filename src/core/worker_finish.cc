@@ -88,7 +88,7 @@ auto Worker::Impl::WithRetries(Call call, const char* what, uint64_t id) -> decl
     auto result = call();
     if (result || !result.error().retryable() || attempt == kFinishTries) {
       if (!result) {
-        Count(&WorkerCounters::store_errors);
+        Publish({.kind = EventKind::kStoreError, .detail = result.error().message()});
         spdlog::error(
             "could not {} item {}: {}; it will be claimed again once its visibility "
             "runs out",
@@ -102,13 +102,13 @@ auto Worker::Impl::WithRetries(Call call, const char* what, uint64_t id) -> decl
 
 void Worker::Impl::Record(const RunningItem& r, ClaimOutcome outcome, const char* what) {
   if (outcome == ClaimOutcome::kStale) {
-    Count(&WorkerCounters::stale);
+    Publish({.kind = EventKind::kClaimStale});
     spdlog::warn(
         "item {} of tenant \"{}\": the claim was no longer ours when it was to be {} "
         "(claim token {} is stale): nothing recorded",
         r.item.id, r.item.tenant, what, r.item.claim_token);
   } else if (outcome == ClaimOutcome::kCancelled) {
-    Count(&WorkerCounters::cancelled);
+    Publish({.kind = EventKind::kClaimCancelled});
     spdlog::info("item {} of tenant \"{}\" was cancelled while it ran", r.item.id, r.item.tenant);
   }
 }
@@ -132,7 +132,7 @@ void Worker::Impl::Finish(std::vector<Finished> batch) {
       auto released =
           WithRetries([&] { return queue.Release(options.queue, claim); }, "release", r.item.id);
       if (released && *released == ClaimOutcome::kOk) {
-        Count(&WorkerCounters::released);
+        Publish({.kind = EventKind::kItemReleased});
         spdlog::info("released item {} of tenant \"{}\" for another worker", r.item.id,
                      r.item.tenant);
       } else if (released) {
@@ -157,9 +157,9 @@ void Worker::Impl::Finish(std::vector<Finished> batch) {
       Record(r, failed->outcome, "failed");
       continue;
     }
-    Count(&WorkerCounters::failed);
+    Publish({.kind = EventKind::kItemFailed, .latency = WorkTime(f)});
     if (failed->dead) {
-      Count(&WorkerCounters::dead);
+      Publish({.kind = EventKind::kItemDead});
       spdlog::warn("item {} of tenant \"{}\" dead-lettered after attempt {}{}: {}", r.item.id,
                    r.item.tenant, r.item.attempt, poison ? " (poison: exit 65 or dead)" : "",
                    LastLine(failure.error));
@@ -186,7 +186,7 @@ void Worker::Impl::RecordAcks(const std::vector<const Finished*>& acked,
   for (size_t i = 0; i < acked.size() && i < outcomes.size(); ++i) {
     const RunningItem& r = *acked[i]->running;
     if (outcomes[i] == ClaimOutcome::kOk) {
-      Count(&WorkerCounters::done);
+      Publish({.kind = EventKind::kItemDone, .latency = WorkTime(*acked[i])});
       spdlog::debug("item {} of tenant \"{}\" done", r.item.id, r.item.tenant);
     } else {
       Record(r, outcomes[i], "acknowledged");
@@ -210,6 +210,7 @@ void Worker::Impl::Settle(const std::vector<Finished>& batch) {
     running.erase(f.running->item.id);
     --finishing;
   }
+  Publish({.kind = EventKind::kItemSettled, .count = static_cast<int64_t>(batch.size())});
   finished_cv.notify_all();
   claim_wakeup.Notify();
 }

@@ -77,10 +77,11 @@ struct Worker::Impl {
     const size_t settling = std::min(finishing, static_cast<size_t>(options.concurrency));
     return static_cast<int>(running.size() - settling);
   }
-  void Count(uint64_t WorkerCounters::*field, uint64_t n = 1) {
-    std::lock_guard lock(counters_mu);
-    counters.*field += n;
-  }
+  // Counts `event` in `counters` and tells options.events, if any: the one path by which the
+  // worker reports what it did. Its queue is filled in.
+  void Publish(Event event);
+  // How long `f`'s work ran, from the claim that took it.
+  static Duration WorkTime(const worker_detail::Finished& f) { return f.at - f.running->started; }
 
   Queue& queue;
   const WorkerOptions options;

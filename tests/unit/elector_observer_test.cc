@@ -112,5 +112,86 @@ TEST(ElectorObserverTest, EveryPassIsReportedWithItsStateAndFailedOnesWithTheirE
   runner.join();
 }
 
+// Records what an elector publishes; Event's string views are copied, since they live only
+// for the call.
+class RecordingSink final : public EventSink {
+ public:
+  struct Seen {
+    EventKind kind;
+    std::string group;
+    std::string name;
+    uint64_t token;
+    PassiveReason reason;
+  };
+  void OnEvent(const Event& e) override {
+    std::lock_guard lock(mu_);
+    seen_.push_back({e.kind, std::string(e.group), std::string(e.name), e.token, e.passive_reason});
+  }
+  std::vector<Seen> seen() const {
+    std::lock_guard lock(mu_);
+    return seen_;
+  }
+  size_t Count(EventKind kind) const {
+    size_t n = 0;
+    for (const Seen& s : seen()) n += s.kind == kind ? 1 : 0;
+    return n;
+  }
+
+ private:
+  mutable std::mutex mu_;
+  std::vector<Seen> seen_;
+};
+
+TEST(ElectorEventsTest, HeartbeatsTransitionsAndFailuresArePublishedForTheLease) {
+  test_support::TempDir dir("events");
+  FakeClock clock;
+  SqliteStoreOptions store_options;
+  store_options.path = dir.File("baton.db");
+  store_options.clock = &clock;
+  auto inner = OpenSqliteStore(store_options);
+  ASSERT_TRUE(inner.ok()) << inner.error().message();
+  FaultyStore store(**inner, clock);
+  NullListener listener;
+  RecordingObserver observer;
+  RecordingSink sink;
+  ElectorOptions options;
+  options.lease = {"billing", kActiveLease};
+  options.self = {"a", NewHolder("a"), "host", 1, "test"};
+  options.timing = {.ttl = 10s, .heartbeat = 2s, .margin = 1s, .grace = 2s};
+  options.clock = &clock;
+  options.observer = &observer;
+  options.events = &sink;
+  Elector elector(store, options, listener);
+  std::thread runner([&] { EXPECT_TRUE(elector.Run().ok()); });
+  ASSERT_TRUE(observer.AwaitPasses(1));
+  const uint64_t token = elector.token();
+  ASSERT_GE(sink.seen().size(), 2u);
+  EXPECT_EQ(sink.seen()[0].kind, EventKind::kHeartbeat);
+  EXPECT_EQ(sink.seen()[0].group, "billing");
+  EXPECT_EQ(sink.seen()[0].name, kActiveLease);
+  EXPECT_EQ(sink.seen()[1].kind, EventKind::kBecameActive);
+  EXPECT_EQ(sink.seen()[1].token, token);
+
+  store.set_mode(FaultyStore::Mode::kFail);
+  for (int i = 0; i < 20 && sink.Count(EventKind::kHeartbeatFailed) < 2; ++i) {
+    const size_t before = observer.passes().size();
+    clock.Advance(3s);
+    ASSERT_TRUE(observer.AwaitPasses(before + 1));
+  }
+  EXPECT_GE(sink.Count(EventKind::kHeartbeatFailed), 2u);
+  store.set_mode(FaultyStore::Mode::kPass);
+  elector.RequestStop();
+  runner.join();
+  // The outage outlived the deadline (ttl − margin = 9 s), or the stop ended the interval:
+  // either way exactly one passive transition, for the token that was active.
+  ASSERT_EQ(sink.Count(EventKind::kBecamePassive), 1u);
+  for (const auto& s : sink.seen()) {
+    if (s.kind != EventKind::kBecamePassive) continue;
+    EXPECT_EQ(s.token, token);
+    EXPECT_TRUE(s.reason == PassiveReason::kDeadlinePassed || s.reason == PassiveReason::kStopping)
+        << ToString(s.reason);
+  }
+}
+
 }  // namespace
 }  // namespace baton

@@ -167,6 +167,37 @@ TEST_F(SchedulerTest, ANewHolderWaitsUntilTheLastRoundPlusEveryAndTheOldTokenIsF
   EXPECT_TRUE(report.ran);
 }
 
+// What a step publishes: a round with the items it offered; a refused token as fenced out.
+class KindsSink final : public EventSink {
+ public:
+  void OnEvent(const Event& e) override {
+    kinds.push_back(e.kind);
+    counts.push_back(e.count);
+    EXPECT_EQ(e.group, "g");
+    EXPECT_EQ(e.name, "q");
+  }
+  std::vector<EventKind> kinds;
+  std::vector<int64_t> counts;
+};
+
+TEST_F(SchedulerTest, RoundsAndRefusedTokensArePublished) {
+  const uint64_t old_token = Acquire("a");
+  KindsSink sink;
+  SchedulerOptions options = Options();
+  options.events = &sink;
+  Scheduler a(*queue_, options, source_);
+  a.Step(old_token, stop_.get_token());
+  ASSERT_EQ(sink.kinds, std::vector<EventKind>{EventKind::kRound});
+  EXPECT_EQ(sink.counts[0], 7);
+  a.Step(old_token, stop_.get_token());
+  EXPECT_EQ(sink.kinds.size(), 1u) << "a round not yet due is no event";
+  Release("a", old_token);
+  ASSERT_GT(Acquire("b"), old_token);
+  clock_.Advance(seconds(10));
+  a.Step(old_token, stop_.get_token());
+  EXPECT_EQ(sink.kinds, (std::vector<EventKind>{EventKind::kRound, EventKind::kFencedOut}));
+}
+
 TEST_F(SchedulerTest, ALastRoundInTheFutureIsAClockStepThatDelaysTheNextRoundByOneEvery) {
   const uint64_t token = Acquire("a");
   Scheduler scheduler(*queue_, Options(), source_);

@@ -220,6 +220,70 @@ TEST_F(WorkerTest, AcknowledgementsRideOnClaimsAndSurviveAFailedClaim) {
   EXPECT_GT(counters.done, 0u);
 }
 
+// Tallies what a worker publishes, by kind: counts and the sum of each kind's `count`.
+class TallySink final : public EventSink {
+ public:
+  void OnEvent(const Event& e) override {
+    std::lock_guard lock(mu_);
+    ++events_[e.kind];
+    sums_[e.kind] += e.count;
+    if (e.group != "billing" || e.name != "tenant-sync") ++foreign_;
+  }
+  int events(EventKind kind) const {
+    std::lock_guard lock(mu_);
+    auto it = events_.find(kind);
+    return it == events_.end() ? 0 : it->second;
+  }
+  int64_t sum(EventKind kind) const {
+    std::lock_guard lock(mu_);
+    auto it = sums_.find(kind);
+    return it == sums_.end() ? 0 : it->second;
+  }
+  int foreign() const {
+    std::lock_guard lock(mu_);
+    return foreign_;
+  }
+
+ private:
+  mutable std::mutex mu_;
+  std::map<EventKind, int> events_;
+  std::map<EventKind, int64_t> sums_;
+  int foreign_ = 0;
+};
+
+// The events are the counters' only source: every item claimed is started, settled once,
+// and ends done or failed; the claim calls' item counts add up to the items started.
+TEST_F(WorkerTest, EveryItemsStartAndOutcomeArePublishedAndAgreeWithTheCounters) {
+  auto queue = OpenQueue();
+  std::vector<std::string> tenants;
+  for (int t = 0; t < 30; ++t) tenants.push_back("t" + std::to_string(t));
+  Offer(*queue, tenants);
+  TallySink sink;
+  WorkerOptions options = Options(4);
+  options.max_attempts = 1;
+  options.events = &sink;
+  Worker worker(*queue, options, [](ItemContext& ctx) {
+    return ctx.item().tenant == "t7" ? WorkResult::Retry("t7 fails") : WorkResult::Done();
+  });
+  std::thread runner([&] { EXPECT_TRUE(worker.Run().ok()); });
+  EXPECT_TRUE(WaitFor([&] { return worker.counters().done == 29 && worker.counters().dead == 1; }));
+  worker.RequestStop();
+  runner.join();
+  EXPECT_EQ(sink.events(EventKind::kItemStarted), 30);
+  EXPECT_EQ(sink.sum(EventKind::kClaimed), 30);
+  EXPECT_GE(sink.events(EventKind::kClaimed), 1);
+  EXPECT_EQ(sink.events(EventKind::kItemDone), 29);
+  EXPECT_EQ(sink.events(EventKind::kItemFailed), 1);
+  EXPECT_EQ(sink.events(EventKind::kItemDead), 1);
+  EXPECT_EQ(sink.sum(EventKind::kItemSettled), 30) << "in flight would not return to 0";
+  EXPECT_EQ(sink.foreign(), 0) << "events without their queue";
+  const WorkerCounters counters = worker.counters();
+  EXPECT_EQ(counters.claimed, 30u);
+  EXPECT_EQ(counters.done, 29u);
+  EXPECT_EQ(counters.failed, 1u);
+  EXPECT_EQ(counters.dead, 1u);
+}
+
 // An idle worker waits for an offer, a freed slot or its poll: it does not claim again and
 // again (a claim that freed no slot once woke its own claimer, which spun on an empty queue).
 TEST_F(WorkerTest, AnIdleWorkerDoesNotSpin) {
