@@ -8,6 +8,7 @@ packages=(
   libsqlite3-dev sqlite3 libpq-dev postgresql postgresql-contrib faketime
   libcli11-dev libspdlog-dev libtomlplusplus-dev nlohmann-json3-dev
   libgtest-dev libgmock-dev libbenchmark-dev jq dpkg-dev file libsystemd-dev
+  prometheus-cpp-dev
 )
 
 missing=()

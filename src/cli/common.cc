@@ -34,6 +34,12 @@ void AddCommonOptions(CLI::App* app, Settings& settings) {
                "The PostgreSQL schema of baton's tables (default baton); a separate store");
 }
 
+void AddMetricsOption(CLI::App* app, Settings& settings) {
+  settings.Add(app, "metrics",
+               "Serve Prometheus metrics at http://HOST:PORT/metrics; a port alone listens on "
+               "127.0.0.1 (default none)");
+}
+
 void AddLeaseTimingOptions(CLI::App* app, Settings& settings) {
   settings.Add(app, "ttl", "Lease time-to-live (default 10s, at least 500ms)",
                OptionKind::kDuration);
@@ -50,6 +56,7 @@ Result<Common> ResolveCommon(const Settings& settings, bool need_group) {
   Common common;
   common.store_url = settings.GetOr("store", kDefaultStoreUrl);
   common.log_format = settings.GetOr("log-format", "text");
+  common.metrics = settings.GetOr("metrics", "");
   if (auto group = settings.Get("group")) {
     if (auto valid = ValidateName(settings.Source("group"), *group); !valid) return valid.error();
     common.group = *group;

@@ -28,9 +28,12 @@ struct Common {
   std::string id;  // Given or generated: <host>-<pid>-<random hex>.
   std::string log_format;
   std::string pg_schema;  // Empty: the store's default ("baton").
+  std::string metrics;    // --metrics HOST:PORT; empty: no metrics served.
 };
 
 void AddCommonOptions(CLI::App* app, Settings& settings);
+// --metrics, of the subcommands that keep running: `run`, `work`, `schedule`, `serve`.
+void AddMetricsOption(CLI::App* app, Settings& settings);
 // --ttl and --heartbeat of a lease's holder (`run`, `schedule`).
 void AddLeaseTimingOptions(CLI::App* app, Settings& settings);
 // The bound on connecting and on each statement of a lease holder's PostgreSQL sessions: 4/5

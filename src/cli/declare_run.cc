@@ -9,6 +9,7 @@ std::unique_ptr<Subcommand> DeclareRun(CLI::App& app) {
   run->app = app.add_subcommand("run", "Run COMMAND only while this instance is active");
   run->takes_command = true;
   AddCommonOptions(run->app, run->settings);
+  AddMetricsOption(run->app, run->settings);
   AddLeaseTimingOptions(run->app, run->settings);
   run->settings.Add(run->app, "grace",
                     "SIGTERM this long before the deadline, then SIGKILL (default ttl/5)",

@@ -11,6 +11,7 @@ std::unique_ptr<Subcommand> DeclareWork(CLI::App& app) {
   Settings& s = work->settings;
   work->takes_command = true;
   AddCommonOptions(a, s);
+  AddMetricsOption(a, s);
   s.Add(a, "queue", "The queue (within the group) to work on (required)");
   s.Add(a, "concurrency", "Items run at once by this process (default 1)", OptionKind::kCount);
   s.Add(a, "visibility",

@@ -56,6 +56,11 @@ nlohmann::json ItemJson(const ItemView& item) {
           {"payload_bytes", item.payload.size()}};
 }
 
+// What an action did: `object` as one JSON line with --json, else `text`.
+void Say(bool json, const nlohmann::json& object, const std::string& text) {
+  std::printf("%s\n", json ? object.dump().c_str() : text.c_str());
+}
+
 void PrintItems(const std::vector<ItemView>& items, bool json) {
   if (json) {
     nlohmann::json out = nlohmann::json::array();
@@ -204,47 +209,53 @@ int QueueCommand(const Settings& settings, const std::vector<std::string>& args)
     if (all_dead) {
       auto n = q.RequeueDead(key);
       if (!n) return ReportError(n.error());
-      std::printf("requeued %lld dead item(s)\n", static_cast<long long>(*n));
+      Say(json, {{"requeued", *n}}, "requeued " + std::to_string(*n) + " dead item(s)");
     } else {
       auto done = q.Requeue(key, item_id);
       if (!done) return ReportError(done.error());
+      const std::string id = std::to_string(item_id);
       if (!*done) {
-        std::printf("item %llu is not in the dead letters of queue %s: nothing requeued\n",
-                    static_cast<unsigned long long>(item_id), key.queue.c_str());
+        Say(json, {{"requeued", 0}, {"item", item_id}},
+            "item " + id + " is not in the dead letters of queue " + key.queue +
+                ": nothing requeued");
         return kExitUsage;
       }
-      std::printf("requeued item %llu\n", static_cast<unsigned long long>(item_id));
+      Say(json, {{"requeued", 1}, {"item", item_id}}, "requeued item " + id);
     }
   } else if (action == "cancel") {
     auto outcome = q.Cancel(key, item_id);
     if (!outcome) return ReportError(outcome.error());
+    const std::string id = std::to_string(item_id);
     switch (*outcome) {
       case CancelOutcome::kNotFound:
-        std::printf("item %llu is not in queue %s\n", static_cast<unsigned long long>(item_id),
-                    key.queue.c_str());
+        Say(json, {{"item", item_id}, {"outcome", "not_found"}},
+            "item " + id + " is not in queue " + key.queue);
         return kExitUsage;
       case CancelOutcome::kRemoved:
-        std::printf("cancelled item %llu: removed\n", static_cast<unsigned long long>(item_id));
+        Say(json, {{"item", item_id}, {"outcome", "removed"}},
+            "cancelled item " + id + ": removed");
         break;
       case CancelOutcome::kCancelling:
-        std::printf(
-            "cancelled item %llu: it is running; its work is stopped, and its tenant is "
-            "free once that has happened\n",
-            static_cast<unsigned long long>(item_id));
+        Say(json, {{"item", item_id}, {"outcome", "cancelling"}},
+            "cancelled item " + id +
+                ": it is running; its work is stopped, and its tenant is free once that has "
+                "happened");
         break;
     }
   } else if (action == "purge") {
     auto purged = q.Purge(key);
     if (!purged) return ReportError(purged.error());
-    std::printf("purged queue %s: %lld item(s) removed, %lld running item(s) cancelled\n",
-                key.queue.c_str(), static_cast<long long>(purged->removed),
-                static_cast<long long>(purged->cancelled));
+    Say(json, {{"removed", purged->removed}, {"cancelled", purged->cancelled}},
+        "purged queue " + key.queue + ": " + std::to_string(purged->removed) +
+            " item(s) removed, " + std::to_string(purged->cancelled) +
+            " running item(s) cancelled");
   } else if (action == "pause" || action == "resume") {
     auto done = action == "pause" ? q.Pause(key) : q.Resume(key);
     if (!done) return ReportError(done.error());
-    std::printf(
-        "queue %s %s\n", key.queue.c_str(),
-        action == "pause" ? "paused: workers stop claiming; running items finish" : "resumed");
+    Say(json, {{"queue", key.queue}, {"paused", action == "pause"}},
+        "queue " + key.queue + " " +
+            (action == "pause" ? "paused: workers stop claiming; running items finish"
+                               : "resumed"));
   }
   return kExitOk;
 }

@@ -11,6 +11,7 @@
 #include "commands.h"
 #include "core/signal_watcher.h"
 #include "logging.h"
+#include "metrics_setup.h"
 #include "service_configs.h"
 #include "service_notifier.h"
 #include "store_url.h"
@@ -106,6 +107,8 @@ int RunCommand(const Settings& settings, const std::vector<std::string>& command
   if (auto logging = SetUpLogging(config->common.log_format, config->common.id); !logging) {
     return ReportError(logging.error());
   }
+  auto exporter = StartMetrics(config->common);
+  if (!exporter) return ReportError(exporter.error());
   const sigset_t blocked = BlockStopSignals();
 
   const Common& common = config->common;
@@ -143,14 +146,15 @@ int RunCommand(const Settings& settings, const std::vector<std::string>& command
   });
   const MemberInfo self{config->common.id, NewHolder(config->common.id), LocalHostName(),
                         static_cast<int64_t>(getpid()), BATON_VERSION};
-  const int exit_code = RunElected(*config, **store, self, events, notifier.AddLoop());
+  const int exit_code =
+      RunElected(*config, **store, self, events, notifier.AddLoop(), SinkOf(*exporter));
   notifier.Stopping();
   if (exit_code == kExitOk) spdlog::info("stopped");
   return exit_code;
 }
 
 int RunElected(const RunConfig& run, Store& store, const MemberInfo& self,
-               EventQueue<RunEvent>& events, LoopObserver* observer) {
+               EventQueue<RunEvent>& events, LoopObserver* observer, EventSink* sink) {
   const RunConfig* config = &run;
   ChildCommands commands;
   commands.active = config->command;
@@ -166,6 +170,7 @@ int RunElected(const RunConfig& run, Store& store, const MemberInfo& self,
   options.self = self;
   options.timing = config->timing;
   options.observer = observer;
+  options.events = sink;
   Elector elector(store, options, supervisor);
 
   Result<void> elector_result;

@@ -13,6 +13,7 @@
 #include "commands.h"
 #include "core/signal_watcher.h"
 #include "logging.h"
+#include "metrics_setup.h"
 #include "service_configs.h"
 #include "service_notifier.h"
 #include "store_url.h"
@@ -162,6 +163,8 @@ int ScheduleCommand(const Settings& settings) {
   if (auto logging = SetUpLogging(config->common.log_format, config->common.id); !logging) {
     return ReportError(logging.error());
   }
+  auto exporter = StartMetrics(config->common);
+  if (!exporter) return ReportError(exporter.error());
   const sigset_t signals = BlockStopSignals();
   const Common& common = config->common;
   ServiceNotifier notifier(common.store_url);
@@ -190,7 +193,9 @@ int ScheduleCommand(const Settings& settings) {
       s.queue.queue, s.queue.group, (*queue)->Describe(), SchedulerLeaseName(s.queue.queue),
       FormatDuration(s.every), FormatDuration(s.item_ttl.value_or(s.every)), (*source)->Describe());
 
-  ServiceHost host(**store, {.id = common.id, .version = BATON_VERSION});
+  if (*exporter) (*exporter)->WatchQueue(**queue, s.queue);
+  ServiceHost host(**store,
+                   {.id = common.id, .version = BATON_VERSION, .events = SinkOf(*exporter)});
   // Ready once registered: a passive scheduler may never run a round.
   if (auto added = host.AddScheduler(**queue, config->scheduler, **source, config->timing,
                                      notifier.AddLoop());
@@ -220,6 +225,7 @@ std::unique_ptr<Subcommand> DeclareSchedule(CLI::App& app) {
       "schedule", "Hold the queue's scheduler lease and offer one item per tenant every --every");
   Settings& s = schedule->settings;
   AddCommonOptions(a, s);
+  AddMetricsOption(a, s);
   s.Add(a, "queue", "The queue (within the group) to offer to (required)");
   s.Add(a, "every", "How often a round runs (default 45s)", OptionKind::kDuration);
   s.Add(a, "item-ttl", "Drop an item nobody claimed within this long (default --every)",

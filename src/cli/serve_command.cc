@@ -25,6 +25,7 @@
 #include "core/signal_watcher.h"
 #include "item_command.h"
 #include "logging.h"
+#include "metrics_setup.h"
 #include "serve_config.h"
 #include "service_notifier.h"
 #include "subcommand.h"
@@ -68,6 +69,8 @@ Duration SharedCallTimeout(const ServePlan& plan) {
 }
 
 int Serve(const ServePlan& plan) {
+  auto exporter = StartMetrics(plan.common);
+  if (!exporter) return ReportError(exporter.error());
   const sigset_t signals = BlockStopSignals();
   const Common& common = plan.common;
   ServiceNotifier notifier(common.store_url);
@@ -91,7 +94,10 @@ int Serve(const ServePlan& plan) {
 
   const MemberInfo self{common.id, NewHolder(common.id), LocalHostName(),
                         static_cast<int64_t>(getpid()), BATON_VERSION};
-  ServiceHost host(**store, {.id = common.id, .version = BATON_VERSION, .holder = self.holder});
+  ServiceHost host(**store, {.id = common.id,
+                             .version = BATON_VERSION,
+                             .holder = self.holder,
+                             .events = SinkOf(*exporter)});
   std::vector<std::unique_ptr<TenantSource>> sources;
   for (const auto& s : plan.schedules) {
     auto source = OpenSource(s.config, open);
@@ -103,6 +109,7 @@ int Serve(const ServePlan& plan) {
       return ReportError(added.error());
     }
     sources.push_back(std::move(*source));
+    if (*exporter) (*exporter)->WatchQueue(*queue, s.config.scheduler.queue);
   }
   std::vector<std::unique_ptr<ItemCommand>> item_commands;
   for (const auto& w : plan.works) {
@@ -112,6 +119,7 @@ int Serve(const ServePlan& plan) {
     ItemCommand* command = item_commands.back().get();
     WorkerOptions options = w.config.worker;
     options.observer = notifier.AddLoop(w.name);
+    if (*exporter) (*exporter)->WatchQueue(*queue, options.queue);
     if (auto added = host.AddWorker(
             *queue, options, [command](ItemContext& context) { return command->Run(context); });
         !added) {
@@ -132,7 +140,8 @@ int Serve(const ServePlan& plan) {
   std::vector<std::thread> threads;
   for (size_t i = 0; i < plan.runs.size(); ++i) {
     threads.emplace_back([&, i] {
-      exit_codes[i] = RunElected(plan.runs[i].config, **store, self, run_events[i], run_loops[i]);
+      exit_codes[i] = RunElected(plan.runs[i].config, **store, self, run_events[i], run_loops[i],
+                                 SinkOf(*exporter));
       stop.Stop();  // One service ending ends the process: a supervisor restarts it whole.
     });
   }
@@ -173,6 +182,7 @@ std::unique_ptr<Subcommand> DeclareServe(CLI::App& app) {
   CLI::App* a = serve->app =
       app.add_subcommand("serve", "Host several services in one process, one per config table");
   AddCommonOptions(a, serve->settings);
+  AddMetricsOption(a, serve->settings);
   serve->settings.AddFlag(a, "check", "Check the config file, print its services, and exit");
   serve->main = [](const Settings& settings, const std::vector<std::string>&) {
     return ServeCommand(settings);

@@ -16,7 +16,8 @@ Error Invalid(std::string message) {
 
 // One store connection (pool), one id, one log: a table cannot have its own.
 const std::set<std::string>& SharedKeys() {
-  static const std::set<std::string> keys = {"store", "id", "log-format", "pg-schema", "config"};
+  static const std::set<std::string> keys = {"store",     "id",     "log-format",
+                                             "pg-schema", "config", "metrics"};
   return keys;
 }
 

@@ -40,9 +40,10 @@ Result<Timing> ResolveRunTiming(const Settings& settings);
 // `baton run`'s elected loop on an open store: competes as `self`, runs the command while
 // active, and ends after a kSignal event on `events` (pushed by whoever takes the signals) or
 // when the command exits under --on-exit exit. `observer`, if any, follows the elector's
-// loop (systemd). Returns the exit code.
+// loop (systemd); `sink`, if any, is told of its events (metrics). Returns the exit code.
 int RunElected(const RunConfig& config, Store& store, const MemberInfo& self,
-               EventQueue<RunEvent>& events, LoopObserver* observer = nullptr);
+               EventQueue<RunEvent>& events, LoopObserver* observer = nullptr,
+               EventSink* sink = nullptr);
 
 struct WorkConfig {
   Common common;

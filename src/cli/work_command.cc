@@ -11,6 +11,7 @@
 #include "core/signal_watcher.h"
 #include "item_command.h"
 #include "logging.h"
+#include "metrics_setup.h"
 #include "service_configs.h"
 #include "service_notifier.h"
 #include "store_url.h"
@@ -83,6 +84,8 @@ int WorkCommand(const Settings& settings, const std::vector<std::string>& comman
   if (auto logging = SetUpLogging(config->common.log_format, config->common.id); !logging) {
     return ReportError(logging.error());
   }
+  auto exporter = StartMetrics(config->common);
+  if (!exporter) return ReportError(exporter.error());
   const sigset_t signals = BlockStopSignals();
 
   const Common& common = config->common;
@@ -102,6 +105,8 @@ int WorkCommand(const Settings& settings, const std::vector<std::string>& comman
                                  Clock::Real());
   WorkerOptions options = config->worker;
   options.observer = notifier.AddLoop();
+  options.events = SinkOf(*exporter);
+  if (*exporter) (*exporter)->WatchQueue(**queue, options.queue);
   Worker worker(**queue, options,
                 [&item_command](ItemContext& context) { return item_command.Run(context); });
   const detail::SignalWatcher watcher([&](int sig) {
