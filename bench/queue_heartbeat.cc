@@ -71,6 +71,9 @@ class TimedStore final : public Store {
   Result<void> Unregister(const std::string& group, const MemberInfo& self) override {
     return inner_->Unregister(group, self);
   }
+  Result<HandoverReply> RequestHandover(const HandoverRequest& request) override {
+    return inner_->RequestHandover(request);
+  }
   Result<GroupSnapshot> Snapshot(const std::string& group, const std::string& lease_name) override {
     return inner_->Snapshot(group, lease_name);
   }

@@ -98,7 +98,9 @@ class Elector final {
   void RequestStop();
 
   // Gives up the lease now if held (listener.OnPassive(kReleased), then a release), and
-  // does not compete again for `hold_off`. `why` is logged ("the command exited").
+  // does not compete again for `hold_off`. `why` is logged ("the command exited"). The
+  // elector does the same by itself, holding off one ttl, when a renewal brings a handover
+  // request (Store::RequestHandover: `baton step-down`, or a member of higher priority).
   void GiveUp(Duration hold_off, const std::string& why = "");
 
   // One heartbeat and the transition it causes; returns when the next one is due. Run()
@@ -126,6 +128,10 @@ class Elector final {
   void ReportPass(TimePoint next, const std::optional<Error>& error);
   // Tells options_.events, if any, of `event` (its lease filled in). Never under mu_.
   void Publish(Event event) const;
+  // Planned failback (self.priority > 0): asks the holder of `lease` to hand over to this
+  // instance if the holder's priority is lower, once per token. Run()'s thread only; never
+  // under transition_mu_ (a store call). (elector_handover.cc)
+  void AskForTheRole(const LeaseView& lease);
 
   Store& store_;
   const ElectorOptions options_;
@@ -146,6 +152,7 @@ class Elector final {
   bool registered_ = false;
   std::optional<Error> last_error_;  // Of the last heartbeat, for the observer.
   std::string last_holder_id_;       // The lease's holder at the last heartbeat ("" free).
+  uint64_t asked_token_ = 0;  // The last holder's token AskForTheRole() asked; Run()'s thread.
 
   std::atomic<bool> stop_requested_{false};
   Wakeup heartbeat_wakeup_;

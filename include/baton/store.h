@@ -27,6 +27,10 @@ struct MemberInfo {
   std::string host;
   int64_t pid = 0;
   std::string version;
+  // Its preference for the active role (`baton run --priority`): an instance of higher
+  // priority than the holder asks for a handover when it finds the holder (RequestHandover).
+  // 0 by default, never negative.
+  int64_t priority = 0;
 };
 
 // A member row as the store sees it now. Ages are judged by the store's clock.
@@ -76,6 +80,38 @@ struct HeartbeatReply {
   bool held = false;      // The caller holds the lease after this heartbeat (lease.token is ours).
   bool acquired = false;  // kAcquire took the lease: lease.token is new.
   std::vector<std::string> reaped;  // Ids of the expired member rows removed.
+  // kRenew that held: a handover of this very interval (lease.token) was asked for
+  // (RequestHandover). The value is the member id that alone may take the lease next, or
+  // empty for any other member. The holder should stop its work and release.
+  std::optional<std::string> handover;
+};
+
+// A request that the holder of a lease hand it over now (`baton step-down`, and a passive
+// instance of higher priority than the holder). It concerns the holder's current interval
+// only: once anyone acquires the lease (a new token), it is spent.
+struct HandoverRequest {
+  LeaseKey lease;
+  // The member id that alone may take the lease next. Empty: any other member. A named
+  // member has the lease to itself from the release until about two ttl after the request
+  // (twice the lease's remaining time then); if it has not taken the lease by then, any
+  // instance may.
+  std::string to;
+  // Only if the holder's member priority is below this (none: whatever its priority).
+  std::optional<int64_t> holder_priority_below;
+};
+
+enum class HandoverOutcome {
+  kRequested,      // Recorded: the holder hands over at its next heartbeat.
+  kNoHolder,       // Nobody holds the lease (free or expired): nothing to hand over.
+  kUnknownTarget,  // `to` is not a live member of the group, or is the holder itself.
+  kNoOtherMember,  // No live member besides the holder could take the lease over.
+  kNotLower,       // holder_priority_below is given and the holder's priority is not below it.
+};
+const char* ToString(HandoverOutcome outcome);
+
+struct HandoverReply {
+  HandoverOutcome outcome = HandoverOutcome::kNoHolder;
+  LeaseView lease;  // The lease when asked.
 };
 
 struct GroupSnapshot {
@@ -139,12 +175,18 @@ class Store {
   // Deletes the member row of `self` if it is still its holder's.
   virtual Result<void> Unregister(const std::string& group, const MemberInfo& self) = 0;
 
+  // Asks the holder of `request.lease` to hand it over (see HandoverRequest), and wakes it
+  // through the same channel as WatchReleases, so it acts within milliseconds rather than at
+  // its next heartbeat. Expected refusals are outcomes, not errors.
+  virtual Result<HandoverReply> RequestHandover(const HandoverRequest& request) = 0;
+
   virtual Result<GroupSnapshot> Snapshot(const std::string& group,
                                          const std::string& lease_name = kActiveLease) = 0;
 
   // Calls `on_release` (from a thread of the store's) soon after `lease` is released by its
-  // holder, so waiting instances can take it at once instead of at their next heartbeat.
-  // Spurious calls are allowed. The callback must be quick and must not call the store.
+  // holder, so waiting instances can take it at once instead of at their next heartbeat, and
+  // soon after a handover of it is requested, so its holder acts on it at once. Spurious
+  // calls are allowed. The callback must be quick and must not call the store.
   virtual std::unique_ptr<Subscription> WatchReleases(const LeaseKey& lease,
                                                       std::function<void()> on_release) = 0;
 

@@ -11,6 +11,7 @@ namespace baton::cli {
 // Each returns the process exit code (SPEC 4).
 int RunCommand(const Settings& settings, const std::vector<std::string>& command);
 int StatusCommand(const Settings& settings);
+int StepDownCommand(const Settings& settings);
 int MigrateCommand(const Settings& settings);
 int WorkCommand(const Settings& settings, const std::vector<std::string>& command);
 int ScheduleCommand(const Settings& settings);

@@ -19,6 +19,10 @@ std::unique_ptr<Subcommand> DeclareRun(CLI::App& app) {
                     OptionKind::kDuration);
   run->settings.Add(run->app, "on-exit",
                     "When the command exits while active: release (default) or exit");
+  run->settings.Add(run->app, "priority",
+                    "Preference for the active role, 0 to 1000000: joining a group whose active "
+                    "instance has a lower one, ask it to hand over (default 0: never ask)",
+                    OptionKind::kInteger);
   run->settings.Add(run->app, "passive-command",
                     "A shell command to run only while passive (default none)");
   run->main = RunCommand;

@@ -57,6 +57,11 @@ Result<RunConfig> ResolveRunConfig(const Settings& settings,
                  settings.Source("on-exit") + " \"" + on_exit + "\" is not one of: release, exit");
   }
   config.exit_with_child = on_exit == "exit";
+  if (auto priority = settings.GetInt("priority", 0, 1000000); !priority) {
+    return priority.error();
+  } else if (*priority) {
+    config.priority = **priority;
+  }
   config.passive_command = settings.Get("passive-command");
   if (config.passive_command && config.passive_command->empty()) {
     return Error(ErrorCode::kInvalidArgument, settings.Source("passive-command") + " is empty");
@@ -168,6 +173,7 @@ int RunElected(const RunConfig& run, Store& store, const MemberInfo& self,
   ElectorOptions options;
   options.lease = {config->common.group, kActiveLease};
   options.self = self;
+  options.self.priority = config->priority;
   options.timing = config->timing;
   options.observer = observer;
   options.events = sink;

@@ -27,6 +27,7 @@ struct RunConfig {
   Timing timing;
   bool exit_with_child = false;
   std::optional<std::string> passive_command;
+  int64_t priority = 0;  // --priority: asks a holder of lower priority to hand over.
   std::vector<std::string> command;
 };
 // `need_command`: false for `baton config check run`, which may be given no command; an

@@ -35,6 +35,7 @@ std::unique_ptr<Subcommand> DeclareSchedule(CLI::App& app);  // schedule_command
 std::unique_ptr<Subcommand> DeclareEnqueue(CLI::App& app);
 std::unique_ptr<Subcommand> DeclareQueue(CLI::App& app);
 std::unique_ptr<Subcommand> DeclareStatus(CLI::App& app);
+std::unique_ptr<Subcommand> DeclareStepDown(CLI::App& app);  // step_down_command.cc
 std::unique_ptr<Subcommand> DeclareMigrate(CLI::App& app);
 std::unique_ptr<Subcommand> DeclareServe(CLI::App& app);   // serve_command.cc
 std::unique_ptr<Subcommand> DeclareConfig(CLI::App& app);  // config_command.cc

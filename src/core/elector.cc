@@ -264,7 +264,7 @@ TimePoint Elector::Tick() {
   }
   // The store can free the lease no earlier than commit + ttl, and commit >= sent.
   const TimePoint deadline = sent + timing.ttl - timing.margin;
-  std::lock_guard transition(transition_mu_);
+  std::unique_lock transition(transition_mu_);
   // A deadline that passed while the call was in flight ends the interval before the
   // reply counts: the guardian has already acted on it.
   BecomePassiveLocked(PassiveReason::kDeadlinePassed);
@@ -281,7 +281,14 @@ TimePoint Elector::Tick() {
       deadline_ = deadline;
     }
     listener_.OnRenewed(token, deadline);
-    return sent + timing.heartbeat;
+    if (!reply->handover) return sent + timing.heartbeat;
+    // A step-down: end the interval as a SIGTERM would, and leave the lease to the others
+    // (or to the one named) for a ttl.
+    transition.unlock();
+    GiveUp(timing.ttl, reply->handover->empty()
+                           ? std::string("a step-down was asked for")
+                           : "a step-down to " + *reply->handover + " was asked for");
+    return clock_.Now();
   }
   if (was_active) {
     const std::string& holder = reply->lease.holder;
@@ -330,6 +337,8 @@ TimePoint Elector::Tick() {
     return received;
   }
   listener_.OnStillPassive();
+  transition.unlock();
+  if (options_.self.priority > 0) AskForTheRole(reply->lease);
   return NextPassiveTick(sent, received, reply->lease);
 }
 

@@ -48,6 +48,22 @@ const char* ToString(ErrorCode code) {
 
 const char* ToString(MemberRole role) { return role == MemberRole::kActive ? "active" : "passive"; }
 
+const char* ToString(HandoverOutcome outcome) {
+  switch (outcome) {
+    case HandoverOutcome::kRequested:
+      return "requested";
+    case HandoverOutcome::kNoHolder:
+      return "no holder";
+    case HandoverOutcome::kUnknownTarget:
+      return "unknown target";
+    case HandoverOutcome::kNoOtherMember:
+      return "no other member";
+    case HandoverOutcome::kNotLower:
+      return "holder's priority not lower";
+  }
+  return "unknown";
+}
+
 std::string DefaultInstanceId() {
   return HostName() + "-" + std::to_string(getpid()) + "-" + RandomHex(8);
 }

@@ -104,6 +104,41 @@ TEST_F(PostgresSchemaTest, MigrateReportsTheVersionsItFoundAndMade) {
   EXPECT_TRUE(IsOk(store->Heartbeat(Request("g", Instance("a"), LeaseIntent::kObserve))));
 }
 
+// SPEC 5: a version 4 program calls the sixteen-argument heartbeat(), which version 5 keeps as
+// a wrapper of its own: it still acquires and renews, and it too leaves a lease reserved by a
+// step-down to the member named.
+TEST_F(PostgresSchemaTest, AVersion4ProgramsHeartbeatStillWorksAndHonoursAReservation) {
+  auto store = Open(&clock_);
+  ASSERT_NE(store, nullptr);
+  PgSession admin(url_);
+  const auto old_heartbeat = [&](const std::string& id, const std::string& intent,
+                                 const std::string& token) {
+    return admin.Must("SELECT r_held::text || ':' || r_token FROM " + Qualified("heartbeat") +
+                      "('g', 'active', '" + id + "', '" + id +
+                      "#1', 'h', 1, '0.0.4', 'passive', "
+                      "10000000, '" +
+                      intent + "', 10000000, " + token + ", NULL, NULL, NULL, NULL)");
+  };
+  EXPECT_EQ(old_heartbeat("old", "acquire", "0"), "true:1");
+  EXPECT_EQ(old_heartbeat("old", "renew", "1"), "true:1");
+  MemberInfo b = Instance("b");
+  MemberInfo c = Instance("c");
+  ASSERT_TRUE(IsOk(store->Register("g", b, std::chrono::seconds(10))));
+  ASSERT_TRUE(IsOk(store->Register("g", c, std::chrono::seconds(10))));
+  HandoverRequest request;
+  request.lease = LeaseKey{.group = "g", .name = kActiveLease};
+  request.to = c.id;
+  Result<HandoverReply> asked = store->RequestHandover(request);
+  ASSERT_TRUE(IsOk(asked));
+  EXPECT_EQ(asked->outcome, HandoverOutcome::kRequested);
+  ASSERT_TRUE(IsOk(store->Release(request.lease, "old#1", 1)));
+  EXPECT_EQ(old_heartbeat("other", "acquire", "0"), "false:1") << "took a lease reserved for c";
+  Result<HeartbeatReply> named = store->Heartbeat(Request("g", c, LeaseIntent::kAcquire));
+  ASSERT_TRUE(IsOk(named));
+  EXPECT_TRUE(named->acquired);
+  EXPECT_EQ(named->lease.token, 2u);
+}
+
 // Many instances of a new group starting at once all create the schema: one does, the others
 // wait for its lock and find it done.
 TEST_F(PostgresSchemaTest, ConcurrentFirstStartsCreateTheSchemaOnce) {

@@ -95,9 +95,11 @@ TEST_F(SqliteQueueTest, UpgradesAVersion1FileWhileALeaseIsHeld) {
 
   Result<std::unique_ptr<Store>> store = OpenSqliteStore(Options());  // create_schema: upgrades.
   ASSERT_TRUE(IsOk(store));
-  EXPECT_EQ(v1.Text("SELECT value FROM baton_meta WHERE key = 'schema_version'"), "3");
+  EXPECT_EQ(v1.Text("SELECT value FROM baton_meta WHERE key = 'schema_version'"),
+            std::to_string(sqlite_detail::kSchemaVersion));
   EXPECT_EQ(v1.Text("SELECT value FROM baton_meta WHERE key = 'usable_from'"), "1");
-  EXPECT_TRUE((SchemaVersion{.version = 3, .usable_from = 1}.UsableBy(1)));
+  EXPECT_TRUE(
+      (SchemaVersion{.version = sqlite_detail::kSchemaVersion, .usable_from = 1}.UsableBy(1)));
   EXPECT_EQ(v1.Text("SELECT holder || ':' || token FROM baton_leases"), "old#1:7") << "data kept";
   EXPECT_EQ(v1.Exec("UPDATE baton_leases SET renewals = renewals + 1 WHERE group_name = 'g' "
                     "AND name = 'active' AND holder = 'old#1' AND token = 7"),
@@ -113,7 +115,7 @@ TEST_F(SqliteQueueTest, UpgradesAVersion1FileWhileALeaseIsHeld) {
   EXPECT_EQ(ClaimOne(*queue).tenant, "t");
   Result<SchemaInfo> again = (*store)->Migrate();
   ASSERT_TRUE(IsOk(again));
-  EXPECT_EQ(again->found, 3);
+  EXPECT_EQ(again->found, sqlite_detail::kSchemaVersion);
 }
 
 // SPEC 5: version 3 (the scheduler's round times) is made from version 2 in place, keeping
@@ -126,10 +128,12 @@ TEST_F(SqliteQueueTest, UpgradesAVersion2FileKeepingItsItems) {
         IsOk(queue->Offer(OfferRequest{.queue = key_, .items = {OfferItem{.tenant = "kept"}}})));
   }
   {
-    // What a version 2 program left: version 3 only adds baton_queue_rounds.
+    // What a version 2 program left: version 3 only adds baton_queue_rounds, version 4
+    // baton_handovers and the members' priority.
     RawDb v2(path_);
-    ASSERT_EQ(v2.Exec("DROP TABLE baton_queue_rounds; UPDATE baton_meta SET value = 2 WHERE key "
-                      "= 'schema_version'"),
+    ASSERT_EQ(v2.Exec("DROP TABLE baton_queue_rounds; DROP TABLE baton_handovers; ALTER TABLE "
+                      "baton_members DROP COLUMN priority; UPDATE baton_meta SET value = 2 "
+                      "WHERE key = 'schema_version'"),
               "");
   }
   SqliteStoreOptions no_create = Options();
@@ -144,10 +148,11 @@ TEST_F(SqliteQueueTest, UpgradesAVersion2FileKeepingItsItems) {
   ASSERT_TRUE(IsOk(store));
   Result<SchemaInfo> again = (*store)->Migrate();
   ASSERT_TRUE(IsOk(again));
-  EXPECT_EQ(again->found, 3) << "opening upgraded it";
+  EXPECT_EQ(again->found, sqlite_detail::kSchemaVersion) << "opening upgraded it";
   RawDb raw(path_);
   EXPECT_EQ(raw.Text("SELECT value FROM baton_meta WHERE key = 'usable_from'"), "1");
-  EXPECT_TRUE((SchemaVersion{.version = 3, .usable_from = 1}.UsableBy(2)));
+  EXPECT_TRUE(
+      (SchemaVersion{.version = sqlite_detail::kSchemaVersion, .usable_from = 1}.UsableBy(2)));
   std::unique_ptr<Queue> queue = OpenQueue();
   ASSERT_NE(queue, nullptr);
   EXPECT_EQ(ClaimOne(*queue).tenant, "kept") << "the version 2 item survived";

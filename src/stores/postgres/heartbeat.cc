@@ -56,6 +56,7 @@ std::vector<Param> PostgresStore::HeartbeatParams(const HeartbeatRequest& reques
       watched ? IntParam(static_cast<int64_t>(watched->token)) : Param(),
       watched ? IntParam(static_cast<int64_t>(watched->renewals)) : Param(),
       watched ? IntParam(Micros(watched->watched_for)) : Param(),
+      IntParam(request.self.priority),
   };
 }
 
@@ -91,6 +92,7 @@ Result<HeartbeatReply> PostgresStore::Heartbeat(const HeartbeatRequest& request)
   Result<std::vector<std::string>> reaped = ParseReaped(rows->Text(0, 7));
   if (!reaped) return reaped.error();
   reply.reaped = std::move(*reaped);
+  if (!rows->IsNull(0, 8)) reply.handover = rows->Text(0, 8);
 
   watch_->Seen(request.lease, reply.lease, received);
   const bool others = !reply.lease.holder.empty() && reply.lease.holder != request.self.holder;

@@ -21,17 +21,17 @@ std::string MicrosOf(const std::string& expr) {
 
 // One statement, so the lease and the members come from one snapshot, judged at one time.
 // Columns: kind, id, holder, host, pid, version, role, started (ms since the epoch),
-// since the last heartbeat (us), time left (us), token, renewals.
+// since the last heartbeat (us), time left (us), token, renewals, priority.
 std::string SnapshotSql(const std::string& s) {
   return "WITH c AS (SELECT clock_timestamp() AS now) "
          "SELECT 'lease' AS kind, NULL::text AS id, holder, NULL::text, NULL::bigint, "
          "NULL::text, NULL::text, NULL::bigint, NULL::bigint, " +
-         MicrosOf("expires_at - c.now") + ", token, renewals FROM " + s +
+         MicrosOf("expires_at - c.now") + ", token, renewals, NULL::bigint FROM " + s +
          ".leases, c WHERE group_name = $1::text AND name = $2::text "
          "UNION ALL "
          "SELECT 'member', id, holder, host, pid, version, role, " +
          MicrosOf("started_at") + " / 1000, " + MicrosOf("c.now - heartbeat_at") + ", " +
-         MicrosOf("expires_at - c.now") + ", NULL, NULL FROM " + s +
+         MicrosOf("expires_at - c.now") + ", NULL, NULL, priority FROM " + s +
          ".members, c WHERE group_name = $1::text ORDER BY kind, id";
 }
 
@@ -47,15 +47,21 @@ Statements::Statements(const std::string& schema) {
                .sql = "SELECT * FROM " + s +
                       ".heartbeat($1::text, $2::text, $3::text, $4::text, $5::text, "
                       "$6::bigint, $7::text, $8::text, $9::bigint, $10::text, $11::bigint, "
-                      "$12::bigint, $13::text, $14::bigint, $15::bigint, $16::bigint)",
+                      "$12::bigint, $13::text, $14::bigint, $15::bigint, $16::bigint, "
+                      "$17::bigint)",
                .effect = Effect::kWrite,
                .what = "heartbeat"};
   put_member = {.name = "baton_put_member",
                 .sql = "SELECT " + s +
                        ".put_member($1::text, $2::text, $3::text, $4::text, $5::bigint, "
-                       "$6::text, 'passive', $7::bigint, clock_timestamp())",
+                       "$6::text, 'passive', $7::bigint, clock_timestamp(), $8::bigint)",
                 .effect = Effect::kWrite,
                 .what = "registering the member row"};
+  request_handover = {
+      .name = "baton_request_handover",
+      .sql = "SELECT * FROM " + s + ".request_handover($1::text, $2::text, $3::text, $4::bigint)",
+      .effect = Effect::kWrite,
+      .what = "requesting a handover"};
   release = {.name = "baton_release",
              .sql = "SELECT " + s + ".release($1::text, $2::text, $3::text, $4::bigint)",
              .effect = Effect::kWrite,
@@ -163,7 +169,7 @@ Result<void> PostgresStore::Register(const std::string& group, const MemberInfo&
                           ->Exec(statements_.put_member,
                                  {TextParam(group), TextParam(self.id), TextParam(self.holder),
                                   TextParam(self.host), IntParam(self.pid), TextParam(self.version),
-                                  IntParam(Micros(ttl))},
+                                  IntParam(Micros(ttl)), IntParam(self.priority)},
                                  &refused);
   if (!rows && rows.error().code() == ErrorCode::kConflict) {
     return IdInUse(group, self.id, refused);
@@ -220,7 +226,8 @@ Result<GroupSnapshot> PostgresStore::Snapshot(const std::string& group,
                              .holder = rows->Text(i, 2),
                              .host = rows->Text(i, 3),
                              .pid = rows->Int(i, 4),
-                             .version = rows->Text(i, 5)};
+                             .version = rows->Text(i, 5),
+                             .priority = rows->Int(i, 12)};
     member.role = RoleFromName(rows->Text(i, 6));
     member.started = std::chrono::system_clock::time_point(
         std::chrono::duration_cast<std::chrono::system_clock::duration>(

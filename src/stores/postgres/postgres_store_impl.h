@@ -16,6 +16,7 @@ struct Statements {
   explicit Statements(const std::string& schema);
   Statement heartbeat;
   Statement put_member;
+  Statement request_handover;
   Statement release;
   Statement unregister;
   Statement snapshot;
@@ -42,6 +43,7 @@ class PostgresStore final : public Store {
   Result<HeartbeatReply> Heartbeat(const HeartbeatRequest& request) override;
   Result<bool> Release(const LeaseKey& lease, const std::string& holder, uint64_t token) override;
   Result<void> Unregister(const std::string& group, const MemberInfo& self) override;
+  Result<HandoverReply> RequestHandover(const HandoverRequest& request) override;
   Result<GroupSnapshot> Snapshot(const std::string& group, const std::string& lease_name) override;
   std::unique_ptr<Subscription> WatchReleases(const LeaseKey& lease,
                                               std::function<void()> on_release) override;

@@ -111,6 +111,8 @@ void ReleaseWatcher::Handle(const std::string& payload) {
   } else if (kind == "release") {
     watch_->Seen(lease_, seen, heard);
     Report();
+  } else if (kind == "handover") {
+    Report();  // Wakes the holder, whose next renewal returns the request.
   }
 }
 

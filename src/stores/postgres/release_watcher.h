@@ -13,9 +13,10 @@
 
 namespace baton::postgres_detail {
 
-// Calls `on_release` soon after a lease is released. A thread with a connection of its own
-// LISTENs on the group's channel, where the schema's functions NOTIFY in the same transaction
-// as every release, acquisition and renewal; it calls back for each release of its lease, and
+// Calls `on_release` soon after a lease is released or a handover of it is requested. A thread
+// with a connection of its own LISTENs on the group's channel, where the schema's functions
+// NOTIFY in the same transaction as every release, acquisition, renewal and handover request;
+// it calls back for each release and request of its lease, and
 // records every acquisition and renewal in the store's LeaseWatch the moment it hears of it,
 // so the store's own watch of a live holder (SPEC 2.5) starts without waiting for a heartbeat.
 //

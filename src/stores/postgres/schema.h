@@ -18,8 +18,10 @@ namespace baton::postgres_detail {
 // round of each queue) and replaces claim() and offer() by ones with the same contracts and fewer
 // costs, usable from version 1 likewise. Version 4 adds a claim() that acknowledges the
 // worker's finished items in the same statement (schema_v4.sql), and makes version 3's claim()
-// call it. Every version must stay usable by the previous release (rolling upgrades).
-inline constexpr int kSchemaVersion = 4;
+// call it. Version 5 adds handovers (schema_v5.sql: step-down and --priority) and a heartbeat()
+// that reports them, with version 1's sixteen-argument heartbeat() now calling it.
+// Every version must stay usable by the previous release (rolling upgrades).
+inline constexpr int kSchemaVersion = 5;
 // The oldest schema version whose programs can use kSchemaVersion; written beside it.
 inline constexpr int kUsableFrom = 1;
 

@@ -25,9 +25,13 @@ constexpr const char* kAcquireLease =
     "ON CONFLICT (group_name, name) DO UPDATE SET holder = excluded.holder, "
     "token = baton_leases.token + 1, renewals = 0, acquired_ns = excluded.acquired_ns, "
     "expiry_ns = excluded.expiry_ns, boot_id = excluded.boot_id "
-    "WHERE baton_leases.holder = '' OR baton_leases.holder = excluded.holder "
+    "WHERE (baton_leases.holder = '' OR baton_leases.holder = excluded.holder "
     "OR baton_leases.expiry_ns <= excluded.acquired_ns "
-    "OR baton_leases.boot_id <> excluded.boot_id";
+    "OR baton_leases.boot_id <> excluded.boot_id) "
+    // A step-down to a named member: it alone may take the lease, until its reservation ends.
+    "AND NOT EXISTS (SELECT 1 FROM baton_handovers h WHERE h.group_name = ?1 AND h.name = ?2 "
+    "AND h.token = baton_leases.token AND h.to_id NOT IN ('', ?7) AND h.reserved_ns > ?4 "
+    "AND h.boot_id = ?6)";
 
 // Extends the lease iff this holder still has it with the same token (compare-and-set): if
 // nobody took it, nobody can have worked under a newer token, even if it expired meanwhile.
@@ -64,6 +68,12 @@ Result<HeartbeatReply> SqliteStore::Heartbeat(const HeartbeatRequest& request) {
     Result<bool> renewed = TryRenew(request, time);
     if (!renewed) return renewed.error();
     changed = *renewed;
+    if (changed) {
+      Result<std::optional<std::string>> handover =
+          ReadHandover(*connection_, request.lease, request.token);
+      if (!handover) return handover.error();
+      reply.handover = std::move(*handover);
+    }
   }
 
   Result<std::optional<LeaseRow>> lease = ReadLease(*connection_, request.lease);
@@ -129,6 +139,7 @@ Result<bool> SqliteStore::TryAcquire(const HeartbeatRequest& request, const Stor
                             .Bind(time.now_ns)
                             .Bind(AddNanos(time.now_ns, request.lease_ttl))
                             .Bind(time.boot_id)
+                            .Bind(request.self.id)
                             .Run();
   if (!changed) return changed.error();
   return *changed > 0;

@@ -11,10 +11,12 @@
 namespace baton::sqlite_detail {
 namespace {
 
-// What the watcher last saw of the lease, to report each release once.
+// What the watcher last saw of the lease, to report each release and each handover request
+// once.
 struct Seen {
   bool free = false;
   uint64_t token = 0;
+  bool handover = false;  // A handover of the held interval `token` was asked for.
 };
 
 Result<int64_t> DataVersion(Connection& connection) {
@@ -64,9 +66,17 @@ void ReleaseWatcher::Loop() {
         if (row) {
           version = *now_version;
           Seen current{.free = !*row || (*row)->holder.empty(), .token = *row ? (*row)->token : 0};
-          bool released = current.free && (!seen || !seen->free || seen->token != current.token);
+          if (!current.free) {
+            Result<std::optional<std::string>> handover =
+                ReadHandover(*connection, lease_, current.token);
+            current.handover = handover && handover->has_value();
+          }
+          const bool same_interval =
+              seen && seen->free == current.free && seen->token == current.token;
+          const bool released = current.free && !same_interval;
+          const bool asked = current.handover && !(same_interval && seen->handover);
           seen = current;
-          if (released && !stop_.load()) on_release_();
+          if ((released || asked) && !stop_.load()) on_release_();
         }
       }
     }

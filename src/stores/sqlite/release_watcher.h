@@ -15,8 +15,9 @@ namespace baton::sqlite_detail {
 // `PRAGMA data_version` on a connection of its own — a read of the WAL index in shared
 // memory, microseconds — every `poll`, and reads the lease row only when another connection
 // has committed. It reports each release once (a free lease with a token it has not reported
-// yet); the first look reports a lease that is already free, since it may have been released
-// just before the watch began.
+// yet), and each handover request once (RequestHandover, for the holder to act on at once);
+// the first look reports a lease that is already free, or already asked to hand over, since
+// that may have happened just before the watch began.
 //
 // Thread safety: created and destroyed on any one thread; the destructor wakes and joins the
 // polling thread, after which `on_release` is never called again. Waits go through `clock`,

@@ -9,16 +9,18 @@ namespace {
 constexpr const char* kSelectLease =
     "SELECT holder, token, renewals, expiry_ns, boot_id FROM baton_leases "
     "WHERE group_name = ?1 AND name = ?2";
+constexpr const char* kSelectHandover =
+    "SELECT to_id FROM baton_handovers WHERE group_name = ?1 AND name = ?2 AND token = ?3";
 constexpr const char* kSelectMember =
     "SELECT holder, host, pid, expiry_ns, boot_id FROM baton_members "
     "WHERE group_name = ?1 AND id = ?2";
 constexpr const char* kUpsertMember =
     "INSERT OR REPLACE INTO baton_members (group_name, id, holder, host, pid, version, role, "
-    "started_ms, heartbeat_ns, expiry_ns, boot_id) "
-    "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)";
+    "started_ms, heartbeat_ns, expiry_ns, boot_id, priority) "
+    "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)";
 constexpr const char* kSelectMembers =
-    "SELECT id, holder, host, pid, version, role, started_ms, heartbeat_ns, expiry_ns, boot_id "
-    "FROM baton_members WHERE group_name = ?1 ORDER BY id";
+    "SELECT id, holder, host, pid, version, role, started_ms, heartbeat_ns, expiry_ns, boot_id, "
+    "priority FROM baton_members WHERE group_name = ?1 ORDER BY id";
 
 }  // namespace
 
@@ -50,6 +52,17 @@ Result<std::optional<LeaseRow>> ReadLease(Connection& connection, const LeaseKey
       .expiry_ns = select->Int(3),
       .boot_id = select->Text(4),
   });
+}
+
+Result<std::optional<std::string>> ReadHandover(Connection& connection, const LeaseKey& key,
+                                                uint64_t token) {
+  Result<Statement> select = connection.Prepare(kSelectHandover, "reading a handover request");
+  if (!select) return select.error();
+  Result<bool> row =
+      select->Bind(key.group).Bind(key.name).Bind(static_cast<int64_t>(token)).Step();
+  if (!row) return row.error();
+  if (!*row) return std::optional<std::string>();
+  return std::optional<std::string>(select->Text(0));
 }
 
 LeaseView ViewOf(const std::optional<LeaseRow>& row, const StoreTime& time) {
@@ -99,6 +112,7 @@ Result<void> WriteMember(Connection& connection, const std::string& group, const
                             .Bind(time.now_ns)
                             .Bind(AddNanos(time.now_ns, ttl))
                             .Bind(time.boot_id)
+                            .Bind(self.priority)
                             .Run();
   if (!written) return written.error();
   return Ok();
@@ -126,7 +140,8 @@ Result<std::vector<Member>> ReadMembers(Connection& connection, const std::strin
                         .holder = select->Text(1),
                         .host = select->Text(2),
                         .pid = select->Int(3),
-                        .version = select->Text(4)};
+                        .version = select->Text(4),
+                        .priority = select->Int(10)};
     m.role = RoleFromName(select->Text(5));
     m.started = std::chrono::system_clock::time_point(std::chrono::milliseconds(select->Int(6)));
     if (select->Text(9) == time.boot_id) {

@@ -37,6 +37,11 @@ struct LeaseRow {
 // The lease row, or nullopt when the lease was never taken.
 Result<std::optional<LeaseRow>> ReadLease(Connection& connection, const LeaseKey& key);
 
+// The handover asked of the lease's interval `token` (RequestHandover), if any: the member id
+// that alone may take it next, or "" for any other member.
+Result<std::optional<std::string>> ReadHandover(Connection& connection, const LeaseKey& key,
+                                                uint64_t token);
+
 // The lease as the caller sees it at `time`: remaining <= 0 when free or expired.
 LeaseView ViewOf(const std::optional<LeaseRow>& row, const StoreTime& time);
 

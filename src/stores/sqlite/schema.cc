@@ -171,6 +171,25 @@ CREATE TABLE baton_queue_rounds (
 ) WITHOUT ROWID;
 )sql";
 
+// Version 4: handovers (`baton step-down`, `--priority`). baton_handovers holds, per lease, the
+// one request that its holder with `token` hand it over; to_id, when not empty, alone may
+// acquire the released lease until reserved_ns (CLOCK_BOOTTIME of boot_id). A request for an
+// older token is spent. A member's priority is kept in its row. Programs of versions 1 to 3
+// never read either and write member rows with an explicit column list, so the priority
+// simply defaults for them.
+constexpr const char* kSchemaV4 = R"sql(
+ALTER TABLE baton_members ADD COLUMN priority INTEGER NOT NULL DEFAULT 0;
+CREATE TABLE baton_handovers (
+  group_name  TEXT NOT NULL,
+  name        TEXT NOT NULL,
+  token       INTEGER NOT NULL,
+  to_id       TEXT NOT NULL,
+  reserved_ns INTEGER NOT NULL,
+  boot_id     TEXT NOT NULL,
+  PRIMARY KEY (group_name, name)
+) WITHOUT ROWID;
+)sql";
+
 constexpr const char* kHasMetaTable =
     "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'baton_meta'";
 // usable_from falls back to the version itself: a schema written before the key existed.
@@ -186,6 +205,7 @@ constexpr const char* kWriteVersion =
 const char* SchemaV1Sql() { return kSchemaV1; }
 const char* SchemaV2Sql() { return kSchemaV2; }
 const char* SchemaV3Sql() { return kSchemaV3; }
+const char* SchemaV4Sql() { return kSchemaV4; }
 
 Result<SchemaVersion> ReadSchemaVersion(Connection& connection) {
   Result<Statement> has_meta = connection.Prepare(kHasMetaTable, "reading the schema version");
@@ -248,6 +268,11 @@ Result<SchemaInfo> MigrateSchema(Connection& connection) {
   }
   if (found->version < 3) {
     if (auto r = connection.Exec(kSchemaV3, "upgrading to schema version 3"); !r) {
+      return r.error();
+    }
+  }
+  if (found->version < 4) {
+    if (auto r = connection.Exec(kSchemaV4, "upgrading to schema version 4"); !r) {
       return r.error();
     }
   }

@@ -14,9 +14,10 @@ namespace baton::sqlite_detail {
 // baton_leases, baton_fence. Version 2 adds the work queues beside them (baton_queue_*,
 // baton_claim_fence) and changes nothing a version 1 program uses, so it stays usable from
 // version 1. Version 3 adds baton_queue_rounds (the last scheduler round of each queue) and is
-// usable from version 1 likewise. Every version must stay usable by the previous release
-// (rolling upgrades).
-inline constexpr int kSchemaVersion = 3;
+// usable from version 1 likewise. Version 4 adds baton_handovers and the members' priority
+// (step-down, --priority), usable from version 1 likewise (an older program ignores a
+// handover). Every version must stay usable by the previous release (rolling upgrades).
+inline constexpr int kSchemaVersion = 4;
 // The oldest schema version whose programs can use kSchemaVersion; written beside it.
 inline constexpr int kUsableFrom = 1;
 
@@ -25,6 +26,7 @@ inline constexpr int kUsableFrom = 1;
 const char* SchemaV1Sql();
 const char* SchemaV2Sql();
 const char* SchemaV3Sql();
+const char* SchemaV4Sql();
 
 // The schema version in the file and the oldest version that may use it ({0, 0}
 // when it has no baton schema yet). A schema written before `usable_from` existed is usable from

@@ -2,6 +2,7 @@
 
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 
 #include "baton/sqlite_store.h"
@@ -38,6 +39,7 @@ class SqliteStore final : public Store {
   Result<HeartbeatReply> Heartbeat(const HeartbeatRequest& request) override;
   Result<bool> Release(const LeaseKey& lease, const std::string& holder, uint64_t token) override;
   Result<void> Unregister(const std::string& group, const MemberInfo& self) override;
+  Result<HandoverReply> RequestHandover(const HandoverRequest& request) override;
   Result<GroupSnapshot> Snapshot(const std::string& group, const std::string& lease_name) override;
   std::unique_ptr<Subscription> WatchReleases(const LeaseKey& lease,
                                               std::function<void()> on_release) override;
