@@ -282,6 +282,8 @@ class Queue {
   virtual Result<ClaimOutcome> Release(const QueueKey& queue, const ClaimRef& claim) = 0;
 
   // Administration (SPEC 3.10).
+  // The names of `group`'s queues (every queue ever offered to or paused), in name order.
+  virtual Result<std::vector<std::string>> QueueNames(const std::string& group) = 0;
   virtual Result<QueueStats> Stats(const QueueKey& queue) = 0;
   // Up to `limit` items, oldest first, of `state` or of every state.
   virtual Result<std::vector<ItemView>> List(const QueueKey& queue, std::optional<ItemState> state,

@@ -11,6 +11,18 @@
 namespace baton::conformance {
 namespace {
 
+TEST_P(QueueConformance, QueueNamesListsTheGroupsOfferedAndPausedQueuesInOrder) {
+  Result<std::vector<std::string>> none = queue_->QueueNames(key_.group);
+  ASSERT_TRUE(IsOk(none));
+  EXPECT_TRUE(none->empty());
+  OfferTenants(*queue_, {"a"});
+  ASSERT_TRUE(IsOk(queue_->Pause(QueueKey{.group = key_.group, .queue = "also"})));
+  ASSERT_TRUE(IsOk(queue_->Pause(QueueKey{.group = "another group", .queue = "elsewhere"})));
+  Result<std::vector<std::string>> names = queue_->QueueNames(key_.group);
+  ASSERT_TRUE(IsOk(names));
+  EXPECT_EQ(*names, (std::vector<std::string>{"also", key_.queue}));
+}
+
 TEST_P(QueueConformance, RequeueBringsDeadItemsBack) {
   OfferTenants(*queue_, {"a", "b", "c"});
   ClaimReply reply = Claim(*queue_, 3);

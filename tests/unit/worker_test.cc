@@ -151,6 +151,9 @@ class LossyClaims final : public Queue {
   Result<ClaimOutcome> Release(const QueueKey& q, const ClaimRef& c) override {
     return queue_.Release(q, c);
   }
+  Result<std::vector<std::string>> QueueNames(const std::string& group) override {
+    return queue_.QueueNames(group);
+  }
   Result<QueueStats> Stats(const QueueKey& q) override { return queue_.Stats(q); }
   Result<std::vector<ItemView>> List(const QueueKey& q, std::optional<ItemState> s,
                                      int limit) override {

@@ -116,6 +116,9 @@ QueueStatements::QueueStatements(const std::string& schema) {
                      .effect = Effect::kRead,
                      .what = std::move(what)};
   };
+  names = read("baton_q_names",
+               "SELECT queue FROM " + s + ".queues WHERE group_name = $1::text ORDER BY queue",
+               "listing the group's queues");
   paused =
       read("baton_q_paused",
            "SELECT paused FROM " + s + ".queues WHERE group_name = $1::text AND queue = $2::text",

@@ -25,6 +25,14 @@ ItemState StateFromName(const std::string& name) {
 
 }  // namespace
 
+Result<std::vector<std::string>> PostgresQueue::QueueNames(const std::string& group) {
+  Result<Rows> rows = Exec(statements_.names, {TextParam(group)});
+  if (!rows) return rows.error();
+  std::vector<std::string> names;
+  for (int i = 0; i < rows->size(); ++i) names.push_back(rows->Text(i, 0));
+  return names;
+}
+
 Result<QueueStats> PostgresQueue::Stats(const QueueKey& queue) {
   const std::vector<Param> key = {TextParam(queue.group), TextParam(queue.queue)};
   QueueStats stats;

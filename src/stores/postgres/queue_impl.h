@@ -18,7 +18,7 @@ namespace baton::postgres_detail {
 struct QueueStatements {
   explicit QueueStatements(const std::string& schema);
   Statement offer, claim, extend, ack, fail, release;
-  Statement paused, depths, tenants_pending, oldest, totals, tenants, list;
+  Statement names, paused, depths, tenants_pending, oldest, totals, tenants, list;
   Statement requeue, requeue_dead, cancel, purge, set_paused, channel, start_round;
   Statement gather_statistics;
 };
@@ -46,6 +46,7 @@ class PostgresQueue final : public Queue {
   Result<FailReply> Fail(const QueueKey& queue, const ClaimRef& claim,
                          const FailRequest& failure) override;
   Result<ClaimOutcome> Release(const QueueKey& queue, const ClaimRef& claim) override;
+  Result<std::vector<std::string>> QueueNames(const std::string& group) override;
   Result<QueueStats> Stats(const QueueKey& queue) override;
   Result<std::vector<ItemView>> List(const QueueKey& queue, std::optional<ItemState> state,
                                      int limit) override;

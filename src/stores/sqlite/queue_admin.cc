@@ -9,6 +9,8 @@
 namespace baton::sqlite_detail {
 namespace {
 
+constexpr const char* kQueueNames =
+    "SELECT queue FROM baton_queues WHERE group_name = ?1 ORDER BY queue";
 constexpr const char* kPausedOf =
     "SELECT paused FROM baton_queues WHERE group_name = ?1 AND queue = ?2";
 constexpr const char* kDepths =
@@ -59,6 +61,21 @@ ItemState StateFromName(const std::string& name) {
 }
 
 }  // namespace
+
+Result<std::vector<std::string>> SqliteQueue::QueueNames(const std::string& group) {
+  std::lock_guard lock(mu_);
+  Result<Statement> select = connection_->Prepare(kQueueNames, "listing the group's queues");
+  if (!select) return select.error();
+  select->Bind(group);
+  std::vector<std::string> names;
+  for (;;) {
+    Result<bool> row = select->Step();
+    if (!row) return row.error();
+    if (!*row) break;
+    names.push_back(select->Text(0));
+  }
+  return names;
+}
 
 Result<QueueStats> SqliteQueue::Stats(const QueueKey& queue) {
   std::lock_guard lock(mu_);

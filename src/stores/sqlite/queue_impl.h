@@ -40,6 +40,7 @@ class SqliteQueue final : public Queue {
   Result<FailReply> Fail(const QueueKey& queue, const ClaimRef& claim,
                          const FailRequest& failure) override;
   Result<ClaimOutcome> Release(const QueueKey& queue, const ClaimRef& claim) override;
+  Result<std::vector<std::string>> QueueNames(const std::string& group) override;
   Result<QueueStats> Stats(const QueueKey& queue) override;
   Result<std::vector<ItemView>> List(const QueueKey& queue, std::optional<ItemState> state,
                                      int limit) override;
