@@ -118,6 +118,7 @@ class Elector final {
 
  private:
   Duration Backoff(bool active);
+  TimePoint StopRequestedAt() const;
   void BecomePassive(PassiveReason reason);
   // REQUIRES: transition_mu_ held.
   void BecomePassiveLocked(PassiveReason reason, const std::string& detail = "");
@@ -155,6 +156,7 @@ class Elector final {
   uint64_t asked_token_ = 0;  // The last holder's token AskForTheRole() asked; Run()'s thread.
 
   std::atomic<bool> stop_requested_{false};
+  TimePoint stop_requested_at_{};  // GUARDED_BY(mu_): when RequestStop() was first called.
   Wakeup heartbeat_wakeup_;
   Wakeup watchdog_wakeup_;
 };

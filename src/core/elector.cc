@@ -46,6 +46,11 @@ Elector::Elector(Store& store, ElectorOptions options, ElectorListener& listener
 
 Elector::~Elector() = default;
 
+TimePoint Elector::StopRequestedAt() const {
+  std::lock_guard lock(mu_);
+  return stop_requested_at_;
+}
+
 Result<void> Elector::Run() {
   const std::string& group = options_.lease.group;
   // A row with our id may be the leftover of a process that was killed and is now being
@@ -125,7 +130,8 @@ Result<void> Elector::Run() {
       spdlog::warn("could not release the lease (it will expire by itself): {}",
                    released.error().message());
     } else if (*released) {
-      spdlog::info("released the lease (token {})", token);
+      spdlog::info("released the lease (token {}): the handover took {} from the stop", token,
+                   FormatDuration(clock_.Now() - StopRequestedAt()));
     }
   }
   auto unregistered = store_.Unregister(group, options_.self);
@@ -138,82 +144,13 @@ Result<void> Elector::Run() {
 }
 
 void Elector::RequestStop() {
+  {
+    std::lock_guard lock(mu_);
+    if (!stop_requested_) stop_requested_at_ = clock_.Now();
+  }
   stop_requested_ = true;
   heartbeat_wakeup_.Notify();
   watchdog_wakeup_.Notify();
-}
-
-void Elector::GiveUp(Duration hold_off, const std::string& why) {
-  {
-    std::lock_guard lock(mu_);
-    compete_after_ = clock_.Now() + hold_off;
-  }
-  {
-    std::lock_guard transition(transition_mu_);
-    BecomePassiveLocked(PassiveReason::kReleased, why);
-  }
-  uint64_t token;
-  {
-    std::lock_guard lock(mu_);
-    token = token_;
-  }
-  if (token != 0) {
-    auto released = store_.Release(options_.lease, options_.self.holder, token);
-    if (released && *released) spdlog::info("released the lease (token {})", token);
-  }
-  heartbeat_wakeup_.Notify();
-}
-
-void Elector::BecomePassive(PassiveReason reason) {
-  std::lock_guard transition(transition_mu_);
-  BecomePassiveLocked(reason);
-}
-
-void Elector::BecomePassiveLocked(PassiveReason reason, const std::string& detail) {
-  uint64_t token;
-  {
-    std::lock_guard lock(mu_);
-    if (!active_) return;
-    // A renewal may have moved the deadline since the watchdog looked.
-    if (reason == PassiveReason::kDeadlinePassed && clock_.Now() < deadline_) return;
-    active_ = false;
-    deadline_ = TimePoint::max();
-    token = token_;
-    if (reason == PassiveReason::kLeaseLost) ++counters_.lost_to_other;
-    if (reason == PassiveReason::kDeadlinePassed) ++counters_.lost_to_deadline;
-  }
-  Publish({.kind = EventKind::kBecamePassive, .token = token, .passive_reason = reason});
-  const std::string why =
-      detail.empty()
-          ? ToString(reason)
-          : ToString(reason) +
-                std::string(reason == PassiveReason::kReleased ? " because " : ": ") + detail;
-  if (reason == PassiveReason::kStopping || reason == PassiveReason::kReleased) {
-    spdlog::info("no longer active (token {}): {}", token, why);
-  } else {
-    spdlog::warn("lost the lease (token {}): {}", token, why);
-  }
-  listener_.OnPassive(reason);
-}
-
-TimePoint Elector::CheckDeadline() {
-  {
-    std::lock_guard lock(mu_);
-    if (!active_) return TimePoint::max();
-    if (clock_.Now() < deadline_) return deadline_;
-  }
-  BecomePassive(PassiveReason::kDeadlinePassed);
-  heartbeat_wakeup_.Notify();
-  return TimePoint::max();
-}
-
-void Elector::WatchdogLoop() {
-  while (!stop_requested_) {
-    const TimePoint next = CheckDeadline();
-    clock_.WaitUntil(next, watchdog_wakeup_);
-  }
-  // A stop ends active work now, not when a heartbeat that may hang on the store returns.
-  BecomePassive(PassiveReason::kStopping);
 }
 
 TimePoint Elector::Tick() {
