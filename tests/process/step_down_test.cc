@@ -59,8 +59,8 @@ TEST_P(StepDownTest, MovesTheRoleAsFastAsASigtermHandoverAndKeepsTheOldInstanceP
   instance(second->instance).process.Terminate();
   const std::optional<ProbeEvent> third = WaitForStartAfter(second->token, kTtl + kSlack);
   ASSERT_TRUE(third);
-  std::printf("handover (%s): step-down %.1f ms, SIGTERM %.1f ms\n", GetParam().name,
-              step_down_ms, MsSince(signalled_ns, *third));
+  std::printf("handover (%s): step-down %.1f ms, SIGTERM %.1f ms\n", GetParam().name, step_down_ms,
+              MsSince(signalled_ns, *third));
 }
 
 TEST_P(StepDownTest, ToANamedMemberMovesTheRoleToItAndRefusesAnUnknownOne) {
