@@ -2,7 +2,7 @@
 PRESET ?= default
 BUILD_DIR := build/$(PRESET)
 
-.PHONY: deps configure build test demo format format-check bench chaos clean
+.PHONY: deps configure build test demo format format-check bench chaos deb-check clean
 
 deps:
 	@bash tools/bootstrap.sh
@@ -38,6 +38,11 @@ chaos: build
 	  $(BUILD_DIR)/tools/chaos/baton-chaos --mode $(MODE) --store $$store --duration $(DURATION) \
 	    $(if $(SEED),--seed $(SEED)) --min-each $(MIN_EACH) || exit 1; \
 	done
+
+# The .deb installed with apt-get into a clean Debian 12 root made by debootstrap (needs root
+# and Debian's mirror; a few minutes): make deb-check
+deb-check: build
+	@bash tools/deb_install_check.sh $(BUILD_DIR)
 
 format:
 	@clang-format -i $$(git ls-files '*.h' '*.cc')
