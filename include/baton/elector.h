@@ -69,6 +69,10 @@ struct ElectorCounters {
   Duration last_heartbeat_latency{0};
 };
 
+namespace testing {
+class ElectorStepper;  // The unit tests' access to Tick() and CheckDeadline().
+}  // namespace testing
+
 // The passive → active → passive state machine of one instance in one group.
 //
 // The holder measures its deadline from the moment it *sent* the acquisition or renewal
@@ -103,13 +107,6 @@ class Elector final {
   // request (Store::RequestHandover: `baton step-down`, or a member of higher priority).
   void GiveUp(Duration hold_off, const std::string& why = "");
 
-  // One heartbeat and the transition it causes; returns when the next one is due. Run()
-  // calls it; tests call it directly to step the elector on a FakeClock.
-  TimePoint Tick();
-  // Ends the active interval if its deadline has passed; returns the deadline to check
-  // next (TimePoint::max() when passive). Run()'s watchdog thread calls it.
-  TimePoint CheckDeadline();
-
   bool active() const;
   uint64_t token() const;
   TimePoint deadline() const;
@@ -117,6 +114,14 @@ class Elector final {
   const ElectorOptions& options() const { return options_; }
 
  private:
+  // Steps the elector on a FakeClock (tests/unit/elector_test.cc), without Run()'s threads.
+  friend class testing::ElectorStepper;
+
+  // One heartbeat and the transition it causes; returns when the next one is due.
+  TimePoint Tick();
+  // Ends the active interval if its deadline has passed; returns the deadline to check
+  // next (TimePoint::max() when passive). Run()'s watchdog thread calls it.
+  TimePoint CheckDeadline();
   Duration Backoff(bool active);
   TimePoint StopRequestedAt() const;
   void BecomePassive(PassiveReason reason);

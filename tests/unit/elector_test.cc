@@ -15,6 +15,18 @@
 #include "faulty_store.h"
 #include "support/temp_dir.h"
 
+namespace baton::testing {
+
+// Steps an Elector on a FakeClock, one heartbeat or one deadline check at a time, without
+// Run()'s threads.
+class ElectorStepper final {
+ public:
+  static TimePoint Tick(Elector& elector) { return elector.Tick(); }
+  static TimePoint CheckDeadline(Elector& elector) { return elector.CheckDeadline(); }
+};
+
+}  // namespace baton::testing
+
 namespace baton {
 namespace {
 
@@ -136,21 +148,21 @@ TEST_F(ElectorTest, HolderStopsAtSentPlusTtlMinusMarginWhenRenewalsFail) {
   auto& [inner, store, listener, elector] = rig;
 
   const TimePoint sent = clock_.Now();
-  elector.Tick();
+  testing::ElectorStepper::Tick(elector);
   ASSERT_TRUE(elector.active());
   EXPECT_EQ(elector.deadline(), sent + 10s - 1s);
 
   store.set_mode(FaultyStore::Mode::kFail);
   for (int i = 0; i < 4; ++i) {
     clock_.Advance(2s);
-    elector.Tick();
+    testing::ElectorStepper::Tick(elector);
     EXPECT_TRUE(elector.active());
   }
   clock_.Set(sent + 9s - 1ns);
-  EXPECT_EQ(elector.CheckDeadline(), sent + 9s);
+  EXPECT_EQ(testing::ElectorStepper::CheckDeadline(elector), sent + 9s);
   EXPECT_TRUE(elector.active());
   clock_.Set(sent + 9s);
-  elector.CheckDeadline();
+  testing::ElectorStepper::CheckDeadline(elector);
   EXPECT_FALSE(elector.active());
   auto events = listener.events();
   ASSERT_EQ(events.size(), 2u);
@@ -164,7 +176,7 @@ TEST_F(ElectorTest, DeadlineCountsFromSendNotFromReply) {
   auto& [inner, store, listener, elector] = rig;
   store.set_latency(3s);  // The reply arrives 3 s after the request left.
   const TimePoint sent = clock_.Now();
-  elector.Tick();
+  testing::ElectorStepper::Tick(elector);
   ASSERT_TRUE(elector.active());
   EXPECT_EQ(elector.deadline(), sent + 9s);
 }
@@ -173,7 +185,7 @@ TEST_F(ElectorTest, AcquisitionThatReturnsAfterItsDeadlineIsNotUsed) {
   FaultyRig rig(*this, "a");
   auto& [inner, store, listener, elector] = rig;
   store.set_latency(9s);
-  elector.Tick();
+  testing::ElectorStepper::Tick(elector);
   EXPECT_FALSE(elector.active());
   EXPECT_TRUE(listener.events().empty());
   EXPECT_EQ(elector.counters().late_renewals, 1u);
@@ -253,58 +265,58 @@ TEST_F(TwoElectorTest, PassiveRetriesJustAfterTheExpiryItWasTold) {
   ASSERT_TRUE(store_a_->Register("billing", a_.options().self, 10s).ok());
   ASSERT_TRUE(store_b_->Register("billing", b_.options().self, 10s).ok());
   const TimePoint acquired = clock_.Now();
-  a_.Tick();
+  testing::ElectorStepper::Tick(a_);
   ASSERT_TRUE(a_.active());
 
   // With 1 s left on a's lease, b plans its next try 1 ms after the expiry, not a full
   // heartbeat later.
   clock_.Set(acquired + 9s);
-  const TimePoint next = b_.Tick();
+  const TimePoint next = testing::ElectorStepper::Tick(b_);
   EXPECT_FALSE(b_.active());
   EXPECT_EQ(next, acquired + 10s + 1ms);
   clock_.Set(next);
-  b_.Tick();
+  testing::ElectorStepper::Tick(b_);
   EXPECT_TRUE(b_.active());
   EXPECT_EQ(b_.token(), 2u);
 }
 
 TEST_F(TwoElectorTest, PassiveFollowsRenewalsAtItsHeartbeat) {
-  a_.Tick();
+  testing::ElectorStepper::Tick(a_);
   const TimePoint sent = clock_.Now();
-  EXPECT_EQ(b_.Tick(), sent + 2s);
+  EXPECT_EQ(testing::ElectorStepper::Tick(b_), sent + 2s);
 }
 
 TEST_F(TwoElectorTest, TokenIsNewAndLargerAtEveryAcquisitionAndKeptByRenewals) {
-  a_.Tick();
+  testing::ElectorStepper::Tick(a_);
   ASSERT_TRUE(a_.active());
   const uint64_t first = a_.token();
   for (int i = 0; i < 5; ++i) {
     clock_.Advance(2s);
-    a_.Tick();
+    testing::ElectorStepper::Tick(a_);
     EXPECT_EQ(a_.token(), first);
   }
   for (const Event& e : listener_a_.events()) EXPECT_EQ(e.token, first);
 
   a_.GiveUp(0s);
   EXPECT_FALSE(a_.active());
-  b_.Tick();
+  testing::ElectorStepper::Tick(b_);
   ASSERT_TRUE(b_.active());
   EXPECT_GT(b_.token(), first);
 
   b_.GiveUp(1h);
-  a_.Tick();
+  testing::ElectorStepper::Tick(a_);
   ASSERT_TRUE(a_.active());
   EXPECT_GT(a_.token(), b_.token());
 }
 
 TEST_F(TwoElectorTest, DeposedHolderCannotRenewOrRelease) {
-  a_.Tick();
+  testing::ElectorStepper::Tick(a_);
   const uint64_t old_token = a_.token();
   clock_.Advance(10s);  // a was paused past its ttl.
-  b_.Tick();
+  testing::ElectorStepper::Tick(b_);
   ASSERT_TRUE(b_.active());
 
-  a_.Tick();  // Its deadline passed long ago; the store has moved on too.
+  testing::ElectorStepper::Tick(a_);  // Its deadline passed long ago; the store has moved on too.
   EXPECT_FALSE(a_.active());
   auto events = listener_a_.events();
   ASSERT_EQ(events.back().kind, Event::kPassive);
@@ -379,7 +391,7 @@ TEST_F(ElectorTest, UnavailableStoreIsRetriedWithBackoff) {
   Duration previous{0};
   for (int i = 0; i < 8; ++i) {
     const TimePoint now = clock_.Now();
-    const Duration wait = elector.Tick() - now;
+    const Duration wait = testing::ElectorStepper::Tick(elector) - now;
     EXPECT_GT(wait, 0s);
     EXPECT_LE(wait, 2400ms);  // Capped near the heartbeat (with jitter).
     if (i > 0 && i < 4) {
@@ -389,7 +401,7 @@ TEST_F(ElectorTest, UnavailableStoreIsRetriedWithBackoff) {
     clock_.Advance(wait);
   }
   store.set_mode(FaultyStore::Mode::kPass);
-  elector.Tick();
+  testing::ElectorStepper::Tick(elector);
   EXPECT_TRUE(elector.active());
 }
 
