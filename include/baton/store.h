@@ -198,4 +198,9 @@ class Store {
 // are all set.
 Result<void> CheckMemberIdentity(const std::string& group, const MemberInfo& self);
 
+// For store implementations: Ok when a program whose newest schema version is `supported` can
+// use the schema `found` in the store `describe` names (SchemaVersion::UsableBy); otherwise
+// kSchemaMismatch naming both versions and what to do: upgrade baton, or run `baton migrate`.
+Result<void> CheckSchemaVersion(const std::string& describe, SchemaVersion found, int supported);
+
 }  // namespace baton

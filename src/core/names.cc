@@ -100,4 +100,23 @@ Result<void> ValidateName(const std::string& what, const std::string& value) {
   return Ok();
 }
 
+Result<void> CheckSchemaVersion(const std::string& describe, SchemaVersion found, int supported) {
+  if (found.UsableBy(supported)) return Ok();
+  const std::string needs = "version " + std::to_string(supported);
+  if (found.version > supported) {
+    return Error(ErrorCode::kSchemaMismatch,
+                 describe + " has baton schema version " + std::to_string(found.version) +
+                     " (usable from version " + std::to_string(found.usable_from) +
+                     "), this baton supports up to " + needs + ": upgrade baton");
+  }
+  if (found.version == 0) {
+    return Error(ErrorCode::kSchemaMismatch,
+                 describe + " has no baton schema yet (this baton needs " + needs +
+                     "): run `baton migrate` with this --store first");
+  }
+  return Error(ErrorCode::kSchemaMismatch,
+               describe + " has baton schema version " + std::to_string(found.version) +
+                   ", this baton needs " + needs + ": run `baton migrate` with this --store");
+}
+
 }  // namespace baton

@@ -135,8 +135,8 @@ TEST_F(SqliteStoreTest, RefusesANewerSchemaNamingBothVersions) {
     ASSERT_FALSE(store.ok());
     EXPECT_EQ(store.error().code(), ErrorCode::kSchemaMismatch);
     EXPECT_EQ(store.error().message(), "sqlite:" + path +
-                                           " has schema version 7 (usable from version 7), this "
-                                           "baton supports up to " +
+                                           " has baton schema version 7 (usable from version 7), "
+                                           "this baton supports up to version " +
                                            supported + ": upgrade baton");
   }
   RawExec(path, "DELETE FROM baton_meta WHERE key = 'usable_from'");

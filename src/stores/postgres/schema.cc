@@ -98,23 +98,7 @@ Result<SchemaVersion> ReadSchemaVersion(Connection& connection, const std::strin
 }
 
 Result<void> CheckSchemaVersion(const std::string& describe, SchemaVersion found) {
-  if (found.UsableBy(kSchemaVersion)) return Ok();
-  const std::string supported = std::to_string(kSchemaVersion);
-  if (found.version > kSchemaVersion) {
-    return Error(ErrorCode::kSchemaMismatch,
-                 describe + " has baton schema version " + std::to_string(found.version) +
-                     " (usable from version " + std::to_string(found.usable_from) +
-                     "), this baton supports up to version " + supported + ": upgrade baton");
-  }
-  if (found.version == 0) {
-    return Error(ErrorCode::kSchemaMismatch,
-                 describe + " has no baton schema yet (this baton needs version " + supported +
-                     "): run `baton migrate` with this --store first");
-  }
-  return Error(ErrorCode::kSchemaMismatch, describe + " has baton schema version " +
-                                               std::to_string(found.version) +
-                                               ", this baton needs version " + supported +
-                                               ": run `baton migrate` with this --store");
+  return baton::CheckSchemaVersion(describe, found, kSchemaVersion);
 }
 
 Result<SchemaInfo> MigrateSchema(Connection& connection, const std::string& schema) {

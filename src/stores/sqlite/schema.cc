@@ -224,24 +224,7 @@ Result<SchemaVersion> ReadSchemaVersion(Connection& connection) {
 }
 
 Result<void> CheckSchemaVersion(const std::string& describe, SchemaVersion found) {
-  if (found.UsableBy(kSchemaVersion)) return Ok();
-  if (found.version > kSchemaVersion) {
-    return Error(ErrorCode::kSchemaMismatch,
-                 describe + " has schema version " + std::to_string(found.version) +
-                     " (usable from version " + std::to_string(found.usable_from) +
-                     "), this baton supports up to " + std::to_string(kSchemaVersion) +
-                     ": upgrade baton");
-  }
-  if (found.version == 0) {
-    return Error(ErrorCode::kSchemaMismatch,
-                 describe + " has no baton schema yet (this baton needs version " +
-                     std::to_string(kSchemaVersion) + "): run `baton migrate --store " + describe +
-                     "` first");
-  }
-  return Error(ErrorCode::kSchemaMismatch,
-               describe + " has schema version " + std::to_string(found.version) +
-                   ", this baton needs " + std::to_string(kSchemaVersion) +
-                   ": run `baton migrate --store " + describe + "`");
+  return baton::CheckSchemaVersion(describe, found, kSchemaVersion);
 }
 
 Result<SchemaInfo> MigrateSchema(Connection& connection) {
