@@ -69,9 +69,10 @@ Duration SharedCallTimeout(const ServePlan& plan) {
 }
 
 int Serve(const ServePlan& plan) {
+  const sigset_t signals = BlockStopSignals();
+  // After the signals are blocked: the server's threads must not take a SIGTERM.
   auto exporter = StartMetrics(plan.common);
   if (!exporter) return ReportError(exporter.error());
-  const sigset_t signals = BlockStopSignals();
   const Common& common = plan.common;
   ServiceNotifier notifier(common.store_url);
   notifier.Start();

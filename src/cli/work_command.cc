@@ -84,9 +84,10 @@ int WorkCommand(const Settings& settings, const std::vector<std::string>& comman
   if (auto logging = SetUpLogging(config->common.log_format, config->common.id); !logging) {
     return ReportError(logging.error());
   }
+  const sigset_t signals = BlockStopSignals();
+  // After the signals are blocked: the server's threads must not take a SIGTERM.
   auto exporter = StartMetrics(config->common);
   if (!exporter) return ReportError(exporter.error());
-  const sigset_t signals = BlockStopSignals();
 
   const Common& common = config->common;
   ServiceNotifier notifier(common.store_url);

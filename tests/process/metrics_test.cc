@@ -101,6 +101,14 @@ TEST_F(MetricsTest, RunShowsTheActiveRoleItsTokenAndItsLossAsTheyChange) {
   EXPECT_EQ(ValueOf(seen, kActive), 0.0) << Describe(seen, "baton_");
   EXPECT_EQ(ValueOf(seen, kToPassive), 1.0);
   EXPECT_EQ(SumOf(seen, kLosses), 1.0) << Describe(seen, kLosses);
+
+  // A SIGTERM is baton's to handle, not the metrics server's threads': a clean stop.
+  for (const char* id : {"a", "b"}) {
+    instance(id).process.Terminate();
+    const auto ended = instance(id).process.WaitExit(milliseconds(5000));
+    ASSERT_TRUE(ended) << id;
+    EXPECT_TRUE(ended->Exited(0)) << id << ": " << ended->Describe();
+  }
 }
 
 const std::string kQueueLabels = R"({group="svc",queue="jobs"})";
@@ -151,8 +159,16 @@ TEST_F(MetricsTest, WorkCountsItsItemsByOutcomeAndShowsTheQueuesDepth) {
       << Describe(seen, "baton_queue");
   EXPECT_EQ(ValueOf(seen, "baton_queue_paused" + kQueueLabels), 1.0);
   EXPECT_EQ(ValueOf(seen, "baton_queue_tenants_pending" + kQueueLabels), 2.0);
+  // The metrics server's threads must not take the SIGTERM meant for baton's own handling.
   worker.process.Terminate();
-  EXPECT_TRUE(worker.process.WaitExit(milliseconds(5000)));
+  const auto ended = worker.process.WaitExit(milliseconds(5000));
+  ASSERT_TRUE(ended);
+  EXPECT_TRUE(ended->Exited(0)) << ended->Describe();
+  EXPECT_TRUE(WaitFor(
+      [&] {
+        return test_support::ReadFile(worker.output_path).find("stopped:") != std::string::npos;
+      },
+      kSlack));
 }
 
 TEST_F(MetricsTest, ScheduleCountsItsRoundsAndOffers) {
