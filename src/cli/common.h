@@ -36,9 +36,11 @@ void AddCommonOptions(CLI::App* app, Settings& settings);
 void AddMetricsOption(CLI::App* app, Settings& settings);
 // --ttl and --heartbeat of a lease's holder (`run`, `schedule`).
 void AddLeaseTimingOptions(CLI::App* app, Settings& settings);
-// The bound on connecting and on each statement of a lease holder's PostgreSQL sessions: 4/5
-// of ttl − margin − heartbeat, from 400 ms to 5 s, so a dead network costs one heartbeat
-// at most, never the lease.
+// The time budget of each call of a lease holder's store (OpenOptions::call_timeout): a call
+// started a heartbeat after the last renewal has ttl − margin − heartbeat left before the
+// deadline, of which it gets 4/5, from 400 ms to 5 s, so a dead network costs one heartbeat
+// at most, never the lease. How a store keeps to it is its own business (PostgreSQL: the
+// server's statement_timeout and libpq's connect and TCP bounds, connection.cc).
 Duration LeaseCallTimeout(const Timing& timing);
 // Checks the common options; `need_group` for commands that act on one group.
 Result<Common> ResolveCommon(const Settings& settings, bool need_group);

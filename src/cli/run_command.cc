@@ -100,10 +100,6 @@ std::string Describe(const guardian::ChildExit& exit) {
   }
 }
 
-// The bound on each PostgreSQL call: one that hangs on a dead network must give up before the
-// deadline. A call started a heartbeat after the last renewal has ttl − margin − heartbeat
-// left, of which the server's statement_timeout gets 4/5 and the client's own bound the rest
-// (connection.cc).
 }  // namespace
 
 int RunCommand(const Settings& settings, const std::vector<std::string>& command) {
