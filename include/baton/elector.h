@@ -172,6 +172,8 @@ std::string DefaultInstanceId();
 std::string LocalHostName();
 // `id` plus a random per-run nonce: the identity the store compares.
 std::string NewHolder(const std::string& id);
+// The id part of a holder identity NewHolder() made (what people know the instance by).
+std::string HolderId(const std::string& holder);
 // Checks a group, id or queue name: not empty, at most 200 bytes, no control characters.
 // `what` names the flag in the message ("--group").
 Result<void> ValidateName(const std::string& what, const std::string& value);

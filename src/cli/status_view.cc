@@ -3,6 +3,7 @@
 
 #include <cstdio>
 
+#include "baton/elector.h"
 #include "baton/timing.h"
 #include "output.h"
 
@@ -11,9 +12,6 @@ namespace {
 
 using std::chrono::duration_cast;
 using std::chrono::milliseconds;
-
-// The id part of a holder identity ("<id>/<nonce>").
-std::string IdOf(const std::string& holder) { return holder.substr(0, holder.rfind('/')); }
 
 // The lease decides who is active; a member row's own role is one heartbeat behind it.
 const char* RoleOf(const Member& m, const LeaseView& lease) {
@@ -37,11 +35,11 @@ nlohmann::json LeaseJson(const std::string& group, const GroupSnapshot& snapshot
                        {"expires_in_ms", Ms(m.expires_in)}});
   }
   return {{"group", group},
-          {"active", active ? nlohmann::json(IdOf(lease.holder)) : nlohmann::json(nullptr)},
+          {"active", active ? nlohmann::json(HolderId(lease.holder)) : nlohmann::json(nullptr)},
           // The active baton's process id on its host (null when none is active).
           {"active_pid", active_pid},
           {"lease",
-           {{"holder", active ? nlohmann::json(IdOf(lease.holder)) : nlohmann::json(nullptr)},
+           {{"holder", active ? nlohmann::json(HolderId(lease.holder)) : nlohmann::json(nullptr)},
             {"token", lease.token},
             {"renewals", lease.renewals},
             {"remaining_ms", active ? Ms(lease.remaining) : 0}}},
@@ -55,7 +53,7 @@ void PrintLease(const std::string& store, const std::string& group, const GroupS
     std::printf("active: none (last token %llu)\n", static_cast<unsigned long long>(lease.token));
   } else {
     std::printf("active: %s  token %llu  renewals %llu  lease expires in %s\n",
-                IdOf(lease.holder).c_str(), static_cast<unsigned long long>(lease.token),
+                HolderId(lease.holder).c_str(), static_cast<unsigned long long>(lease.token),
                 static_cast<unsigned long long>(lease.renewals),
                 FormatDuration(duration_cast<milliseconds>(lease.remaining)).c_str());
   }

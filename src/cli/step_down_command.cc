@@ -20,8 +20,6 @@ namespace {
 using std::chrono::milliseconds;
 using std::chrono::steady_clock;
 
-std::string IdOf(const std::string& holder) { return holder.substr(0, holder.rfind('/')); }
-
 // Waits until the lease has a holder with a token after `asked`: the new active instance.
 // The holder acts at once when woken, and within a heartbeat when not; a named member has
 // the lease to itself for twice the remaining time when asked.
@@ -37,19 +35,19 @@ int WaitForHandover(Store& store, const std::string& group, const LeaseView& ask
     if (!seen.free() && seen.token > asked.token) {
       const auto took = std::chrono::duration_cast<milliseconds>(steady_clock::now() - started);
       std::printf("%s (token %llu) stepped down; %s is active with token %llu (%lld ms)\n",
-                  IdOf(asked.holder).c_str(), static_cast<unsigned long long>(asked.token),
-                  IdOf(seen.holder).c_str(), static_cast<unsigned long long>(seen.token),
+                  HolderId(asked.holder).c_str(), static_cast<unsigned long long>(asked.token),
+                  HolderId(seen.holder).c_str(), static_cast<unsigned long long>(seen.token),
                   static_cast<long long>(took.count()));
       return kExitOk;
     }
   }
   if (seen.token == asked.token && !seen.free()) {
     return ReportError(Error(ErrorCode::kUnavailable,
-                             IdOf(asked.holder) + " (token " + std::to_string(asked.token) +
+                             HolderId(asked.holder) + " (token " + std::to_string(asked.token) +
                                  ") was asked to step down but still holds the lease: an "
                                  "older baton ignores the request"));
   }
-  return ReportError(Error(ErrorCode::kUnavailable, IdOf(asked.holder) +
+  return ReportError(Error(ErrorCode::kUnavailable, HolderId(asked.holder) +
                                                         " stepped down, but no instance of group " +
                                                         group + " has taken over yet"));
 }
@@ -74,7 +72,7 @@ int StepDownCommand(const Settings& settings) {
   const steady_clock::time_point started = steady_clock::now();
   Result<HandoverReply> reply = (*store)->RequestHandover(request);
   if (!reply) return ReportError(reply.error());
-  const std::string active = IdOf(reply->lease.holder);
+  const std::string active = HolderId(reply->lease.holder);
   switch (reply->outcome) {
     case HandoverOutcome::kRequested:
       return WaitForHandover(**store, common->group, reply->lease, started);

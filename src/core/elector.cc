@@ -187,8 +187,7 @@ TimePoint Elector::Tick() {
   {
     std::lock_guard lock(mu_);
     const std::string& holder = reply->lease.free() ? std::string() : reply->lease.holder;
-    // The holder is the id plus "/" and a nonce (NewHolder()); people know the id.
-    last_holder_id_ = holder.substr(0, holder.rfind('/'));
+    last_holder_id_ = HolderId(holder);
     ++counters_.heartbeats;
     counters_.last_heartbeat_latency = received - sent;
     consecutive_failures_ = 0;

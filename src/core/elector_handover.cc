@@ -29,7 +29,7 @@ void Elector::AskForTheRole(const LeaseView& lease) {
     spdlog::info(
         "asked the active instance {} (token {}) to hand over to this one: its priority "
         "is lower than {}",
-        holder.substr(0, holder.rfind('/')), reply->lease.token, options_.self.priority);
+        HolderId(holder), reply->lease.token, options_.self.priority);
   }
 }
 

@@ -70,6 +70,8 @@ std::string DefaultInstanceId() {
 
 std::string NewHolder(const std::string& id) { return id + "/" + RandomHex(16); }
 
+std::string HolderId(const std::string& holder) { return holder.substr(0, holder.rfind('/')); }
+
 std::string LocalHostName() { return HostName(); }
 
 Result<void> CheckMemberIdentity(const std::string& group, const MemberInfo& self) {

@@ -37,6 +37,12 @@ Family<Histogram>& HistogramFamily(prometheus::Registry& registry, const char* n
   return prometheus::BuildHistogram().Name(name).Help(help).Register(registry);
 }
 
+// `labels` and one more.
+Labels With(Labels labels, const char* key, const char* value) {
+  labels.emplace(key, value);
+  return labels;
+}
+
 double Seconds(Duration d) { return std::chrono::duration<double>(d).count(); }
 
 // Why an instance lost its lease, as a label value; empty for a passive turn that is no loss.
@@ -150,24 +156,19 @@ EventMetrics::Lease& EventMetrics::LeaseOf(const Event& e) {
   auto& slot = leases_[{std::string(e.group), std::string(e.name)}];
   if (!slot) {
     const Labels l{{"group", std::string(e.group)}, {"lease", std::string(e.name)}};
-    auto with = [&l](const char* key, const char* value) {
-      Labels more = l;
-      more.emplace(key, value);
-      return more;
-    };
     slot = std::make_unique<Lease>(Lease{
         .labels = l,
         .is_active = &is_active_.Add(l),
         .token = &token_.Add(l),
-        .to_active = &transitions_.Add(with("to", "active")),
-        .to_passive = &transitions_.Add(with("to", "passive")),
+        .to_active = &transitions_.Add(With(l, "to", "active")),
+        .to_passive = &transitions_.Add(With(l, "to", "passive")),
         .heartbeat = &heartbeat_seconds_.Add(l, RoundTripBuckets()),
         .heartbeat_failures = &heartbeat_failures_.Add(l),
         .late_acquisitions = &late_acquisitions_.Add(l),
         .reaped = &reaped_.Add(l),
     });
     for (const char* cause : {"lease_lost", "deadline_passed"})
-      lease_losses_.Add(with("cause", cause));
+      lease_losses_.Add(With(l, "cause", cause));
   }
   return *slot;
 }
@@ -177,12 +178,7 @@ EventMetrics::Work& EventMetrics::WorkOf(const Event& e) {
   auto& slot = works_[{std::string(e.group), std::string(e.name)}];
   if (!slot) {
     const Labels l{{"group", std::string(e.group)}, {"queue", std::string(e.name)}};
-    auto with = [&l](const char* key, const char* value) {
-      Labels more = l;
-      more.emplace(key, value);
-      return more;
-    };
-    auto outcome = [&](const char* name) { return &outcomes_.Add(with("outcome", name)); };
+    auto outcome = [&](const char* name) { return &outcomes_.Add(With(l, "outcome", name)); };
     slot = std::make_unique<Work>(Work{
         .claim = &claim_seconds_.Add(l, RoundTripBuckets()),
         .claim_failures = &claim_failures_.Add(l),
@@ -196,8 +192,8 @@ EventMetrics::Work& EventMetrics::WorkOf(const Event& e) {
         .cancelled = outcome("cancelled"),
         .stale = &stale_claims_.Add(l),
         .store_errors = &queue_errors_.Add(l),
-        .done_seconds = &item_seconds_.Add(with("outcome", "done"), WorkBuckets()),
-        .failed_seconds = &item_seconds_.Add(with("outcome", "failed"), WorkBuckets()),
+        .done_seconds = &item_seconds_.Add(With(l, "outcome", "done"), WorkBuckets()),
+        .failed_seconds = &item_seconds_.Add(With(l, "outcome", "failed"), WorkBuckets()),
     });
   }
   return *slot;
@@ -208,11 +204,7 @@ EventMetrics::Schedule& EventMetrics::ScheduleOf(const Event& e) {
   auto& slot = schedules_[{std::string(e.group), std::string(e.name)}];
   if (!slot) {
     const Labels l{{"group", std::string(e.group)}, {"queue", std::string(e.name)}};
-    auto failure = [&](const char* cause) {
-      Labels more = l;
-      more.emplace("cause", cause);
-      return &round_failures_.Add(more);
-    };
+    auto failure = [&](const char* cause) { return &round_failures_.Add(With(l, "cause", cause)); };
     slot = std::make_unique<Schedule>(Schedule{
         .rounds = &rounds_.Add(l),
         .offered = &offered_.Add(l),
@@ -264,9 +256,7 @@ void EventMetrics::OnLeaseEvent(const Event& e) {
       m.is_active->Set(0);
       m.to_passive->Increment();
       if (const char* cause = LossCause(e.passive_reason); *cause != '\0') {
-        Labels l = m.labels;
-        l.emplace("cause", cause);
-        lease_losses_.Add(l).Increment();
+        lease_losses_.Add(With(m.labels, "cause", cause)).Increment();
       }
       break;
     case EventKind::kLateAcquisition:
