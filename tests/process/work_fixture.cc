@@ -4,6 +4,7 @@
 #include <filesystem>
 #include <regex>
 #include <sstream>
+#include <tuple>
 
 namespace baton::process_test {
 namespace {
@@ -124,12 +125,18 @@ std::optional<ItemEvent> WorkFixture::WaitForItem(const std::string& kind, uint6
 }
 
 std::vector<std::pair<uint64_t, std::string>> WorkFixture::Claims(const std::string& worker) const {
-  static const std::regex kClaim(R"re(claimed item (\d+) of tenant "(.*)" \(attempt)re");
-  std::vector<std::pair<uint64_t, std::string>> claims;
+  static const std::regex kClaim(
+      R"re(claimed item (\d+) of tenant "(.*)" \(attempt \d+, claim token (\d+)\))re");
+  std::vector<std::tuple<uint64_t, uint64_t, std::string>> by_token;
   for (const std::string& line : test_support::ReadLines(dir_.File(worker + ".out"))) {
     std::smatch m;
-    if (std::regex_search(line, m, kClaim)) claims.emplace_back(std::stoull(m[1]), m[2]);
+    if (std::regex_search(line, m, kClaim)) {
+      by_token.emplace_back(std::stoull(m[3]), std::stoull(m[1]), m[2]);
+    }
   }
+  std::sort(by_token.begin(), by_token.end());
+  std::vector<std::pair<uint64_t, std::string>> claims;
+  for (auto& [token, item, tenant] : by_token) claims.emplace_back(item, std::move(tenant));
   return claims;
 }
 

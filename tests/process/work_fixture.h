@@ -52,7 +52,9 @@ class WorkFixture : public BatonGroupTest {
   // Waits until the probe log has a line of `kind` for `item` (and attempt, when given).
   std::optional<ItemEvent> WaitForItem(const std::string& kind, uint64_t item, milliseconds timeout,
                                        int attempt = 0);
-  // The "claimed item N of tenant T" lines of a worker's log, in order: (item, tenant).
+  // The "claimed item N of tenant T" lines of a worker's log, (item, tenant), in the order of
+  // their claim tokens: the order the store served them in. The lines' own order may differ
+  // when claims run side by side (PostgreSQL), each logging when its reply comes back.
   std::vector<std::pair<uint64_t, std::string>> Claims(const std::string& worker) const;
 
   std::string queue_ = "jobs";

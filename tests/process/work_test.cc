@@ -317,8 +317,7 @@ TEST_P(WorkTest, ClaimsGoRoundTheTenants) {
   // Then the busy ones take turns. A claim skips a tenant whose item still runs, so with 4
   // slots up to 3 of the 10 busy tenants may be passed over at a time: in 20 claims a tenant
   // is served at most ceil(20 / (10 − 3)) = 3 times, where "oldest first" without skipping
-  // would serve it twice. The order of the log lines is the order the claims came back in,
-  // which two claimers side by side (PostgreSQL) may swap.
+  // would serve it twice.
   std::map<std::string, int> second_round;
   for (size_t i = 110; i < 130; ++i) ++second_round[claims[i].second];
   for (const auto& [tenant, n] : second_round) EXPECT_LE(n, 3) << tenant;
