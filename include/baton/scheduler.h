@@ -16,6 +16,7 @@
 #include "baton/events.h"
 #include "baton/queue.h"
 #include "baton/result.h"
+#include "baton/timing.h"
 
 namespace baton {
 
@@ -123,8 +124,9 @@ class Scheduler final {
   Scheduler(Queue& queue, SchedulerOptions options, TenantSource& source);
 
   // kInvalidArgument naming what is wrong (a bad queue, a non-positive every or item ttl, a
-  // batch out of range).
-  static Result<void> Validate(const SchedulerOptions& options);
+  // batch out of range), each option by `names`.
+  static Result<void> Validate(const SchedulerOptions& options,
+                               const OptionNames& names = FieldNames());
 
   // The hosted service's active callback: runs rounds under `context.token()` until its stop
   // token is requested.

@@ -1,7 +1,9 @@
 #pragma once
 
+#include <functional>
 #include <optional>
 #include <string>
+#include <string_view>
 
 #include "baton/clock.h"
 #include "baton/result.h"
@@ -24,9 +26,16 @@ struct TimingOptions {
   std::optional<Duration> grace;      // Default: ttl / 5.
 };
 
-// Fills in defaults and checks the rules; kInvalidArgument with a message naming the flags
-// on failure.
-Result<Timing> ResolveTiming(const TimingOptions& options);
+// How a validation error names an option. The library names each by its field ("ttl",
+// "max_attempts"); a program passes the names its users know, as the command line does
+// ("--ttl", "--max-attempts").
+using OptionNames = std::function<std::string(std::string_view field)>;
+// Names each option by its field, unchanged.
+const OptionNames& FieldNames();
+
+// Fills in defaults and checks the rules; kInvalidArgument with a message naming the options
+// (by `names`) on failure.
+Result<Timing> ResolveTiming(const TimingOptions& options, const OptionNames& names = FieldNames());
 
 // Parses "500ms", "10s", "1.5s", "2m", "1h". A bare number or another unit is refused.
 Result<Duration> ParseDuration(const std::string& text);

@@ -13,6 +13,7 @@
 #include "baton/loop_observer.h"
 #include "baton/queue.h"
 #include "baton/result.h"
+#include "baton/timing.h"
 
 namespace baton {
 
@@ -34,8 +35,9 @@ struct ClaimTimingOptions {
 };
 
 // Fills in the defaults and checks 2 × visibility/3 + margin + grace ≤ visibility and a
-// visibility of at least 500 ms; kInvalidArgument naming the flags otherwise.
-Result<ClaimTiming> ResolveClaimTiming(const ClaimTimingOptions& options);
+// visibility of at least 500 ms; kInvalidArgument naming the options (by `names`) otherwise.
+Result<ClaimTiming> ResolveClaimTiming(const ClaimTimingOptions& options,
+                                       const OptionNames& names = FieldNames());
 
 // The wait before retry number `attempt` + 1 after attempt `attempt` failed: base × 2^(attempt−1),
 // at most `max`, times a random factor in [0.5, 1] so that failing items spread out. Below the
@@ -154,8 +156,9 @@ class Worker final {
   Worker(const Worker&) = delete;
   Worker& operator=(const Worker&) = delete;
 
-  // kInvalidArgument naming what is wrong with `options`.
-  static Result<void> Validate(const WorkerOptions& options);
+  // kInvalidArgument naming what is wrong with `options` (each option by `names`).
+  static Result<void> Validate(const WorkerOptions& options,
+                               const OptionNames& names = FieldNames());
 
   // Runs until RequestStop(); then stops claiming, asks running work to stop, waits for it
   // (work still running after the grace is the work's to end: a guardian kills a command),

@@ -154,6 +154,15 @@ sigset_t BlockStopSignals() {
   return set;
 }
 
+const OptionNames& FlagNames() {
+  static const OptionNames kFlagNames = [](std::string_view field) {
+    std::string flag = "--" + std::string(field);
+    std::replace(flag.begin(), flag.end(), '_', '-');
+    return flag;
+  };
+  return kFlagNames;
+}
+
 int ReportError(const Error& error) {
   if (JsonLogging()) {
     spdlog::error("{}", error.message());

@@ -42,6 +42,9 @@ void AddLeaseTimingOptions(CLI::App* app, Settings& settings);
 // at most, never the lease. How a store keeps to it is its own business (PostgreSQL: the
 // server's statement_timeout and libpq's connect and TCP bounds, connection.cc).
 Duration LeaseCallTimeout(const Timing& timing);
+// Names a library option by the flag that sets it ("max_attempts" → "--max-attempts"), so the
+// library's validation errors speak the command line's language.
+const OptionNames& FlagNames();
 // Checks the common options; `need_group` for commands that act on one group.
 Result<Common> ResolveCommon(const Settings& settings, bool need_group);
 

@@ -134,13 +134,13 @@ Result<void> CheckValues(const std::string& name, const Settings& s) {
   } else if (name == "schedule") {
     auto lease = ReadLeaseTiming(s);
     if (!lease) return lease.error();
-    if (auto t = ResolveTiming(*lease); !t) {
+    if (auto t = ResolveTiming(*lease, FlagNames()); !t) {
       return Invalid(t.error().message() + TimingSources(s, {"ttl", "heartbeat"}));
     }
   } else if (name == "work") {
     auto claim = ReadClaimTiming(s);
     if (!claim) return claim.error();
-    if (auto t = ResolveClaimTiming(*claim); !t) {
+    if (auto t = ResolveClaimTiming(*claim, FlagNames()); !t) {
       return Invalid(t.error().message() + TimingSources(s, {"visibility", "margin", "grace"}));
     }
   }

@@ -113,7 +113,7 @@ Result<ScheduleConfig> ResolveScheduleConfig(const Settings& settings) {
   auto lease = ReadLeaseTiming(settings);
   if (!lease) return lease.error();
   config.timing = *lease;
-  auto timing = ResolveTiming(config.timing);
+  auto timing = ResolveTiming(config.timing, FlagNames());
   if (!timing) return timing.error();
   config.resolved = *timing;
   config.tenants_timeout = std::min(kDefaultTenantsTimeout, s.every);
@@ -125,7 +125,7 @@ Result<ScheduleConfig> ResolveScheduleConfig(const Settings& settings) {
   if (auto r = ResolveSource(settings, config); !r) return r.error();
   s.unsafe_offer_past_deadline = EnvFlag("BATON_UNSAFE_SCHEDULE_PAST_DEADLINE");
   s.unsafe_no_fence = EnvFlag("BATON_UNSAFE_NO_OFFER_FENCE");
-  if (auto valid = Scheduler::Validate(s); !valid) return valid.error();
+  if (auto valid = Scheduler::Validate(s, FlagNames()); !valid) return valid.error();
   return config;
 }
 

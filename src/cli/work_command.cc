@@ -66,7 +66,7 @@ Result<WorkConfig> ResolveWorkConfig(const Settings& settings,
   auto timing = ReadClaimTiming(settings);
   if (!timing) return timing.error();
   w.timing = *timing;
-  if (auto valid = Worker::Validate(w); !valid) return valid.error();
+  if (auto valid = Worker::Validate(w, FlagNames()); !valid) return valid.error();
   if (command.empty() && !need_command) return config;
   if (command.empty()) {
     return Error(ErrorCode::kInvalidArgument,

@@ -18,22 +18,24 @@ Error Invalid(std::string message) {
 
 }  // namespace
 
-Result<ClaimTiming> ResolveClaimTiming(const ClaimTimingOptions& options) {
+Result<ClaimTiming> ResolveClaimTiming(const ClaimTimingOptions& options,
+                                       const OptionNames& names) {
   ClaimTiming t{};
   t.visibility = options.visibility;
   if (t.visibility < kMinVisibility) {
-    return Invalid("--visibility " + FormatDuration(t.visibility) +
+    return Invalid(names("visibility") + " " + FormatDuration(t.visibility) +
                    " is too short: the minimum is " + FormatDuration(kMinVisibility));
   }
   t.margin = options.margin.value_or(std::max<Duration>(t.visibility / 10, kMinMargin));
   t.grace = options.grace.value_or(t.visibility / 5);
-  if (t.margin <= Duration::zero()) return Invalid("--margin must be positive");
-  if (t.grace <= Duration::zero()) return Invalid("--grace must be positive");
+  if (t.margin <= Duration::zero()) return Invalid(names("margin") + " must be positive");
+  if (t.grace <= Duration::zero()) return Invalid(names("grace") + " must be positive");
   // Extensions go every visibility/3: two must fit before the work is told to stop, so one
   // failed extension never costs the claim.
   if (2 * (t.visibility / 3) + t.margin + t.grace > t.visibility) {
-    return Invalid("--visibility " + FormatDuration(t.visibility) + " is too short for margin " +
-                   FormatDuration(t.margin) + " and --grace " + FormatDuration(t.grace) +
+    return Invalid(names("visibility") + " " + FormatDuration(t.visibility) +
+                   " is too short for margin " + FormatDuration(t.margin) + " and " +
+                   names("grace") + " " + FormatDuration(t.grace) +
                    " (needs 2 × visibility/3 + margin + grace ≤ visibility)");
   }
   return t;
@@ -56,7 +58,7 @@ const char* ToString(StopReason reason) {
     case StopReason::kWorkerStopping:
       return "the worker is stopping";
     case StopReason::kTimeout:
-      return "the attempt ran past --timeout";
+      return "the attempt ran past its timeout";
     case StopReason::kClaimLost:
       return "the claim was lost";
     case StopReason::kDeadline:

@@ -114,11 +114,11 @@ Result<void> CheckSchemaVersion(const std::string& describe, SchemaVersion found
   if (found.version == 0) {
     return Error(ErrorCode::kSchemaMismatch,
                  describe + " has no baton schema yet (this baton needs " + needs +
-                     "): run `baton migrate` with this --store first");
+                     "): run `baton migrate` on this store first");
   }
   return Error(ErrorCode::kSchemaMismatch,
                describe + " has baton schema version " + std::to_string(found.version) +
-                   ", this baton needs " + needs + ": run `baton migrate` with this --store");
+                   ", this baton needs " + needs + ": run `baton migrate` on this store");
 }
 
 }  // namespace baton

@@ -25,20 +25,20 @@ Scheduler::Scheduler(Queue& queue, SchedulerOptions options, TenantSource& sourc
       clock_(options_.clock != nullptr ? *options_.clock : Clock::Real()),
       lease_(SchedulerLeaseName(options_.queue.queue)) {}
 
-Result<void> Scheduler::Validate(const SchedulerOptions& options) {
+Result<void> Scheduler::Validate(const SchedulerOptions& options, const OptionNames& names) {
   if (auto r = queue_detail::CheckQueueKey(options.queue); !r) return r;
   if (options.every <= Duration::zero()) {
-    return Error(ErrorCode::kInvalidArgument, "--every must be positive");
+    return Error(ErrorCode::kInvalidArgument, names("every") + " must be positive");
   }
   if (options.item_ttl && *options.item_ttl <= Duration::zero()) {
-    return Error(ErrorCode::kInvalidArgument, "--item-ttl must be positive");
+    return Error(ErrorCode::kInvalidArgument, names("item_ttl") + " must be positive");
   }
   if (options.batch < 1 || options.batch > kMaxRowsPerTransaction) {
     return Error(ErrorCode::kInvalidArgument,
-                 "a scheduler's batch must be 1 to " + std::to_string(kMaxRowsPerTransaction));
+                 names("batch") + " must be 1 to " + std::to_string(kMaxRowsPerTransaction));
   }
   if (options.retry <= Duration::zero()) {
-    return Error(ErrorCode::kInvalidArgument, "a scheduler's retry must be positive");
+    return Error(ErrorCode::kInvalidArgument, names("retry") + " must be positive");
   }
   return Ok();
 }

@@ -17,15 +17,15 @@ class FileSource final : public TenantSource {
     std::ifstream in(path_, std::ios::binary);
     if (!in) {
       return Error(ErrorCode::kUnavailable,
-                   "--tenants-file " + path_ + ": no such file or not readable");
+                   "tenants file " + path_ + ": no such file or not readable");
     }
     std::ostringstream text;
     text << in.rdbuf();
-    if (in.bad()) return Error(ErrorCode::kUnavailable, "--tenants-file " + path_ + ": read error");
+    if (in.bad()) return Error(ErrorCode::kUnavailable, "tenants file " + path_ + ": read error");
     return TenantLines(text.str(), /*comments=*/true);
   }
 
-  std::string Describe() const override { return "--tenants-file " + path_; }
+  std::string Describe() const override { return "tenants file " + path_; }
 
  private:
   const std::string path_;

@@ -68,38 +68,44 @@ std::string FormatDuration(Duration d) {
   return buf;
 }
 
-Result<Timing> ResolveTiming(const TimingOptions& options) {
-  const auto check_positive = [](const char* flag, Duration d) -> Result<void> {
+const OptionNames& FieldNames() {
+  static const OptionNames kFieldNames = [](std::string_view field) { return std::string(field); };
+  return kFieldNames;
+}
+
+Result<Timing> ResolveTiming(const TimingOptions& options, const OptionNames& names) {
+  const auto check_positive = [&names](std::string_view field, Duration d) -> Result<void> {
     if (d <= Duration::zero()) {
-      return Invalid(std::string(flag) + " must be positive (got " + FormatDuration(d) + ")");
+      return Invalid(names(field) + " must be positive (got " + FormatDuration(d) + ")");
     }
     return Ok();
   };
   Timing t{};
   t.ttl = options.ttl;
-  if (auto r = check_positive("--ttl", t.ttl); !r) return r.error();
+  if (auto r = check_positive("ttl", t.ttl); !r) return r.error();
   if (t.ttl < kMinTtl) {
-    return Invalid("--ttl " + FormatDuration(t.ttl) + " is too short: the minimum is " +
+    return Invalid(names("ttl") + " " + FormatDuration(t.ttl) + " is too short: the minimum is " +
                    FormatDuration(kMinTtl));
   }
   t.heartbeat = options.heartbeat.value_or(t.ttl / 5);
   t.grace = options.grace.value_or(t.ttl / 5);
   t.margin = options.margin.value_or(std::max<Duration>(t.ttl / 10, kMinMargin));
-  if (auto r = check_positive("--heartbeat", t.heartbeat); !r) return r.error();
-  if (auto r = check_positive("--grace", t.grace); !r) return r.error();
-  if (auto r = check_positive("--margin", t.margin); !r) return r.error();
+  if (auto r = check_positive("heartbeat", t.heartbeat); !r) return r.error();
+  if (auto r = check_positive("grace", t.grace); !r) return r.error();
+  if (auto r = check_positive("margin", t.margin); !r) return r.error();
   if (t.heartbeat < kMinHeartbeat) {
-    return Invalid("--heartbeat " + FormatDuration(t.heartbeat) + " is too short: the minimum is " +
-                   FormatDuration(kMinHeartbeat) + " (the default is ttl/5)");
+    return Invalid(names("heartbeat") + " " + FormatDuration(t.heartbeat) +
+                   " is too short: the minimum is " + FormatDuration(kMinHeartbeat) +
+                   " (the default is ttl/5)");
   }
   // Two heartbeats must fit before the watchdog fires, so one failed renewal never costs
   // the lease; the margin absorbs clock-rate differences; the grace lets the child stop
   // cleanly before the deadline.
   if (2 * t.heartbeat + t.margin + t.grace > t.ttl) {
-    return Invalid("--ttl " + FormatDuration(t.ttl) + " is too short for --heartbeat " +
-                   FormatDuration(t.heartbeat) + ", margin " + FormatDuration(t.margin) +
-                   " and --grace " + FormatDuration(t.grace) +
-                   " (needs 2 × heartbeat + margin + grace ≤ ttl)");
+    return Invalid(names("ttl") + " " + FormatDuration(t.ttl) + " is too short for " +
+                   names("heartbeat") + " " + FormatDuration(t.heartbeat) + ", margin " +
+                   FormatDuration(t.margin) + " and " + names("grace") + " " +
+                   FormatDuration(t.grace) + " (needs 2 × heartbeat + margin + grace ≤ ttl)");
   }
   return t;
 }

@@ -46,23 +46,23 @@ Worker::Worker(Queue& queue, WorkerOptions options, ItemWork work)
 
 Worker::~Worker() = default;
 
-Result<void> Worker::Validate(const WorkerOptions& options) {
+Result<void> Worker::Validate(const WorkerOptions& options, const OptionNames& names) {
   if (auto r = queue_detail::CheckQueueKey(options.queue); !r) return r;
-  if (auto r = ResolveClaimTiming(options.timing); !r) return r.error();
+  if (auto r = ResolveClaimTiming(options.timing, names); !r) return r.error();
   const auto invalid = [](std::string m) { return Error(ErrorCode::kInvalidArgument, m); };
   if (options.concurrency < 1 || options.concurrency > kMaxClaimItems) {
-    return invalid("--concurrency " + std::to_string(options.concurrency) +
+    return invalid(names("concurrency") + " " + std::to_string(options.concurrency) +
                    " is out of range: give 1 to " + std::to_string(kMaxClaimItems));
   }
-  if (options.max_attempts < 1) return invalid("--max-attempts must be at least 1");
-  for (const auto& [flag, d] :
-       {std::pair{"--timeout", options.timeout}, std::pair{"--backoff", options.backoff},
-        std::pair{"--backoff-max", options.backoff_max}, std::pair{"--poll", options.poll}}) {
-    if (d <= Duration::zero()) return invalid(std::string(flag) + " must be positive");
+  if (options.max_attempts < 1) return invalid(names("max_attempts") + " must be at least 1");
+  for (const auto& [field, d] :
+       {std::pair{"timeout", options.timeout}, std::pair{"backoff", options.backoff},
+        std::pair{"backoff_max", options.backoff_max}, std::pair{"poll", options.poll}}) {
+    if (d <= Duration::zero()) return invalid(names(field) + " must be positive");
   }
   if (options.backoff_max < options.backoff) {
-    return invalid("--backoff-max " + FormatDuration(options.backoff_max) +
-                   " is shorter than --backoff " + FormatDuration(options.backoff));
+    return invalid(names("backoff_max") + " " + FormatDuration(options.backoff_max) +
+                   " is shorter than " + names("backoff") + " " + FormatDuration(options.backoff));
   }
   return Ok();
 }
@@ -392,7 +392,7 @@ void Worker::Impl::WatchdogLoop() {
       const TimePoint timeout_at = r->started + options.timeout;
       if (now >= timeout_at && r->Stop(StopReason::kTimeout)) {
         Publish({.kind = EventKind::kItemTimedOut});
-        spdlog::warn("item {} of tenant \"{}\" ran past --timeout {}: stopping it", r->item.id,
+        spdlog::warn("item {} of tenant \"{}\" ran past its timeout {}: stopping it", r->item.id,
                      r->item.tenant, FormatDuration(options.timeout));
       }
       if (now >= warn_at && r->Stop(StopReason::kDeadline)) {

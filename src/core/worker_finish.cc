@@ -144,7 +144,7 @@ void Worker::Impl::Finish(std::vector<Finished> batch) {
     failure.error = result.error;
     failure.exit_code = result.exit_code;
     if (reason == StopReason::kTimeout) {
-      failure.error = "stopped after --timeout " + FormatDuration(options.timeout) +
+      failure.error = "stopped after its timeout " + FormatDuration(options.timeout) +
                       (result.error.empty() ? "" : ": " + result.error);
     }
     const bool poison = result.kind == WorkResult::Kind::kDead;

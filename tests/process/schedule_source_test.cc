@@ -39,7 +39,7 @@ BATON_INSTANTIATE_ON_STORE_UNDER_TEST(ScheduleSourceTest);
 
 TEST_P(ScheduleSourceTest, AMissingTenantsFileSkipsTheRoundAndTheNextReadsItOnceItExists) {
   const std::string file = dir_.File("later.txt");
-  ExpectRoundsSkipped({"--tenants-file", file}, "--tenants-file " + file + ": no such file");
+  ExpectRoundsSkipped({"--tenants-file", file}, "tenants file " + file + ": no such file");
   TenantsFile("later.txt", {"acme"});
   EXPECT_TRUE(WaitFor(
       [&] {

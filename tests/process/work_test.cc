@@ -248,7 +248,8 @@ TEST_P(WorkTest, TimeoutStopsAHungCommandAndFailsTheAttempt) {
   ASSERT_TRUE(WaitFor([&] { return QueueJson({"dead"}).size() == 1; }, milliseconds(5000)));
   EXPECT_FALSE(ItemEvents("term").empty()) << "the hung command got no SIGTERM";
   const nlohmann::json dead = QueueJson({"dead"});
-  EXPECT_NE(dead[0]["last_error"].get<std::string>().find("--timeout"), std::string::npos)
+  EXPECT_NE(dead[0]["last_error"].get<std::string>().find("stopped after its timeout 1s"),
+            std::string::npos)
       << dead.dump();
 }
 

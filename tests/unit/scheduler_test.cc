@@ -284,7 +284,7 @@ TEST(SchedulerOptionsTest, ValidateNamesWhatIsWrong) {
   EXPECT_TRUE(with([](SchedulerOptions&) {}).ok());
   auto zero_ttl = with([](SchedulerOptions& o) { o.item_ttl = Duration::zero(); });
   ASSERT_FALSE(zero_ttl.ok());
-  EXPECT_NE(zero_ttl.error().message().find("--item-ttl"), std::string::npos);
+  EXPECT_NE(zero_ttl.error().message().find("item_ttl must be positive"), std::string::npos);
   EXPECT_FALSE(with([](SchedulerOptions& o) { o.every = Duration::zero(); }).ok());
   EXPECT_FALSE(with([](SchedulerOptions& o) { o.queue.queue.clear(); }).ok());
   EXPECT_FALSE(with([](SchedulerOptions& o) { o.batch = 0; }).ok());

@@ -61,24 +61,34 @@ TEST(ResolveTiming, RefusesWhatCannotBeSafe) {
   auto tight = ResolveTiming(Options(500ms, 200ms, 100ms, 100ms));
   ASSERT_FALSE(tight.ok());
   EXPECT_EQ(tight.error().message(),
-            "--ttl 500ms is too short for --heartbeat 200ms, margin 100ms and --grace 100ms "
+            "ttl 500ms is too short for heartbeat 200ms, margin 100ms and grace 100ms "
             "(needs 2 × heartbeat + margin + grace ≤ ttl)");
   auto short_ttl = ResolveTiming(Options(400ms));
   ASSERT_FALSE(short_ttl.ok());
   EXPECT_NE(short_ttl.error().message().find("minimum is 500ms"), std::string::npos);
   auto zero = ResolveTiming(Options(10s, 0s));
   ASSERT_FALSE(zero.ok());
-  EXPECT_NE(zero.error().message().find("--heartbeat must be positive"), std::string::npos);
+  EXPECT_NE(zero.error().message().find("heartbeat must be positive"), std::string::npos);
   EXPECT_TRUE(ResolveTiming(Options(1s, 200ms, 100ms, 500ms)).ok());
 }
 
 TEST(ResolveTiming, RefusesAHeartbeatUnder50ms) {
   auto busy = ResolveTiming(Options(1h, 1ms));
   ASSERT_FALSE(busy.ok());
-  EXPECT_NE(busy.error().message().find("--heartbeat 1ms is too short: the minimum is 50ms"),
+  EXPECT_NE(busy.error().message().find("heartbeat 1ms is too short: the minimum is 50ms"),
             std::string::npos)
       << busy.error().message();
   EXPECT_TRUE(ResolveTiming(Options(1h, 50ms)).ok());
+}
+
+// The library names its options by their fields; a program passes its own names.
+TEST(ResolveTiming, NamesTheOptionsAsTheCallerAsks) {
+  const OptionNames flags = [](std::string_view field) { return "--" + std::string(field); };
+  auto tight = ResolveTiming(Options(500ms, 200ms, 100ms, 100ms), flags);
+  ASSERT_FALSE(tight.ok());
+  EXPECT_EQ(tight.error().message(),
+            "--ttl 500ms is too short for --heartbeat 200ms, margin 100ms and --grace 100ms "
+            "(needs 2 × heartbeat + margin + grace ≤ ttl)");
 }
 
 TEST(ValidateName, RefusesEmptyLongAndControlCharacters) {

@@ -232,7 +232,7 @@ Error Connection::Refused(std::string_view what, const PGresult* result,
   std::string message = settings_.describe + ": " + std::string(what) +
                         " failed: " + error.message + " (SQLSTATE " + error.sqlstate + ")";
   if (code == ErrorCode::kSchemaMismatch) {
-    message += "; the baton schema is missing or damaged: run `baton migrate` with this --store";
+    message += "; the baton schema is missing or damaged: run `baton migrate` on this store";
   }
   if (refused != nullptr) *refused = std::move(error);
   return Error(code, std::move(message));

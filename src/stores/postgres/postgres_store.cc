@@ -95,7 +95,7 @@ Error IdInUse(const std::string& group, const std::string& id, const ServerError
   }
   return Error(ErrorCode::kConflict, "instance id \"" + id + "\" is already in use in group \"" +
                                          group + "\" by " + who +
-                                         "; choose another --id or stop that process");
+                                         "; choose another instance id or stop that process");
 }
 
 int64_t Micros(Duration d) {

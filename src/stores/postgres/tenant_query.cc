@@ -19,7 +19,7 @@ class TenantQuery final : public TenantSource {
         query_{.name = "baton_tenants_sql",
                .sql = std::move(sql),
                .effect = Effect::kRead,
-               .what = "--tenants-sql"} {}
+               .what = "the tenant query"} {}
 
   Result<std::vector<std::string>> List(std::stop_token /*stop*/) override {
     if (connection_ != nullptr && connection_->lost()) connection_.reset();
@@ -31,18 +31,18 @@ class TenantQuery final : public TenantSource {
     // A query runs in the transaction first, so the user's statement cannot switch it to
     // READ WRITE (PostgreSQL allows that only before the first query).
     if (auto r = connection_->Run("BEGIN TRANSACTION READ ONLY; SELECT 1", Effect::kRead,
-                                  "--tenants-sql: starting a read-only transaction");
+                                  "the tenant query: starting a read-only transaction");
         !r) {
       return r.error();
     }
     Result<Rows> rows = connection_->Exec(query_, {});
     if (!connection_->lost()) {
-      (void)connection_->Run("ROLLBACK", Effect::kRead, "--tenants-sql: ending the transaction");
+      (void)connection_->Run("ROLLBACK", Effect::kRead, "the tenant query: ending the transaction");
     }
     if (!rows) return rows.error();
     if (rows->columns() != 1) {
       return Error(ErrorCode::kInvalidArgument,
-                   "--tenants-sql must return one column (the tenant id), and it returned " +
+                   "the tenant query must return one column (the tenant id), and it returned " +
                        std::to_string(rows->columns()));
     }
     std::vector<std::string> ids;
@@ -51,7 +51,7 @@ class TenantQuery final : public TenantSource {
     return ids;
   }
 
-  std::string Describe() const override { return "--tenants-sql on " + settings_.describe; }
+  std::string Describe() const override { return "the tenant query on " + settings_.describe; }
 
  private:
   const ConnectionSettings settings_;
@@ -67,9 +67,9 @@ Result<std::unique_ptr<TenantSource>> OpenPostgresTenantQuery(const PostgresStor
                                                               std::string sql, Duration timeout) {
   using namespace postgres_detail;
   if (auto r = CheckConnectionString(options.url); !r) return r.error();
-  if (sql.empty()) return Error(ErrorCode::kInvalidArgument, "--tenants-sql is empty");
+  if (sql.empty()) return Error(ErrorCode::kInvalidArgument, "the tenant query is empty");
   if (timeout <= Duration::zero()) {
-    return Error(ErrorCode::kInvalidArgument, "the --tenants-sql time-out must be positive");
+    return Error(ErrorCode::kInvalidArgument, "the tenant query's time-out must be positive");
   }
   Clock& clock = options.clock != nullptr ? *options.clock : Clock::Real();
   return std::unique_ptr<TenantSource>(

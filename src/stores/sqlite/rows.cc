@@ -122,7 +122,7 @@ Error IdInUse(const std::string& group, const std::string& id, const MemberRow& 
   return Error(ErrorCode::kConflict, "instance id \"" + id + "\" is already in use in group \"" +
                                          group + "\" by a live process (pid " +
                                          std::to_string(other.pid) + " on host " + other.host +
-                                         "); choose another --id or stop that process");
+                                         "); choose another instance id or stop that process");
 }
 
 Result<std::vector<Member>> ReadMembers(Connection& connection, const std::string& group,
