@@ -117,7 +117,8 @@ class Elector final {
   // Steps the elector on a FakeClock (tests/unit/elector_test.cc), without Run()'s threads.
   friend class testing::ElectorStepper;
 
-  // One heartbeat and the transition it causes; returns when the next one is due.
+  // One heartbeat and the transition it causes (decided by detail::DecideAfterHeartbeat,
+  // elector_decision.h); returns when the next one is due.
   TimePoint Tick();
   // Ends the active interval if its deadline has passed; returns the deadline to check
   // next (TimePoint::max() when passive). Run()'s watchdog thread calls it.
@@ -129,7 +130,6 @@ class Elector final {
   void BecomePassiveLocked(PassiveReason reason, const std::string& detail = "");
   void WatchdogLoop();
   TimePoint OnHeartbeatFailed(const Error& error, TimePoint received);
-  TimePoint NextPassiveTick(TimePoint sent, TimePoint received, const LeaseView& lease) const;
   // Tells the observer, if any, of the pass that ends now; the loop runs again at `next`.
   void ReportPass(TimePoint next, const std::optional<Error>& error);
   // Tells options_.events, if any, of `event` (its lease filled in). Never under mu_.

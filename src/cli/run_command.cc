@@ -3,7 +3,6 @@
 
 #include <spdlog/spdlog.h>
 
-#include <algorithm>
 #include <thread>
 
 #include "baton/elector.h"
@@ -12,21 +11,12 @@
 #include "core/signal_watcher.h"
 #include "logging.h"
 #include "metrics_setup.h"
+#include "restart_policy.h"
 #include "service_configs.h"
 #include "service_notifier.h"
 #include "store_url.h"
 
 namespace baton::cli {
-namespace {
-
-// A child that exits sooner than this after starting counts as failing: the hold-off
-// before competing again doubles, from kFirstHoldOff up to kMaxHoldOff.
-constexpr Duration kShortLife = std::chrono::seconds(60);
-constexpr Duration kFirstHoldOff = std::chrono::seconds(1);
-constexpr Duration kMaxHoldOff = std::chrono::seconds(60);
-
-}  // namespace
-
 Result<Timing> ResolveRunTiming(const Settings& settings) {
   TimingOptions timing;
   auto ttl = settings.GetDuration("ttl");
@@ -39,7 +29,7 @@ Result<Timing> ResolveRunTiming(const Settings& settings) {
     if (!d) return d.error();
     *field = *d;
   }
-  return ResolveTiming(timing);
+  return ResolveTiming(timing, FlagNames());
 }
 
 Result<RunConfig> ResolveRunConfig(const Settings& settings,
@@ -80,24 +70,65 @@ Result<RunConfig> ResolveRunConfig(const Settings& settings,
 
 namespace {
 
-int ExitCodeOf(const guardian::ChildExit& exit) {
-  if (exit.kind == guardian::ExitKind::kExited) return exit.code;
-  if (exit.kind == guardian::ExitKind::kSpawnFailed) return 127;
-  return 128 + exit.signal;
+// What a user should know before the instance starts competing.
+void LogStartupNotes(const RunConfig& config, const Store& store) {
+  if (config.common.store_url == kDefaultStoreUrl) {
+    spdlog::info("using the host's default store {} (--store names another)", store.Describe());
+  }
+  if (config.timing.heartbeat < config.timing.ttl / 100) {
+    spdlog::warn(
+        "--heartbeat {} is under 1/100 of --ttl {}: {} store writes a second that make no "
+        "failover faster (the default heartbeat is ttl/5)",
+        FormatDuration(config.timing.heartbeat), FormatDuration(config.timing.ttl),
+        std::chrono::seconds(1) / config.timing.heartbeat);
+  }
 }
 
-// How a child ended, in words that follow "the command X ".
-std::string Describe(const guardian::ChildExit& exit) {
-  switch (exit.kind) {
-    case guardian::ExitKind::kExited:
-      return "exited with code " + std::to_string(exit.code);
-    case guardian::ExitKind::kSignaled:
-      return "was killed by signal " + std::to_string(exit.signal);
-    case guardian::ExitKind::kSpawnFailed:
-      return std::string("could not be started: ") + std::strerror(exit.code);
-    default:
-      return guardian::ToString(exit.kind);
+// The loop of `baton run`: signals, and the exits of the commands, until the elector is
+// done; returns baton's exit code. The elector runs on another thread.
+int HandleEvents(const RunConfig& config, Elector& elector, EventQueue<RunEvent>& events) {
+  int exit_code = kExitOk;
+  bool stopping = false;
+  RestartPolicy policy(config.timing.heartbeat, config.exit_with_child);
+  while (true) {
+    RunEvent event = events.Pop();
+    if (event.kind == RunEvent::Kind::kElectorDone) break;
+    if (event.kind == RunEvent::Kind::kSignal) {
+      if (!stopping) spdlog::info("received {}: stopping", strsignal(event.signal));
+      stopping = true;
+      elector.RequestStop();
+      continue;
+    }
+    if (stopping) continue;
+    if (!event.active_child) {
+      // Stopped by us on becoming active is the normal end of a passive command.
+      if (event.exit.kind != guardian::ExitKind::kTerminated) {
+        spdlog::warn("the passive command {}", Describe(event.exit));
+      }
+      continue;
+    }
+    const bool current = elector.active() && elector.token() == event.token;
+    if (event.exit.kind == guardian::ExitKind::kDeadline) {
+      spdlog::warn(
+          "the command (token {}) was stopped at its deadline: no renewal succeeded in time",
+          event.token);
+    } else if (current && event.exit.kind != guardian::ExitKind::kTerminated) {
+      spdlog::warn("the command {} {} while active (token {})", config.command[0],
+                   Describe(event.exit), event.token);
+    }
+    const ChildExitAction action = policy.OnActiveChildExit(event.exit, event.lived, current);
+    if (action.kind == ChildExitAction::Kind::kExit) {
+      exit_code = action.exit_code;
+      stopping = true;
+      elector.RequestStop();
+    } else if (action.kind == ChildExitAction::Kind::kGiveUp) {
+      if (action.hold_off > Duration::zero()) {
+        spdlog::info("giving up the lease; competing again in {}", FormatDuration(action.hold_off));
+      }
+      elector.GiveUp(action.hold_off, action.why);
+    }
   }
+  return exit_code;
 }
 
 }  // namespace
@@ -125,16 +156,7 @@ int RunCommand(const Settings& settings, const std::vector<std::string>& command
       blocked, [&notifier](const Error& error) { notifier.StoreUnreachable(error); });
   if (!store) return ReportError(store.error());
   if (!*store) return kExitOk;  // Stopped by a signal while waiting for the store.
-  if (config->common.store_url == kDefaultStoreUrl) {
-    spdlog::info("using the host's default store {} (--store names another)", (*store)->Describe());
-  }
-  if (config->timing.heartbeat < config->timing.ttl / 100) {
-    spdlog::warn(
-        "--heartbeat {} is under 1/100 of --ttl {}: {} store writes a second that make no "
-        "failover faster (the default heartbeat is ttl/5)",
-        FormatDuration(config->timing.heartbeat), FormatDuration(config->timing.ttl),
-        std::chrono::seconds(1) / config->timing.heartbeat);
-  }
+  LogStartupNotes(*config, **store);
 
   EventQueue<RunEvent> events;
   // Taken one at a time on the watcher's thread, so no handler ever runs in the middle of a
@@ -155,23 +177,22 @@ int RunCommand(const Settings& settings, const std::vector<std::string>& command
   return exit_code;
 }
 
-int RunElected(const RunConfig& run, Store& store, const MemberInfo& self,
+int RunElected(const RunConfig& config, Store& store, const MemberInfo& self,
                EventQueue<RunEvent>& events, LoopObserver* observer, EventSink* sink) {
-  const RunConfig* config = &run;
   ChildCommands commands;
-  commands.active = config->command;
-  commands.passive = config->passive_command;
+  commands.active = config.command;
+  commands.passive = config.passive_command;
   commands.base_env = InheritedEnvironment();
-  commands.group = config->common.group;
-  commands.instance_id = config->common.id;
-  commands.grace = config->timing.grace;
+  commands.group = config.common.group;
+  commands.instance_id = config.common.id;
+  commands.grace = config.timing.grace;
   ChildSupervisor supervisor(commands, events);
 
   ElectorOptions options;
-  options.lease = {config->common.group, kActiveLease};
+  options.lease = {config.common.group, kActiveLease};
   options.self = self;
-  options.self.priority = config->priority;
-  options.timing = config->timing;
+  options.self.priority = config.priority;
+  options.timing = config.timing;
   options.observer = observer;
   options.events = sink;
   Elector elector(store, options, supervisor);
@@ -185,62 +206,7 @@ int RunElected(const RunConfig& run, Store& store, const MemberInfo& self,
   });
   supervisor.Prepare();
 
-  int exit_code = kExitOk;
-  bool stopping = false;
-  int short_lives = 0;
-  while (true) {
-    RunEvent event = events.Pop();
-    if (event.kind == RunEvent::Kind::kElectorDone) break;
-    if (event.kind == RunEvent::Kind::kSignal) {
-      if (!stopping) spdlog::info("received {}: stopping", strsignal(event.signal));
-      stopping = true;
-      elector.RequestStop();
-      continue;
-    }
-    if (stopping) continue;
-    if (!event.active_child) {
-      // Stopped by us on becoming active is the normal end of a passive command.
-      if (event.exit.kind != guardian::ExitKind::kTerminated) {
-        spdlog::warn("the passive command {}", Describe(event.exit));
-      }
-      continue;
-    }
-    const bool current = elector.active() && elector.token() == event.token;
-    if (event.exit.kind == guardian::ExitKind::kDeadline ||
-        event.exit.kind == guardian::ExitKind::kTerminated) {
-      // Stopped by us or by the guardian. If a renewal raced the deadline, the lease is
-      // still ours but its work is gone: start over with a new token.
-      if (event.exit.kind == guardian::ExitKind::kDeadline) {
-        spdlog::warn(
-            "the command (token {}) was stopped at its deadline: no renewal "
-            "succeeded in time",
-            event.token);
-      }
-      if (current) {
-        elector.GiveUp(Duration::zero(), event.exit.kind == guardian::ExitKind::kDeadline
-                                             ? "its command was stopped at the deadline"
-                                             : "its command was stopped");
-      }
-      continue;
-    }
-    if (!current) continue;
-    spdlog::warn("the command {} {} while active (token {})", config->command[0],
-                 Describe(event.exit), event.token);
-    if (config->exit_with_child) {
-      exit_code = ExitCodeOf(event.exit);
-      stopping = true;
-      elector.RequestStop();
-      continue;
-    }
-    short_lives = event.lived < kShortLife ? short_lives + 1 : 0;
-    // Even after a long run, wait one heartbeat so another instance gets the first chance.
-    const Duration hold_off =
-        short_lives == 0 ? config->timing.heartbeat
-                         : std::min<Duration>(
-                               kFirstHoldOff * (1LL << std::min(short_lives - 1, 10)), kMaxHoldOff);
-    spdlog::info("giving up the lease; competing again in {}", FormatDuration(hold_off));
-    elector.GiveUp(hold_off, "the command ended");
-  }
+  const int exit_code = HandleEvents(config, elector, events);
   elector_thread.join();
   supervisor.StopAll();
   if (!elector_result) return ReportError(elector_result.error());

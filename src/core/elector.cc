@@ -5,14 +5,13 @@
 #include <algorithm>
 #include <random>
 
+#include "elector_decision.h"
+
 namespace baton {
 namespace {
 
 using std::chrono::milliseconds;
 
-// A passive instance tries this long after the expiry it was told about, so that by the
-// store's clock the lease has certainly run out (see NextPassiveTick).
-constexpr Duration kAfterExpiry = milliseconds(1);
 constexpr Duration kFirstBackoff = milliseconds(50);
 
 // Failures in a row worth a log line: 1, 2, 4, 8, 16, then every 30th (about once a minute
@@ -198,97 +197,64 @@ TimePoint Elector::Tick() {
     Publish({.kind = EventKind::kReaped, .detail = id});
     listener_.OnReaped(id);
   }
-  // The store can free the lease no earlier than commit + ttl, and commit >= sent.
-  const TimePoint deadline = sent + timing.ttl - timing.margin;
   std::unique_lock transition(transition_mu_);
   // A deadline that passed while the call was in flight ends the interval before the
   // reply counts: the guardian has already acted on it.
   BecomePassiveLocked(PassiveReason::kDeadlinePassed);
-  bool was_active;
-  uint64_t token;
+  detail::HeartbeatBelief before;
   {
     std::lock_guard lock(mu_);
-    was_active = active_;
-    token = token_;
+    before = {.active = active_,
+              .token = token_,
+              .stopping = stop_requested_,
+              .compete_after = compete_after_};
   }
-  if (was_active && reply->held && reply->lease.token == token) {
-    {
-      std::lock_guard lock(mu_);
-      deadline_ = deadline;
-    }
-    listener_.OnRenewed(token, deadline);
-    if (!reply->handover) return sent + timing.heartbeat;
-    // A step-down: end the interval as a SIGTERM would, and leave the lease to the others
-    // (or to the one named) for a ttl.
-    transition.unlock();
-    GiveUp(timing.ttl, reply->handover->empty()
-                           ? std::string("a step-down was asked for")
-                           : "a step-down to " + *reply->handover + " was asked for");
-    return clock_.Now();
-  }
-  if (was_active) {
-    const std::string& holder = reply->lease.holder;
-    BecomePassiveLocked(PassiveReason::kLeaseLost,
-                        holder == options_.self.holder
-                            ? std::string("by the store's clock the lease has expired")
-                            : (holder.empty() ? std::string("nobody") : holder) +
-                                  " holds it with token " + std::to_string(reply->lease.token));
-  }
-  if (reply->acquired && stop_requested_) {
-    // Too late to start work; the token is kept only so that Run() releases the lease.
+  const detail::HeartbeatDecision d =
+      detail::DecideAfterHeartbeat(before, *reply, timing, options_.self.holder, sent, received);
+  if (d.lost) BecomePassiveLocked(PassiveReason::kLeaseLost, *d.lost);
+  using detail::HeartbeatOutcome;
+  {
     std::lock_guard lock(mu_);
-    token_ = reply->lease.token;
-    return received;
-  }
-  if (reply->acquired) {
-    if (received >= deadline) {
-      // The acquisition came back too late to do any work under it; take a fresh one.
-      {
-        std::lock_guard lock(mu_);
-        ++counters_.late_renewals;
-        token_ = reply->lease.token;
-      }
-      Publish({.kind = EventKind::kLateAcquisition, .token = reply->lease.token});
-      return received;
-    }
-    {
-      std::lock_guard lock(mu_);
+    token_ = d.token;
+    if (d.outcome == HeartbeatOutcome::kRenewed || d.outcome == HeartbeatOutcome::kStepDown) {
+      deadline_ = d.deadline;
+    } else if (d.outcome == HeartbeatOutcome::kAcquired) {
       active_ = true;
-      token_ = reply->lease.token;
-      deadline_ = deadline;
+      deadline_ = d.deadline;
       ++counters_.acquisitions;
+    } else if (d.outcome == HeartbeatOutcome::kAcquiredLate) {
+      ++counters_.late_renewals;
     }
-    Publish({.kind = EventKind::kBecameActive, .token = reply->lease.token});
-    spdlog::info("became active with token {} (deadline in {})", reply->lease.token,
-                 FormatDuration(deadline - received));
-    listener_.OnActive(reply->lease.token, deadline);
-    watchdog_wakeup_.Notify();
-    return sent + timing.heartbeat;
   }
-  if (reply->held) {
-    // Still ours in the store from an interval that already ended here: a new interval
-    // needs a new token, so acquire again at once.
-    std::lock_guard lock(mu_);
-    token_ = reply->lease.token;
-    return received;
+  switch (d.outcome) {
+    case HeartbeatOutcome::kRenewed:
+      listener_.OnRenewed(d.token, d.deadline);
+      break;
+    case HeartbeatOutcome::kStepDown:
+      listener_.OnRenewed(d.token, d.deadline);
+      transition.unlock();
+      GiveUp(timing.ttl, d.why);
+      return clock_.Now();
+    case HeartbeatOutcome::kAcquired:
+      Publish({.kind = EventKind::kBecameActive, .token = d.token});
+      spdlog::info("became active with token {} (deadline in {})", d.token,
+                   FormatDuration(d.deadline - received));
+      listener_.OnActive(d.token, d.deadline);
+      watchdog_wakeup_.Notify();
+      break;
+    case HeartbeatOutcome::kAcquiredLate:
+      Publish({.kind = EventKind::kLateAcquisition, .token = d.token});
+      break;
+    case HeartbeatOutcome::kAcquiredStopping:
+    case HeartbeatOutcome::kStaleHold:
+      break;
+    case HeartbeatOutcome::kPassive:
+      listener_.OnStillPassive();
+      transition.unlock();
+      if (options_.self.priority > 0) AskForTheRole(reply->lease);
+      break;
   }
-  listener_.OnStillPassive();
-  transition.unlock();
-  if (options_.self.priority > 0) AskForTheRole(reply->lease);
-  return NextPassiveTick(sent, received, reply->lease);
-}
-
-TimePoint Elector::NextPassiveTick(TimePoint sent, TimePoint received,
-                                   const LeaseView& lease) const {
-  TimePoint next = sent + options_.timing.heartbeat;
-  if (!lease.holder.empty() && lease.remaining > Duration::zero()) {
-    // The store read its clock between `sent` and `received`, so the lease ends by
-    // received + remaining on ours: a try just after that cannot be too early.
-    next = std::min(next, received + lease.remaining + kAfterExpiry);
-  }
-  std::lock_guard lock(mu_);
-  if (compete_after_ > received) next = std::min(next, compete_after_);
-  return next;
+  return d.next;
 }
 
 TimePoint Elector::OnHeartbeatFailed(const Error& error, TimePoint received) {
