@@ -125,17 +125,7 @@ Result<Connection*> PostgresStore::Connected() {
 Result<Connection*> PostgresStore::Ready() {
   Result<Connection*> connection = Connected();
   if (!connection || schema_checked_) return connection;
-  Result<SchemaVersion> found = ReadSchemaVersion(**connection, schema_);
-  if (!found) return found.error();
-  if (found->version < kSchemaVersion && create_schema_) {
-    // A new database (`baton run` on first use), or one a previous release created. Every
-    // schema version stays usable by the previous release, so upgrading here is safe for the
-    // rest of the group; MigrateSchema reads the version again under its lock.
-    Result<SchemaInfo> migrated = MigrateSchema(**connection, schema_);
-    if (!migrated) return migrated.error();
-  } else if (auto r = CheckSchemaVersion(settings_.describe, *found); !r) {
-    return r.error();
-  }
+  if (auto r = MigrateOrCheckSchema(**connection, schema_, create_schema_); !r) return r.error();
   schema_checked_ = true;
   return connection;
 }

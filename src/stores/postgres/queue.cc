@@ -210,19 +210,9 @@ PostgresQueue::PostgresQueue(const PostgresStoreOptions& options, Clock& clock,
       clock_(clock),
       settings_(std::move(settings)),
       statements_(options.schema),
-      pool_(settings_, clock, kConnections,
-            [this](Connection& connection) { return CheckSchema(connection); }) {}
-
-Result<void> PostgresQueue::CheckSchema(Connection& connection) {
-  Result<SchemaVersion> found = ReadSchemaVersion(connection, schema_);
-  if (!found) return found.error();
-  if (found->version < kSchemaVersion && create_schema_) {
-    Result<SchemaInfo> migrated = MigrateSchema(connection, schema_);
-    if (!migrated) return migrated.error();
-    return Ok();
-  }
-  return CheckSchemaVersion(settings_.describe, *found);
-}
+      pool_(settings_, clock, kConnections, [this](Connection& connection) {
+        return MigrateOrCheckSchema(connection, schema_, create_schema_);
+      }) {}
 
 Result<void> PostgresQueue::Start() {
   Result<void> ready = pool_.With([](Connection&) { return Ok(); });

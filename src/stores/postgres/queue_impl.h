@@ -74,8 +74,6 @@ class PostgresQueue final : public Queue {
   static constexpr int kConcurrentClaims = 2;
   static constexpr int kConnections = kConcurrentClaims + 2;
 
-  // The schema check of the pool's first connection: migrates when allowed.
-  Result<void> CheckSchema(Connection& connection);
   Result<OfferReply> OfferBatch(const OfferRequest& request, size_t begin, size_t end);
   Result<void> SetPaused(const QueueKey& queue, bool paused);
   // Once per handle, at its first offer and its first claim: the planner's statistics of the

@@ -101,6 +101,18 @@ Result<void> CheckSchemaVersion(const std::string& describe, SchemaVersion found
   return baton::CheckSchemaVersion(describe, found, kSchemaVersion);
 }
 
+Result<void> MigrateOrCheckSchema(Connection& connection, const std::string& schema, bool create) {
+  Result<SchemaVersion> found = ReadSchemaVersion(connection, schema);
+  if (!found) return found.error();
+  if (found->version < kSchemaVersion && create) {
+    // MigrateSchema reads the version again under its lock.
+    Result<SchemaInfo> migrated = MigrateSchema(connection, schema);
+    if (!migrated) return migrated.error();
+    return Ok();
+  }
+  return CheckSchemaVersion(connection.describe(), *found);
+}
+
 Result<SchemaInfo> MigrateSchema(Connection& connection, const std::string& schema) {
   const std::string quoted = QuoteIdentifier(schema);
   MigrationTransaction tx(connection);

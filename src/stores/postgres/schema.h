@@ -43,4 +43,10 @@ Result<SchemaInfo> MigrateSchema(Connection& connection, const std::string& sche
 // both versions and what to do when not. `found.version == 0` is a database without the schema.
 Result<void> CheckSchemaVersion(const std::string& describe, SchemaVersion found);
 
+// What every new handle (the store's, each queue connection's) does first: upgrades an older
+// schema when `create` (a new database, or one a previous release made: every version stays
+// usable by the previous release, so upgrading is safe for the rest of the group), and
+// otherwise checks that this program can use what it finds.
+Result<void> MigrateOrCheckSchema(Connection& connection, const std::string& schema, bool create);
+
 }  // namespace baton::postgres_detail
