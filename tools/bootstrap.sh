@@ -9,6 +9,8 @@ packages=(
   libcli11-dev libspdlog-dev libtomlplusplus-dev nlohmann-json3-dev
   libgtest-dev libgmock-dev libbenchmark-dev jq dpkg-dev file libsystemd-dev
   prometheus-cpp-dev
+  etcd-server etcd-client libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
+  golang-etcd-server-dev
 )
 
 missing=()

@@ -1,0 +1,88 @@
+// The store conformance suite on etcd: one three-member cluster for the binary, a key prefix
+// of each test's own, every handle its own client, as processes on separate hosts would be.
+//
+// etcd judges expiry on its leader's clock, in whole seconds, and revokes expired leases
+// in a sweep every 500 ms: this instantiation scales the suite's time so that its ttl is
+// 3 s, really sleeps through every advance, and allows for that sweep and the seconds.
+
+#include <atomic>
+#include <chrono>
+#include <memory>
+#include <stdexcept>
+#include <string>
+
+#include "baton/etcd_store.h"
+#include "store_conformance.h"
+#include "support/etcd_cluster.h"
+
+namespace baton::conformance {
+namespace {
+
+using std::chrono::milliseconds;
+
+test_support::EtcdCluster* SharedCluster(std::string* why) {
+  static std::unique_ptr<test_support::EtcdCluster> cluster;
+  static std::string failure;
+  static bool tried = false;
+  if (!tried) {
+    tried = true;
+    try {
+      cluster = test_support::EtcdCluster::Start();
+    } catch (const std::exception& e) {
+      failure = e.what();
+    }
+  }
+  *why = failure;
+  return cluster.get();
+}
+
+class EtcdBackend final : public StoreBackend {
+ public:
+  explicit EtcdBackend(std::string endpoints) : endpoints_(std::move(endpoints)) {
+    static std::atomic<int> next{0};
+    prefix_ = "conformance/" + std::to_string(getpid()) + "-" + std::to_string(next++) + "/";
+  }
+
+  std::unique_ptr<Store> Open(Clock* clock) override {
+    EtcdStoreOptions options;
+    size_t start = 0;
+    while (start <= endpoints_.size()) {
+      const size_t comma = endpoints_.find(',', start);
+      options.endpoints.push_back(endpoints_.substr(start, comma - start));
+      if (comma == std::string::npos) break;
+      start = comma + 1;
+    }
+    options.prefix = prefix_;
+    options.clock = clock;
+    Result<std::unique_ptr<Store>> store = OpenEtcdStore(options);
+    if (!store) throw std::runtime_error("OpenEtcdStore: " + store.error().message());
+    return std::move(*store);
+  }
+
+  StoreTime time() const override {
+    return StoreTime{.unit = milliseconds(300),
+                     .sleeps = true,
+                     .tolerance = milliseconds(1000),
+                     .tick = milliseconds(800)};
+  }
+
+ private:
+  const std::string endpoints_;
+  std::string prefix_;
+};
+
+std::unique_ptr<StoreBackend> MakeEtcdBackend(std::string* skip_reason) {
+  test_support::EtcdCluster* cluster = SharedCluster(skip_reason);
+  if (cluster == nullptr) {
+    ADD_FAILURE() << *skip_reason;
+    return nullptr;
+  }
+  return std::make_unique<EtcdBackend>(cluster->Endpoints());
+}
+
+INSTANTIATE_TEST_SUITE_P(Etcd, StoreConformance,
+                         ::testing::Values(StoreFactory{"etcd", &MakeEtcdBackend}),
+                         StoreFactoryName);
+
+}  // namespace
+}  // namespace baton::conformance

@@ -1,0 +1,186 @@
+#include "support/etcd_cluster.h"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <nlohmann/json.hpp>
+
+#include <cerrno>
+#include <chrono>
+#include <cstring>
+#include <stdexcept>
+#include <thread>
+
+#include "support/wait.h"
+
+namespace baton::test_support {
+namespace {
+
+// Ports are found by binding port 0; six at once, all held until every one is known, so
+// they differ.
+std::vector<int> FreePorts(int count) {
+  std::vector<int> fds;
+  std::vector<int> ports;
+  for (int i = 0; i < count; ++i) {
+    const int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t len = sizeof(addr);
+    if (fd < 0 || bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0 ||
+        getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) != 0) {
+      throw std::runtime_error("cannot find a free port: " + std::string(std::strerror(errno)));
+    }
+    fds.push_back(fd);
+    ports.push_back(ntohs(addr.sin_port));
+  }
+  for (int fd : fds) close(fd);
+  return ports;
+}
+
+std::string Tail(const std::string& path) {
+  const std::string text = ReadFile(path);
+  return text.size() > 2000 ? text.substr(text.size() - 2000) : text;
+}
+
+}  // namespace
+
+EtcdCluster::EtcdCluster(EtcdClusterOptions options) : options_(std::move(options)), dir_("etcd") {}
+
+std::unique_ptr<EtcdCluster> EtcdCluster::Start(const EtcdClusterOptions& options) {
+  if (access(options.etcd.c_str(), X_OK) != 0) {
+    throw std::runtime_error(options.etcd + " is missing: install Debian's etcd-server");
+  }
+  std::unique_ptr<EtcdCluster> cluster(new EtcdCluster(options));
+  const std::vector<int> ports = FreePorts(2 * options.members);
+  for (int i = 0; i < options.members; ++i) {
+    Member member;
+    member.name = "m" + std::to_string(i);
+    member.client_port = ports[2 * i];
+    member.peer_port = ports[2 * i + 1];
+    cluster->members_.push_back(std::move(member));
+  }
+  for (int i = 0; i < options.members; ++i) cluster->Launch(i, /*fresh=*/true);
+  cluster->WaitHealthy();
+  return cluster;
+}
+
+EtcdCluster::~EtcdCluster() {
+  for (Member& m : members_) m.process.reset();  // SIGKILL and reap.
+}
+
+std::string EtcdCluster::Endpoint(int member) const {
+  return "127.0.0.1:" + std::to_string(members_.at(member).client_port);
+}
+
+std::string EtcdCluster::Endpoints() const {
+  std::string out;
+  for (int i = 0; i < size(); ++i) out += (i ? "," : "") + Endpoint(i);
+  return out;
+}
+
+void EtcdCluster::Launch(int member, bool fresh) {
+  Member& m = members_.at(member);
+  std::string initial;
+  for (const Member& other : members_) {
+    initial += (initial.empty() ? "" : ",") + other.name +
+               "=http://127.0.0.1:" + std::to_string(other.peer_port);
+  }
+  const std::string peer = "http://127.0.0.1:" + std::to_string(m.peer_port);
+  const std::string client = "http://127.0.0.1:" + std::to_string(m.client_port);
+  SpawnOptions spawn;
+  spawn.argv = {options_.etcd,
+                "--name",
+                m.name,
+                "--data-dir",
+                dir_.File(m.name),
+                "--listen-peer-urls",
+                peer,
+                "--initial-advertise-peer-urls",
+                peer,
+                "--listen-client-urls",
+                client,
+                "--advertise-client-urls",
+                client,
+                "--initial-cluster",
+                initial,
+                "--initial-cluster-token",
+                "baton-test",
+                "--initial-cluster-state",
+                fresh ? "new" : "existing",
+                "--heartbeat-interval",
+                std::to_string(options_.heartbeat_ms),
+                "--election-timeout",
+                std::to_string(options_.election_ms),
+                "--log-level",
+                "warn"};
+  spawn.stdout_path = spawn.stderr_path = dir_.File(m.name + ".log");
+  m.process.emplace(Process::Spawn(spawn));
+}
+
+void EtcdCluster::WaitHealthy() const {
+  std::string last;
+  const bool healthy = WaitFor(
+      [&] {
+        const CommandResult r = RunCommand({options_.etcdctl, "--endpoints=" + Endpoints(),
+                                            "--command-timeout=1s", "endpoint", "health"},
+                                           std::chrono::seconds(5), {"ETCDCTL_API=3"});
+        last = r.Describe();
+        return r.Exited(0);
+      },
+      std::chrono::seconds(30), std::chrono::milliseconds(100));
+  if (!healthy) {
+    throw std::runtime_error("the etcd cluster did not become healthy in 30 s: " + last + "\n" +
+                             Tail(dir_.File(members_.front().name + ".log")));
+  }
+}
+
+std::string EtcdCluster::Etcdctl(const std::vector<std::string>& args) const {
+  std::vector<std::string> argv = {options_.etcdctl, "--endpoints=" + Endpoints(),
+                                   "--command-timeout=3s"};
+  argv.insert(argv.end(), args.begin(), args.end());
+  const CommandResult r = RunCommand(argv, std::chrono::seconds(10), {"ETCDCTL_API=3"});
+  if (!r.Exited(0)) throw std::runtime_error("etcdctl failed: " + r.Describe());
+  return r.out;
+}
+
+std::optional<int> EtcdCluster::Leader() const {
+  for (int i = 0; i < size(); ++i) {
+    if (!members_[i].process) continue;
+    const CommandResult r = RunCommand({options_.etcdctl, "--endpoints=" + Endpoint(i),
+                                        "--command-timeout=1s", "endpoint", "status", "-w", "json"},
+                                       std::chrono::seconds(5), {"ETCDCTL_API=3"});
+    if (!r.Exited(0)) continue;
+    const auto json = nlohmann::json::parse(r.out, nullptr, false);
+    if (json.is_discarded() || !json.is_array() || json.empty()) continue;
+    const auto& status = json[0]["Status"];
+    if (status["leader"] == status["header"]["member_id"]) return i;
+  }
+  return std::nullopt;
+}
+
+void EtcdCluster::KillMember(int member) {
+  Member& m = members_.at(member);
+  if (m.process) {
+    m.process->Kill();
+    (void)m.process->WaitExit(std::chrono::seconds(5));
+    m.process.reset();
+  }
+}
+
+void EtcdCluster::StartMember(int member) {
+  if (!members_.at(member).process) Launch(member, /*fresh=*/false);
+}
+
+void EtcdCluster::PauseMember(int member) {
+  if (members_.at(member).process) members_[member].process->Stop();
+}
+
+void EtcdCluster::ResumeMember(int member) {
+  if (members_.at(member).process) members_[member].process->Continue();
+}
+
+}  // namespace baton::test_support
