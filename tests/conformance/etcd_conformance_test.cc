@@ -66,6 +66,13 @@ class EtcdBackend final : public StoreBackend {
                      .tick = milliseconds(800)};
   }
 
+  StoreTraits traits() const override {
+    return StoreTraits{.dense_tokens = false,
+                       .counts_renewals = false,
+                       .renews_after_expiry = false,
+                       .reports_reaped = false};
+  }
+
  private:
   const std::string endpoints_;
   std::string prefix_;

@@ -12,6 +12,7 @@
 #include <chrono>
 #include <functional>
 #include <iosfwd>
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -36,6 +37,20 @@ struct StoreTime {
   std::chrono::nanoseconds tick{1};
 };
 
+// What the suite allows a store to do its own way. The defaults are the SQL stores'.
+struct StoreTraits {
+  // A lease's tokens are 1, 2, 3 …. Otherwise they only grow, with gaps (etcd's revisions,
+  // shared by every key): the suite then checks their order, not their values.
+  bool dense_tokens = true;
+  // LeaseView::renewals is counted, and a free lease reports the last holder's token.
+  bool counts_renewals = true;
+  // A holder may renew an expired lease that nobody took (a compare-and-set on holder and
+  // token). etcd deletes the key when the holder's etcd lease expires: it may not.
+  bool renews_after_expiry = true;
+  // Heartbeats remove the expired member rows and report them; etcd removes them itself.
+  bool reports_reaped = true;
+};
+
 // One backing store holding fresh, empty data for one test (a new database file, a new
 // PostgreSQL schema). Used from the test's threads; Open() may be called from several.
 class StoreBackend {
@@ -47,6 +62,7 @@ class StoreBackend {
   virtual std::unique_ptr<Store> Open(Clock* clock) = 0;
   // How this store's expiry moves with the test's time.
   virtual StoreTime time() const { return {}; }
+  virtual StoreTraits traits() const { return {}; }
 };
 
 struct StoreFactory {
@@ -75,7 +91,14 @@ class StoreConformance : public ::testing::TestWithParam<StoreFactory> {
 
   static LeaseKey Key(const std::string& group);
 
-  // One heartbeat that must succeed.
+  // The ordinal of `token` among the tokens of `lease` this test has seen (1 for the first),
+  // recording it when it is new; with dense tokens, the token itself. A new token smaller
+  // than one seen before gives -1, which no expectation matches.
+  int64_t N(uint64_t token, const std::string& lease = "");
+  // The token of ordinal `n` of `lease` (N's inverse): n itself with dense tokens.
+  uint64_t T(int64_t n, const std::string& lease = "") const;
+
+  // One heartbeat that must succeed; records the token it reports (N).
   HeartbeatReply Beat(Store& store, const MemberInfo& self, LeaseIntent intent, uint64_t token = 0);
   // An observing heartbeat by a contender that will later take over an expired lease. A store
   // may require the contender to have watched the lease unchanged for its ttl on its own clock
@@ -93,7 +116,9 @@ class StoreConformance : public ::testing::TestWithParam<StoreFactory> {
 
   const std::string group_ = "conformance";
   StoreTime time_;
-  Duration ttl_ = std::chrono::seconds(10);  // Seconds(10), set by SetUp().
+  StoreTraits traits_;
+  std::map<std::string, std::vector<uint64_t>> tokens_;  // Seen, per lease, in order.
+  Duration ttl_ = std::chrono::seconds(10);              // Seconds(10), set by SetUp().
   FakeClock clock_;
   std::unique_ptr<StoreBackend> backend_;
 };

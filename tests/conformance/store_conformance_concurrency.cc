@@ -107,7 +107,7 @@ TEST_P(StoreConformance, ConcurrentAcquirersExactlyOneWinsEachRound) {
   EXPECT_EQ(errors.load(), 0) << first_error;
   for (int round = 0; round < kRounds; ++round) {
     EXPECT_EQ(winners[round].load(), 1) << "round " << round;
-    EXPECT_EQ(tokens[round].load(), static_cast<uint64_t>(round + 1)) << "round " << round;
+    EXPECT_EQ(N(tokens[round].load()), round + 1) << "round " << round;
   }
 }
 

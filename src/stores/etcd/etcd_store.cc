@@ -157,7 +157,9 @@ class EtcdStore final : public Store {
     if (auto r = Ready(); !r) return r;
     auto lease = GrantFor(group, self, ttl);
     if (!lease) return lease.error();
-    return PutMember(group, self, *lease);
+    auto put = PutMember(group, self, *lease);
+    if (!put && put.error().code() == ErrorCode::kConflict) Forget(group, self);
+    return put;
   }
 
   Result<HeartbeatReply> Heartbeat(const HeartbeatRequest& request) override {
@@ -473,8 +475,25 @@ class EtcdStore final : public Store {
     }
     auto granted = GrantFor(group, self, ttl);
     if (!granted) return granted.error();
-    if (auto r = PutMember(group, self, *granted); !r) return r.error();
+    if (auto r = PutMember(group, self, *granted); !r) {
+      if (r.error().code() == ErrorCode::kConflict) Forget(group, self);
+      return r.error();
+    }
     return *granted;
+  }
+
+  // Drops what this handle knows of an instance refused its id: its etcd lease is revoked
+  // (best effort: unrevoked, it expires), so a refused instance renews nothing.
+  void Forget(const std::string& group, const MemberInfo& self) {
+    int64_t lease = 0;
+    {
+      std::lock_guard lock(mu_);
+      auto it = instances_.find({group, self.holder});
+      if (it == instances_.end()) return;
+      lease = it->second.lease;
+      instances_.erase(it);
+    }
+    if (lease != 0) (void)client_->Revoke(lease, "revoking a refused instance's etcd lease");
   }
 
   // A named handover reserves a free lease for its target until its own etcd lease ends.
