@@ -63,7 +63,8 @@ class EtcdBackend final : public StoreBackend {
     return StoreTime{.unit = milliseconds(300),
                      .sleeps = true,
                      .tolerance = milliseconds(1000),
-                     .tick = milliseconds(800)};
+                     .tick = milliseconds(800),
+                     .expiry_lag = milliseconds(1000)};
   }
 
   StoreTraits traits() const override {

@@ -224,7 +224,7 @@ TEST_P(StoreConformance, TokenGrowsAtEveryAcquisitionAndNeverOnRenewal) {
 
   // After an expiry.
   Watch(*store_a, a);
-  Advance(ttl_);
+  Advance(ttl_ + time_.expiry_lag);
   HeartbeatReply taken = Beat(*store_a, a, LeaseIntent::kAcquire);
   EXPECT_TRUE(taken.acquired);
   EXPECT_EQ(N(taken.lease.token), 3);
@@ -254,7 +254,7 @@ TEST_P(StoreConformance, StaleHolderCannotRenewOrRelease) {
   EXPECT_EQ(Beat(*store_b, b, LeaseIntent::kObserve).lease.holder, a.holder);
 
   // After another holder took over.
-  Advance(ttl_);
+  Advance(ttl_ + time_.expiry_lag);
   ASSERT_EQ(N(Beat(*store_b, b, LeaseIntent::kAcquire).lease.token), 3);
   HeartbeatReply stale = Beat(*store_a, a, LeaseIntent::kRenew, T(2));
   EXPECT_FALSE(stale.held);
@@ -281,7 +281,7 @@ TEST_P(StoreConformance, HolderRenewsAnExpiredLeaseThatNobodyTook) {
   auto store = OpenStore();
   MemberInfo a = Instance("a");
   ASSERT_TRUE(Beat(*store, a, LeaseIntent::kAcquire).acquired);
-  Advance(ttl_);
+  Advance(ttl_ + time_.expiry_lag);
   HeartbeatReply late = Beat(*store, a, LeaseIntent::kRenew, T(1));
   EXPECT_TRUE(late.held);
   EXPECT_EQ(late.lease.holder, a.holder);
@@ -304,7 +304,7 @@ TEST_P(StoreConformance, ExpiredLeaseIsTakenOnlyOnceTheTtlHasPassed) {
   EXPECT_FALSE(early.acquired);
   EXPECT_EQ(early.lease.holder, a.holder);
   EXPECT_TRUE(About(early.lease.remaining, Tick()));
-  Advance(Tick());
+  Advance(Tick() + time_.expiry_lag);
   HeartbeatReply on_time = Beat(*store_b, b, LeaseIntent::kAcquire);
   EXPECT_TRUE(on_time.acquired);
   EXPECT_EQ(on_time.lease.holder, b.holder);

@@ -35,6 +35,9 @@ struct StoreTime {
   std::chrono::nanoseconds tolerance{0};
   // The least advance that must tell "not expired yet" from "expired" at an expiry.
   std::chrono::nanoseconds tick{1};
+  // How long after its ttl an expiry may take effect: etcd revokes expired leases in a sweep
+  // every 500 ms, then through Raft. Tests that wait for an expiry wait this much longer.
+  std::chrono::nanoseconds expiry_lag{0};
 };
 
 // What the suite allows a store to do its own way. The defaults are the SQL stores'.

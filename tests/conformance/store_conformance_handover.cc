@@ -50,7 +50,7 @@ TEST_P(StoreConformance, HandoverAnExpiredMemberIsNoTarget) {
   const MemberInfo a = Instance("a");
   const MemberInfo b = Instance("b");
   ASSERT_TRUE(IsOk(store->Register(group_, b, ttl_)));
-  Advance(ttl_);  // b stops beating and expires.
+  Advance(ttl_ + time_.expiry_lag);  // b stops beating and expires.
   ASSERT_TRUE(IsOk(store->Register(group_, a, ttl_)));
   ASSERT_TRUE(Beat(*store, a, LeaseIntent::kAcquire).acquired);
   EXPECT_EQ(OutcomeOf(*store, Asking(group_, b.id)), HandoverOutcome::kUnknownTarget);
@@ -79,7 +79,7 @@ TEST_P(StoreConformance, HandoverTheHoldersRenewalsCarryTheRequestUntilANewInter
   HeartbeatReply taken = Beat(*store, b, LeaseIntent::kAcquire);
   EXPECT_TRUE(taken.acquired);
   const uint64_t next = taken.lease.token;
-  EXPECT_EQ(next, token + 1);
+  EXPECT_EQ(N(next), N(token) + 1);
   EXPECT_FALSE(Beat(*store, b, LeaseIntent::kRenew, next).handover) << "the request was spent";
 }
 
@@ -103,7 +103,7 @@ TEST_P(StoreConformance, HandoverANamedMemberAloneTakesTheReleasedLeaseUntilItsR
   EXPECT_FALSE(Beat(*store, a, LeaseIntent::kAcquire).acquired) << "the old holder took it back";
   HeartbeatReply named = Beat(*store, c, LeaseIntent::kAcquire);
   EXPECT_TRUE(named.acquired);
-  EXPECT_EQ(named.lease.token, token + 1);
+  EXPECT_EQ(N(named.lease.token), N(token) + 1);
 }
 
 TEST_P(StoreConformance, HandoverAReservationNobodyUsedLapsesAndThenAnyoneMayTakeTheLease) {
@@ -118,12 +118,12 @@ TEST_P(StoreConformance, HandoverAReservationNobodyUsedLapsesAndThenAnyoneMayTak
   ASSERT_TRUE(IsOk(store->Release(Key(group_), a.holder, token)));
   // c died before it could take the lease: reserved for twice the remaining time (one ttl
   // here), after which anyone may take it.
-  Advance(ttl_);
+  Advance(ttl_ + time_.expiry_lag);
   EXPECT_FALSE(Beat(*store, b, LeaseIntent::kAcquire).acquired);
-  Advance(ttl_ + Tick());
+  Advance(ttl_ + Tick() + time_.expiry_lag);
   HeartbeatReply taken = Beat(*store, b, LeaseIntent::kAcquire);
   EXPECT_TRUE(taken.acquired);
-  EXPECT_EQ(taken.lease.token, token + 1);
+  EXPECT_EQ(N(taken.lease.token), N(token) + 1);
 }
 
 TEST_P(StoreConformance, HandoverAPriorityConditionAsksOnlyAHolderOfLowerPriority) {
@@ -155,7 +155,7 @@ TEST_P(StoreConformance, HandoverAReinsertedMemberRowKeepsItsPriority) {
   a.priority = 7;
   const MemberInfo b = Instance("b");
   ASSERT_TRUE(IsOk(store->Register(group_, a, ttl_)));
-  Advance(ttl_ + Tick());  // a is paused a whole ttl and reaped.
+  Advance(ttl_ + Tick() + time_.expiry_lag);  // a is paused a whole ttl and reaped.
   const HeartbeatReply reaping = Beat(*store, b, LeaseIntent::kObserve);
   if (traits_.reports_reaped) {
     ASSERT_EQ(reaping.reaped, std::vector<std::string>{a.id});

@@ -186,7 +186,7 @@ class EtcdStore final : public Store {
     if (request.intent == LeaseIntent::kRenew && ours &&
         static_cast<uint64_t>(found.holder->create_revision()) == request.token) {
       reply.held = true;
-      reply.lease = View(found.holder, request.lease_ttl);
+      reply.lease = *View(found.holder, true, request.lease_ttl);
       // A request made during this interval (later requests than its creation).
       if (found.handover && found.handover->mod_revision() > found.holder->create_revision()) {
         reply.handover = found.handover->value();
@@ -205,8 +205,11 @@ class EtcdStore final : public Store {
     }
     if (request.intent != LeaseIntent::kAcquire || found.holder ||
         Reserved(found, request.self.id)) {
-      reply.lease = View(found.holder, request.lease_ttl);
-      reply.held = ours;
+      auto view = View(found.holder, ours, request.lease_ttl);
+      if (!view) return view.error();
+      reply.lease = *view;
+      // A renewal of another token is refused even when the key is ours (a later interval).
+      reply.held = ours && request.intent != LeaseIntent::kRenew;
       return reply;
     }
     pb::TxnRequest take;
@@ -221,7 +224,9 @@ class EtcdStore final : public Store {
     if (!taken) return taken.error();
     if (!taken->succeeded()) {
       found = Parse(taken->responses(0).response_range().kvs(), holder_key, handover_key);
-      reply.lease = View(found.holder, request.lease_ttl);
+      auto view = View(found.holder, false, request.lease_ttl);
+      if (!view) return view.error();
+      reply.lease = *view;
       return reply;
     }
     reply.held = reply.acquired = true;
@@ -501,13 +506,21 @@ class EtcdStore final : public Store {
     return found.handover && !found.handover->value().empty() && found.handover->value() != self_id;
   }
 
-  LeaseView View(const std::optional<Kv>& holder, Duration ttl) const {
+  // The lease as `holder` shows it. Another's remaining time is its etcd lease's, which etcd
+  // reports in whole seconds, rounded down: one more request, only while another holds it.
+  Result<LeaseView> View(const std::optional<Kv>& holder, bool ours, Duration ttl) const {
     LeaseView view;
     if (!holder) return view;
     view.holder = holder->value();
     view.token = static_cast<uint64_t>(holder->create_revision());
-    // The key exists, so its etcd lease is live; the watch says when it ends.
-    view.remaining = ttl;
+    view.remaining = ttl;  // Ours: just renewed.
+    if (ours) return view;
+    auto left = client_->TimeToLive(holder->lease(), "reading the holder's etcd lease");
+    if (!left) return left.error();
+    // Expired but not yet revoked: still held until etcd deletes the key, which the watch
+    // reports; a positive time keeps the lease from looking free.
+    view.remaining =
+        std::max<Duration>(std::chrono::seconds(left->ttl()), std::chrono::milliseconds(1));
     return view;
   }
 
