@@ -6,12 +6,16 @@
 #include <cstring>
 #include <regex>
 #include <string_view>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
 #include "../core/passwords.h"
 #include "baton/postgres_store.h"
 #include "baton/sqlite_store.h"
+#ifdef BATON_HAVE_ETCD
+#include "etcd_url.h"
+#endif
 
 namespace baton::cli {
 namespace {
@@ -73,7 +77,15 @@ namespace {
 struct StoreTarget {
   std::optional<SqliteStoreOptions> sqlite;
   std::optional<PostgresStoreOptions> postgres;
+  bool etcd = false;
+#ifdef BATON_HAVE_ETCD
+  EtcdStoreOptions etcd_options;
+#endif
 };
+
+constexpr const char* kQueuesNeedSql =
+    "queues need an SQL store (sqlite:PATH or postgresql://…), and the store is etcd: run "
+    "baton run on etcd, and work, schedule, enqueue and queue on a PostgreSQL or SQLite store";
 
 Result<StoreTarget> TargetOf(const std::string& url, Clock& clock, const OpenOptions& options) {
   StoreTarget target;
@@ -112,11 +124,27 @@ Result<StoreTarget> TargetOf(const std::string& url, Clock& clock, const OpenOpt
     target.postgres = postgres;
     return target;
   }
+  if (url.rfind("etcd://", 0) == 0 || url.rfind("etcds://", 0) == 0) {
+#ifdef BATON_HAVE_ETCD
+    auto etcd = ParseEtcdUrl(url);
+    if (!etcd) return etcd.error();
+    etcd->clock = &clock;
+    etcd->create_schema = options.create_schema;
+    if (options.call_timeout) etcd->call_timeout = *options.call_timeout;
+    target.etcd = true;
+    target.etcd_options = *etcd;
+    return target;
+#else
+    return Error(ErrorCode::kInvalidArgument,
+                 "this baton was built without the etcd store (BATON_ETCD=OFF): use sqlite:PATH "
+                 "or postgresql://HOST/DB");
+#endif
+  }
   return Error(ErrorCode::kInvalidArgument,
                "--store \"" + RedactUrl(url) +
                    "\" is not a store URL: use sqlite:PATH (one host), "
-                   "postgresql://HOST/DB or a libpq string such as \"host=HOST dbname=DB\" "
-                   "(many hosts)");
+                   "postgresql://HOST/DB or a libpq string such as \"host=HOST dbname=DB\", or "
+                   "etcd://HOST:PORT,HOST:PORT (many hosts)");
 }
 
 // Opens with `open_sqlite` or `open_postgres`; for the default file, the error says how to
@@ -126,6 +154,12 @@ Result<std::unique_ptr<T>> Open(const std::string& url, Clock& clock, const Open
                                 OpenSqlite open_sqlite, OpenPostgres open_postgres) {
   Result<StoreTarget> target = TargetOf(url, clock, options);
   if (!target) return target.error();
+  if (target->etcd) {
+#ifdef BATON_HAVE_ETCD
+    if constexpr (std::is_same_v<T, Store>) return OpenEtcdStore(target->etcd_options);
+#endif
+    return Error(ErrorCode::kInvalidArgument, kQueuesNeedSql);
+  }
   if (target->postgres) return open_postgres(*target->postgres);
   Result<std::unique_ptr<T>> opened = open_sqlite(*target->sqlite);
   if (!opened && target->sqlite->path == kDefaultSqlitePath &&
@@ -152,6 +186,7 @@ Result<std::unique_ptr<TenantSource>> OpenTenantQuery(const std::string& url, Cl
                                                       Duration timeout) {
   Result<StoreTarget> target = TargetOf(url, clock, options);
   if (!target) return target.error();
+  if (target->etcd) return Error(ErrorCode::kInvalidArgument, kQueuesNeedSql);
   if (!target->postgres) {
     return Error(ErrorCode::kInvalidArgument,
                  "--tenants-sql needs a PostgreSQL store, and the store is " + RedactUrl(url) +

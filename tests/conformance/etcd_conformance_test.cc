@@ -20,28 +20,10 @@ namespace {
 
 using std::chrono::milliseconds;
 
-test_support::EtcdCluster* SharedCluster(std::string* why) {
-  static std::unique_ptr<test_support::EtcdCluster> cluster;
-  static std::string failure;
-  static bool tried = false;
-  if (!tried) {
-    tried = true;
-    try {
-      cluster = test_support::EtcdCluster::Start();
-    } catch (const std::exception& e) {
-      failure = e.what();
-    }
-  }
-  *why = failure;
-  return cluster.get();
-}
-
 class EtcdBackend final : public StoreBackend {
  public:
-  explicit EtcdBackend(std::string endpoints) : endpoints_(std::move(endpoints)) {
-    static std::atomic<int> next{0};
-    prefix_ = "conformance/" + std::to_string(getpid()) + "-" + std::to_string(next++) + "/";
-  }
+  explicit EtcdBackend(std::string endpoints)
+      : endpoints_(std::move(endpoints)), prefix_(test_support::FreshEtcdPrefix("conformance")) {}
 
   std::unique_ptr<Store> Open(Clock* clock) override {
     EtcdStoreOptions options;
@@ -76,11 +58,11 @@ class EtcdBackend final : public StoreBackend {
 
  private:
   const std::string endpoints_;
-  std::string prefix_;
+  const std::string prefix_;
 };
 
 std::unique_ptr<StoreBackend> MakeEtcdBackend(std::string* skip_reason) {
-  test_support::EtcdCluster* cluster = SharedCluster(skip_reason);
+  test_support::EtcdCluster* cluster = test_support::SharedEtcdCluster(skip_reason);
   if (cluster == nullptr) {
     ADD_FAILURE() << *skip_reason;
     return nullptr;

@@ -119,6 +119,7 @@ void EtcdCluster::Launch(int member, bool fresh) {
                 "warn"};
   spawn.stdout_path = spawn.stderr_path = dir_.File(m.name + ".log");
   m.process.emplace(Process::Spawn(spawn));
+  ShareAcrossTests(m.process->pid());
 }
 
 void EtcdCluster::WaitHealthy() const {
@@ -173,6 +174,27 @@ void EtcdCluster::KillMember(int member) {
 
 void EtcdCluster::StartMember(int member) {
   if (!members_.at(member).process) Launch(member, /*fresh=*/false);
+}
+
+EtcdCluster* SharedEtcdCluster(std::string* why) {
+  static std::unique_ptr<EtcdCluster> cluster;
+  static std::string failure;
+  static bool tried = false;
+  if (!tried) {
+    tried = true;
+    try {
+      cluster = EtcdCluster::Start();
+    } catch (const std::exception& e) {
+      failure = e.what();
+    }
+  }
+  *why = failure;
+  return cluster.get();
+}
+
+std::string FreshEtcdPrefix(const std::string& label) {
+  static int next = 0;
+  return label + "/" + std::to_string(getpid()) + "-" + std::to_string(next++) + "/";
 }
 
 void EtcdCluster::PauseMember(int member) {

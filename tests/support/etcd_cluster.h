@@ -71,4 +71,11 @@ class EtcdCluster final {
   std::vector<Member> members_;
 };
 
+// The one cluster a test binary shares, started at the first call and killed at exit; nullptr
+// with `*why` set when it could not start.
+EtcdCluster* SharedEtcdCluster(std::string* why);
+
+// A key prefix no other test of this run uses ("<label>/<pid>-<n>/").
+std::string FreshEtcdPrefix(const std::string& label);
+
 }  // namespace baton::test_support

@@ -13,6 +13,7 @@
 #include <cstring>
 #include <fstream>
 #include <map>
+#include <set>
 #include <sstream>
 #include <stdexcept>
 #include <thread>
@@ -247,6 +248,15 @@ void BecomeSubreaper() {
   if (prctl(PR_SET_CHILD_SUBREAPER, 1) != 0) throw SystemError("PR_SET_CHILD_SUBREAPER", errno);
 }
 
+namespace {
+std::set<pid_t>& SharedServers() {
+  static std::set<pid_t> pids;
+  return pids;
+}
+}  // namespace
+
+void ShareAcrossTests(pid_t pid) { SharedServers().insert(pid); }
+
 std::vector<ProcessInfo> Descendants() {
   std::map<pid_t, std::vector<ProcessInfo>> children;
   if (DIR* proc = opendir("/proc")) {
@@ -266,6 +276,7 @@ std::vector<ProcessInfo> Descendants() {
     const pid_t parent = parents.back();
     parents.pop_back();
     for (const ProcessInfo& child : children[parent]) {
+      if (SharedServers().count(child.pid) != 0) continue;
       found.push_back(child);
       parents.push_back(child.pid);
     }

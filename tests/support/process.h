@@ -107,8 +107,12 @@ struct ProcessInfo {
 };
 std::optional<ProcessInfo> ReadProcessInfo(pid_t pid);
 
-// Every descendant of this process (zombies included), found through /proc.
+// Every descendant of this process (zombies included), found through /proc, except the
+// servers a test binary shares across its tests (ShareAcrossTests) and their children.
 std::vector<ProcessInfo> Descendants();
+// Marks `pid` as a server the binary's tests share (an etcd member): Descendants() and
+// KillDescendants() leave it alone. Not thread-safe.
+void ShareAcrossTests(pid_t pid);
 
 // SIGKILLs every descendant, repeatedly until none is left or `timeout` passes, and reaps
 // those that became this process's children. Returns the pids that were still alive when
