@@ -90,7 +90,8 @@ void EtcdCluster::Launch(int member, bool fresh) {
                "=http://127.0.0.1:" + std::to_string(other.peer_port);
   }
   const std::string peer = "http://127.0.0.1:" + std::to_string(m.peer_port);
-  const std::string client = "http://127.0.0.1:" + std::to_string(m.client_port);
+  const std::string client = std::string(options_.cert_file.empty() ? "http" : "https") +
+                             "://127.0.0.1:" + std::to_string(m.client_port);
   SpawnOptions spawn;
   spawn.argv = {options_.etcd,
                 "--name",
@@ -117,6 +118,10 @@ void EtcdCluster::Launch(int member, bool fresh) {
                 std::to_string(options_.election_ms),
                 "--log-level",
                 "warn"};
+  if (!options_.cert_file.empty()) {
+    spawn.argv.insert(spawn.argv.end(),
+                      {"--cert-file", options_.cert_file, "--key-file", options_.key_file});
+  }
   spawn.stdout_path = spawn.stderr_path = dir_.File(m.name + ".log");
   m.process.emplace(Process::Spawn(spawn));
   ShareAcrossTests(m.process->pid());
@@ -126,9 +131,9 @@ void EtcdCluster::WaitHealthy() const {
   std::string last;
   const bool healthy = WaitFor(
       [&] {
-        const CommandResult r = RunCommand({options_.etcdctl, "--endpoints=" + Endpoints(),
-                                            "--command-timeout=1s", "endpoint", "health"},
-                                           std::chrono::seconds(5), {"ETCDCTL_API=3"});
+        std::vector<std::string> argv = EtcdctlArgv(Endpoints());
+        argv.insert(argv.end(), {"endpoint", "health"});
+        const CommandResult r = RunCommand(argv, std::chrono::seconds(5), {"ETCDCTL_API=3"});
         last = r.Describe();
         return r.Exited(0);
       },
@@ -140,8 +145,7 @@ void EtcdCluster::WaitHealthy() const {
 }
 
 std::string EtcdCluster::Etcdctl(const std::vector<std::string>& args) const {
-  std::vector<std::string> argv = {options_.etcdctl, "--endpoints=" + Endpoints(),
-                                   "--command-timeout=3s"};
+  std::vector<std::string> argv = EtcdctlArgv(Endpoints());
   argv.insert(argv.end(), args.begin(), args.end());
   const CommandResult r = RunCommand(argv, std::chrono::seconds(10), {"ETCDCTL_API=3"});
   if (!r.Exited(0)) throw std::runtime_error("etcdctl failed: " + r.Describe());
@@ -151,9 +155,9 @@ std::string EtcdCluster::Etcdctl(const std::vector<std::string>& args) const {
 std::optional<int> EtcdCluster::Leader() const {
   for (int i = 0; i < size(); ++i) {
     if (!members_[i].process) continue;
-    const CommandResult r = RunCommand({options_.etcdctl, "--endpoints=" + Endpoint(i),
-                                        "--command-timeout=1s", "endpoint", "status", "-w", "json"},
-                                       std::chrono::seconds(5), {"ETCDCTL_API=3"});
+    std::vector<std::string> argv = EtcdctlArgv(Endpoint(i));
+    argv.insert(argv.end(), {"endpoint", "status", "-w", "json"});
+    const CommandResult r = RunCommand(argv, std::chrono::seconds(5), {"ETCDCTL_API=3"});
     if (!r.Exited(0)) continue;
     const auto json = nlohmann::json::parse(r.out, nullptr, false);
     if (json.is_discarded() || !json.is_array() || json.empty()) continue;
@@ -174,6 +178,14 @@ void EtcdCluster::KillMember(int member) {
 
 void EtcdCluster::StartMember(int member) {
   if (!members_.at(member).process) Launch(member, /*fresh=*/false);
+}
+
+std::vector<std::string> EtcdCluster::EtcdctlArgv(const std::string& endpoints) const {
+  std::vector<std::string> argv = {options_.etcdctl, "--endpoints=" + endpoints,
+                                   "--command-timeout=2s"};
+  if (!options_.ca_file.empty()) argv.push_back("--cacert=" + options_.ca_file);
+  if (!etcdctl_user_.empty()) argv.push_back("--user=" + etcdctl_user_);
+  return argv;
 }
 
 EtcdCluster* SharedEtcdCluster(std::string* why) {

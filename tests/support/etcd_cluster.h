@@ -21,6 +21,10 @@ struct EtcdClusterOptions {
   // replaced within a second, long enough that a busy 2-core machine does not force elections.
   int heartbeat_ms = 50;
   int election_ms = 500;
+  // TLS for clients (https): the server's certificate and key, and the CA etcdctl trusts.
+  std::string cert_file = {};
+  std::string key_file = {};
+  std::string ca_file = {};
 };
 
 // Starts `members` etcd servers on loopback at free ports, each in a directory of its own
@@ -54,6 +58,8 @@ class EtcdCluster final {
   void ResumeMember(int member);
   // Runs etcdctl against the cluster; returns its stdout, throws on failure.
   std::string Etcdctl(const std::vector<std::string>& args) const;
+  // From now on, etcdctl authenticates as `user` ("root:PASSWORD"), after `auth enable`.
+  void UseEtcdctlUser(const std::string& user) { etcdctl_user_ = user; }
 
  private:
   struct Member {
@@ -66,7 +72,10 @@ class EtcdCluster final {
   void Launch(int member, bool fresh);
   void WaitHealthy() const;
 
+  std::vector<std::string> EtcdctlArgv(const std::string& endpoints) const;
+
   const EtcdClusterOptions options_;
+  std::string etcdctl_user_;
   TempDir dir_;
   std::vector<Member> members_;
 };

@@ -3,8 +3,12 @@
 #include <arpa/inet.h>
 #include <netdb.h>
 
+#include <grpc/support/log.h>
+#include <spdlog/spdlog.h>
+
 #include <algorithm>
 #include <fstream>
+#include <mutex>
 #include <sstream>
 
 namespace baton::etcd_detail {
@@ -89,7 +93,19 @@ std::string Join(const std::vector<std::string>& parts) {
 
 }  // namespace
 
+// gRPC's own log lines (a failed TLS handshake, a refused connection, at every retry) go to
+// baton's log at debug level instead of stderr: the calls' errors already say what failed.
+void RouteGrpcLogs() {
+  static std::once_flag once;
+  std::call_once(once, [] {
+    gpr_set_log_function([](gpr_log_func_args* args) {
+      spdlog::debug("grpc: {} ({}:{})", args->message, args->file, args->line);
+    });
+  });
+}
+
 Result<std::unique_ptr<Client>> Client::Open(const EtcdStoreOptions& options) {
+  RouteGrpcLogs();
   if (options.endpoints.empty()) return Invalid("an etcd store needs at least one endpoint");
   if (options.call_timeout <= Duration::zero()) {
     return Invalid("the etcd call timeout must be positive");
@@ -227,6 +243,11 @@ Error Client::FromStatus(const grpc::Status& status, Effect effect, const std::s
   const std::string message = describe_ + ": " + what + " failed: " + status.error_message() +
                               " (gRPC " + std::to_string(static_cast<int>(status.error_code())) +
                               ")";
+  if (status.error_message().find("user name is empty") != std::string::npos) {
+    return Invalid(describe_ +
+                   ": the etcd cluster has authentication enabled: give a user "
+                   "(etcds://USER:PASSWORD@… or ETCDCTL_USER and ETCDCTL_PASSWORD)");
+  }
   switch (status.error_code()) {
     case grpc::StatusCode::UNAUTHENTICATED:
     case grpc::StatusCode::PERMISSION_DENIED:
