@@ -47,10 +47,36 @@ if pkg-config --exists baton || pkg-config --exists baton-postgres; then
   exit 1
 fi
 
-# A component that was not installed is refused by find_package, not silently skipped.
-printf 'cmake_minimum_required(VERSION 3.25)\nproject(p LANGUAGES CXX)\nfind_package(baton CONFIG REQUIRED COMPONENTS etcd)\n' >"$tmp/CMakeLists.txt"
-if cmake -S "$tmp" -B "$tmp/build-etcd" -DCMAKE_PREFIX_PATH="$tmp/prefix" >/dev/null 2>&1; then
-  echo "package test: COMPONENTS etcd was accepted" >&2
+# A component that does not exist is refused by find_package, not silently skipped.
+printf 'cmake_minimum_required(VERSION 3.25)\nproject(p LANGUAGES CXX)\nfind_package(baton CONFIG REQUIRED COMPONENTS nosuch)\n' >"$tmp/CMakeLists.txt"
+if cmake -S "$tmp" -B "$tmp/build-nosuch" -DCMAKE_PREFIX_PATH="$tmp/prefix" >/dev/null 2>&1; then
+  echo "package test: COMPONENTS nosuch was accepted" >&2
   exit 1
+fi
+
+# The etcd component, asked for by name, with gRPC visible again (the system's pkg-config).
+unset PKG_CONFIG_LIBDIR PKG_CONFIG_PATH
+etcd_consumer=$(dirname "$consumer")/etcd_consumer
+if [[ -f $tmp/prefix/lib/cmake/baton/baton-etcd-targets.cmake ]]; then
+  cmake -S "$etcd_consumer" -B "$tmp/build-etcd" -G Ninja -DCMAKE_PREFIX_PATH="$tmp/prefix" \
+    >"$tmp/configure-etcd.log" 2>&1 || {
+    cat "$tmp/configure-etcd.log" >&2
+    echo "package test: find_package(baton COMPONENTS core etcd) failed" >&2
+    exit 1
+  }
+  cmake --build "$tmp/build-etcd" >"$tmp/build-etcd.log" 2>&1 || { cat "$tmp/build-etcd.log" >&2; exit 1; }
+  out=$("$tmp/build-etcd/etcd_consumer")
+  echo "etcd consumer: $out"
+  [[ $out == *"needs at least one endpoint"* ]]
+  export PKG_CONFIG_PATH=$tmp/prefix/lib/pkgconfig
+  flags=$(pkg-config --cflags --libs baton-etcd)
+  echo "pkg-config baton-etcd: $flags"
+  [[ $flags == *-lbaton_etcd* && $flags == *-lgrpc++* ]]
+else
+  printf 'cmake_minimum_required(VERSION 3.25)\nproject(p LANGUAGES CXX)\nfind_package(baton CONFIG REQUIRED COMPONENTS etcd)\n' >"$tmp/CMakeLists.txt"
+  if cmake -S "$tmp" -B "$tmp/build-etcd" -DCMAKE_PREFIX_PATH="$tmp/prefix" >/dev/null 2>&1; then
+    echo "package test: COMPONENTS etcd was accepted by a baton built without it" >&2
+    exit 1
+  fi
 fi
 echo "package test: ok"
