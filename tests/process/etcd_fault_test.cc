@@ -5,6 +5,7 @@
 
 #include <thread>
 
+#include "fault_proxy.h"
 #include "group_fixture.h"
 #include "support/etcd_cluster.h"
 
@@ -60,15 +61,22 @@ class EtcdFaultTest : public BatonGroupTest {
   std::string prefix_;
 };
 
-// The leader is killed while an instance is active: a new leader is elected within about a
-// second, the active instance's renewals go to it, and its child runs on with its token.
+// The leader is killed while an instance is active: a new leader is elected, the active
+// instance's renewals go to it, and its child runs on with its token. The cluster has no
+// leader for up to about three election timeouts (the followers notice, then vote: here up
+// to 1.5 s), so the ttl must leave that much between a renewal and the deadline − grace:
+// with 6 s, a renewal every second, 0.5 s margin and 1 s grace, 3.5 s do.
 TEST_F(EtcdFaultTest, KillingTheLeaderNeitherEndsTheActiveIntervalNorMakesASecondActive) {
+  timing_ = {.ttl = milliseconds(6000),
+             .heartbeat = milliseconds(1000),
+             .margin = milliseconds(500),
+             .grace = milliseconds(1000)};
   const ProbeEvent active = StartGroup({"a", "b", "c"});
   const std::optional<int> leader = cluster_->Leader();
   ASSERT_TRUE(leader) << "no etcd member says it leads";
   cluster_->KillMember(*leader);
-  // Three ttl without the old leader: every renewal in that time went to the new one.
-  EXPECT_TRUE(HoldsFor([&] { return IsAlive(active.pid); }, 3 * kTtl))
+  // Two ttl without the old leader: every renewal in that time went to the new one.
+  EXPECT_TRUE(HoldsFor([&] { return IsAlive(active.pid); }, 2 * timing_.ttl))
       << "the active child was stopped: a renewal did not reach the new leader in time";
   EXPECT_EQ(Events("start").size(), 1u) << "another child started";
   EXPECT_EQ(Status().active(), active.instance);
@@ -92,6 +100,55 @@ TEST_F(EtcdFaultTest, AClusterThatStopsAnsweringStopsTheActiveChildByTheDeadline
   const std::optional<ProbeEvent> next = WaitForStartAfter(active.token, 3 * kTtl + kSlack);
   ASSERT_TRUE(next) << "no instance became active once the cluster answered again";
   EXPECT_GT(next->token, active.token);
+}
+
+// Each member is reached through a fault proxy; the one partitioned (its connections cut,
+// or stalled without a word) costs the active instance a retry on another member, not its
+// lease.
+TEST_F(EtcdFaultTest, OneMemberCutOffFromTheInstancesCostsNoLease) {
+  std::vector<std::unique_ptr<tools::FaultProxy>> proxies;
+  std::string endpoints;
+  for (int i = 0; i < cluster_->size(); ++i) {
+    const std::string endpoint = cluster_->Endpoint(i);
+    proxies.push_back(
+        tools::FaultProxy::Start("127.0.0.1", std::stoi(endpoint.substr(endpoint.rfind(':') + 1))));
+    endpoints += (i ? "," : "") + ("127.0.0.1:" + std::to_string(proxies.back()->port()));
+  }
+  UseStore("etcd://" + endpoints + "/" + prefix_);
+  const ProbeEvent active = StartGroup({"a", "b"});
+  proxies[0]->Cut();
+  EXPECT_TRUE(HoldsFor([&] { return IsAlive(active.pid); }, 2 * kTtl))
+      << "the active child was stopped while one member was cut off";
+  proxies[0]->Heal();
+  proxies[1]->Stall();
+  EXPECT_TRUE(HoldsFor([&] { return IsAlive(active.pid); }, 2 * kTtl))
+      << "the active child was stopped while one member was stalled";
+  proxies[1]->Heal();
+  EXPECT_EQ(Events("start").size(), 1u) << "another child started";
+  EXPECT_EQ(Status().active(), active.instance);
+}
+
+// `migrate` and `status` on etcd, and the queue commands refused with exit 2.
+TEST_F(EtcdFaultTest, MigrateAndStatusWorkAndTheQueueCommandsAreRefused) {
+  const std::string store = "--store=" + store_;
+  auto migrate = test_support::RunCommand({BATON_BIN, "migrate", store});
+  EXPECT_TRUE(migrate.Exited(0)) << migrate.Describe();
+  EXPECT_NE(migrate.out.find("schema is now at version 1"), std::string::npos) << migrate.out;
+  auto again = test_support::RunCommand({BATON_BIN, "migrate", store});
+  EXPECT_TRUE(again.Exited(0)) << again.Describe();
+  auto empty = test_support::RunCommand({BATON_BIN, "status", store, "--group", group_});
+  EXPECT_TRUE(empty.Exited(3)) << empty.Describe();
+  for (const std::vector<std::string>& argv : std::vector<std::vector<std::string>>{
+           {BATON_BIN, "work", store, "--group", group_, "--queue", "q", "--", "true"},
+           {BATON_BIN, "schedule", store, "--group", group_, "--queue", "q", "--tenants-file",
+            "/dev/null"},
+           {BATON_BIN, "enqueue", store, "--group", group_, "--queue", "q", "--", "t"},
+           {BATON_BIN, "queue", "stats", store, "--group", group_, "--queue", "q"}}) {
+    auto refused = test_support::RunCommand(argv);
+    EXPECT_TRUE(refused.Exited(2)) << argv[1] << ": " << refused.Describe();
+    EXPECT_NE(refused.err.find("queues need an SQL store"), std::string::npos)
+        << argv[1] << ": " << refused.err;
+  }
 }
 
 // The README's fencing example: a write fenced by the token succeeds while the token holds

@@ -54,8 +54,8 @@ std::vector<std::string> BatonGroupTest::RunArgv(const std::string& id,
     argv.insert(argv.end(), {"--store", options.store.empty() ? store_ : options.store});
   }
   using Flag = std::pair<const char*, milliseconds>;
-  for (const Flag& flag : {Flag{"--ttl", kTtl}, Flag{"--heartbeat", kHeartbeat},
-                           Flag{"--margin", kMargin}, Flag{"--grace", kGrace}}) {
+  for (const Flag& flag : {Flag{"--ttl", timing_.ttl}, Flag{"--heartbeat", timing_.heartbeat},
+                           Flag{"--margin", timing_.margin}, Flag{"--grace", timing_.grace}}) {
     argv.insert(argv.end(), {flag.first, Ms(flag.second)});
   }
   argv.insert(argv.end(), options.baton_args.begin(), options.baton_args.end());

@@ -90,6 +90,16 @@ class BatonGroupTest : public ::testing::Test {
   // Waits for a start line whose token is above `token`.
   std::optional<ProbeEvent> WaitForStartAfter(int64_t token, milliseconds timeout);
 
+  // The timing every `baton run` of the test gets; a test may lengthen it before it starts
+  // instances (the fixture's waits still use the constants above).
+  struct RunTiming {
+    milliseconds ttl = kTtl;
+    milliseconds heartbeat = kHeartbeat;
+    milliseconds margin = kMargin;
+    milliseconds grace = kGrace;
+  };
+  RunTiming timing_;
+
   test_support::TempDir dir_;
   std::string group_ = "svc";
   const std::string db_path_;  // The SQLite file, also when the test uses another store.

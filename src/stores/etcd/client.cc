@@ -42,36 +42,33 @@ Result<std::pair<std::string, std::string>> SplitEndpoint(const std::string& end
   return std::pair{host, port};
 }
 
-// gRPC's own resolver takes one name; a list of addresses ("ipv4:a:p,b:p") with round_robin
-// is what lets every member be tried. Names are resolved once, here.
-Result<std::string> Target(const std::vector<std::string>& endpoints) {
+// One endpoint's gRPC target: its addresses, resolved once here ("ipv4:a:p,b:p"). A name
+// that resolves to several addresses is one member reached at any of them.
+Result<std::string> Target(const std::string& endpoint) {
   std::vector<std::string> v4;
   std::vector<std::string> v6;
-  for (const std::string& endpoint : endpoints) {
-    auto split = SplitEndpoint(endpoint);
-    if (!split) return split.error();
-    const auto& [host, port] = *split;
-    addrinfo hints{};
-    hints.ai_socktype = SOCK_STREAM;
-    addrinfo* found = nullptr;
-    if (int rc = getaddrinfo(host.c_str(), port.c_str(), &hints, &found); rc != 0) {
-      return Error(ErrorCode::kUnavailable,
-                   "etcd endpoint " + endpoint + ": cannot resolve: " + gai_strerror(rc));
-    }
-    for (addrinfo* a = found; a != nullptr; a = a->ai_next) {
-      char text[INET6_ADDRSTRLEN] = {};
-      if (a->ai_family == AF_INET) {
-        inet_ntop(AF_INET, &reinterpret_cast<sockaddr_in*>(a->ai_addr)->sin_addr, text,
-                  sizeof text);
-        v4.push_back(std::string(text) + ":" + port);
-      } else if (a->ai_family == AF_INET6) {
-        inet_ntop(AF_INET6, &reinterpret_cast<sockaddr_in6*>(a->ai_addr)->sin6_addr, text,
-                  sizeof text);
-        v6.push_back("[" + std::string(text) + "]:" + port);
-      }
-    }
-    freeaddrinfo(found);
+  auto split = SplitEndpoint(endpoint);
+  if (!split) return split.error();
+  const auto& [host, port] = *split;
+  addrinfo hints{};
+  hints.ai_socktype = SOCK_STREAM;
+  addrinfo* found = nullptr;
+  if (int rc = getaddrinfo(host.c_str(), port.c_str(), &hints, &found); rc != 0) {
+    return Error(ErrorCode::kUnavailable,
+                 "etcd endpoint " + endpoint + ": cannot resolve: " + gai_strerror(rc));
   }
+  for (addrinfo* a = found; a != nullptr; a = a->ai_next) {
+    char text[INET6_ADDRSTRLEN] = {};
+    if (a->ai_family == AF_INET) {
+      inet_ntop(AF_INET, &reinterpret_cast<sockaddr_in*>(a->ai_addr)->sin_addr, text, sizeof text);
+      v4.push_back(std::string(text) + ":" + port);
+    } else if (a->ai_family == AF_INET6) {
+      inet_ntop(AF_INET6, &reinterpret_cast<sockaddr_in6*>(a->ai_addr)->sin6_addr, text,
+                sizeof text);
+      v6.push_back("[" + std::string(text) + "]:" + port);
+    }
+  }
+  freeaddrinfo(found);
   const auto join = [](const std::string& scheme, std::vector<std::string> addresses) {
     std::sort(addresses.begin(), addresses.end());
     addresses.erase(std::unique(addresses.begin(), addresses.end()), addresses.end());
@@ -82,7 +79,7 @@ Result<std::string> Target(const std::vector<std::string>& endpoints) {
   // One target holds one address family; IPv4 when there is any.
   if (!v4.empty()) return join("ipv4:", std::move(v4));
   if (!v6.empty()) return join("ipv6:", std::move(v6));
-  return Error(ErrorCode::kUnavailable, "etcd endpoints resolve to no address");
+  return Error(ErrorCode::kUnavailable, "etcd endpoint " + endpoint + " resolves to no address");
 }
 
 std::string Join(const std::vector<std::string>& parts) {
@@ -113,8 +110,6 @@ Result<std::unique_ptr<Client>> Client::Open(const EtcdStoreOptions& options) {
   if (options.cert_file.empty() != options.key_file.empty()) {
     return Invalid("an etcd client certificate needs both cert and key");
   }
-  auto target = Target(options.endpoints);
-  if (!target) return target.error();
 
   std::shared_ptr<grpc::ChannelCredentials> credentials;
   if (options.tls) {
@@ -138,7 +133,6 @@ Result<std::unique_ptr<Client>> Client::Open(const EtcdStoreOptions& options) {
   }
 
   grpc::ChannelArguments args;
-  args.SetLoadBalancingPolicyName("round_robin");
   // A dead member is noticed by the transport within seconds even when no call is pending;
   // etcd refuses pings more often than every 5 s.
   args.SetInt(GRPC_ARG_KEEPALIVE_TIME_MS, 5000);
@@ -153,23 +147,33 @@ Result<std::unique_ptr<Client>> Client::Open(const EtcdStoreOptions& options) {
     auto first = SplitEndpoint(options.endpoints.front());
     if (first) args.SetSslTargetNameOverride(first->first);
   }
-  auto channel = grpc::CreateCustomChannel(*target, credentials, args);
+  std::vector<Member> members;
+  for (const std::string& endpoint : options.endpoints) {
+    auto target = Target(endpoint);
+    if (!target) return target.error();
+    Member member;
+    member.channel = grpc::CreateCustomChannel(*target, credentials, args);
+    member.kv = pb::KV::NewStub(member.channel);
+    member.lease = pb::Lease::NewStub(member.channel);
+    member.watch = pb::Watch::NewStub(member.channel);
+    member.auth = pb::Auth::NewStub(member.channel);
+    members.push_back(std::move(member));
+  }
   return std::unique_ptr<Client>(
-      new Client(std::move(channel), options,
+      new Client(std::move(members), options,
                  std::string(options.tls ? "etcds " : "etcd ") + Join(options.endpoints)));
 }
 
-Client::Client(std::shared_ptr<grpc::Channel> channel, const EtcdStoreOptions& options,
-               std::string describe)
-    : channel_(std::move(channel)),
-      kv_(pb::KV::NewStub(channel_)),
-      lease_(pb::Lease::NewStub(channel_)),
-      watch_(pb::Watch::NewStub(channel_)),
-      auth_(pb::Auth::NewStub(channel_)),
+Client::Client(std::vector<Member> members, const EtcdStoreOptions& options, std::string describe)
+    : members_(std::move(members)),
       describe_(std::move(describe)),
       call_timeout_(options.call_timeout),
       user_(options.user),
       password_(options.password) {}
+
+void Client::MoveOnFrom(size_t from) {
+  current_.compare_exchange_strong(from, (from + 1) % members_.size());
+}
 
 Result<void> Client::Authenticate() {
   grpc::ClientContext context;
@@ -179,7 +183,8 @@ Result<void> Client::Authenticate() {
   request.set_name(user_);
   request.set_password(password_);
   pb::AuthenticateResponse response;
-  const grpc::Status status = auth_->Authenticate(&context, request, &response);
+  const grpc::Status status =
+      members_[current_.load()].auth->Authenticate(&context, request, &response);
   if (!status.ok()) {
     if (status.error_code() == grpc::StatusCode::INVALID_ARGUMENT ||
         status.error_code() == grpc::StatusCode::FAILED_PRECONDITION) {
@@ -222,19 +227,37 @@ Result<void> Client::PrepareStream(grpc::ClientContext& context) {
 
 template <typename Call>
 Result<void> Client::Invoke(Effect effect, const std::string& what, Call&& call) {
+  // A member that stops answering without closing its connections (a silent partition) still
+  // looks ready to gRPC until the transport's keepalive notices, seconds later, and the
+  // round-robin hands it every third call. A call that may be repeated therefore gets half
+  // the budget, and on a time-out or an unavailable member the other half goes to the next
+  // member: a silent member costs half a budget, never the lease.
+  const bool retry_elsewhere = effect != Effect::kWrite;
+  bool token_renewed = false;
   for (int attempt = 0;; ++attempt) {
     grpc::ClientContext context;
-    if (auto r = Prepare(context, call_timeout_); !r) return r;
-    const grpc::Status status = call(context);
+    const Duration budget = retry_elsewhere ? call_timeout_ / 2 : call_timeout_;
+    if (auto r = Prepare(context, budget); !r) return r;
+    const size_t member = current_.load();
+    const grpc::Status status = call(context, members_[member]);
     if (status.ok()) return Ok();
     const bool expired_token =
         status.error_code() == grpc::StatusCode::UNAUTHENTICATED &&
         status.error_message().find("invalid auth token") != std::string::npos;
-    if (expired_token && attempt == 0 && !user_.empty()) {
+    if (expired_token && !token_renewed && !user_.empty()) {
+      token_renewed = true;
       std::lock_guard lock(mu_);
       token_.clear();
       continue;
     }
+    // etcd answers "context deadline exceeded" (UNKNOWN) itself when it could not forward
+    // the call to a leader in time.
+    const bool elsewhere = status.error_code() == grpc::StatusCode::DEADLINE_EXCEEDED ||
+                           status.error_code() == grpc::StatusCode::UNAVAILABLE ||
+                           (status.error_code() == grpc::StatusCode::UNKNOWN &&
+                            status.error_message().find("deadline exceeded") != std::string::npos);
+    if (elsewhere && members_.size() > 1) MoveOnFrom(member);
+    if (retry_elsewhere && elsewhere && attempt == 0) continue;
     return FromStatus(status, effect, what);
   }
 }
@@ -259,31 +282,34 @@ Error Client::FromStatus(const grpc::Status& status, Effect effect, const std::s
     default:
       // Unavailable, a deadline, no leader, too many requests: another try may reach a
       // member that answers. A write may have been applied all the same.
-      return Error(effect == Effect::kWrite ? ErrorCode::kOutcomeUnknown : ErrorCode::kUnavailable,
+      return Error(effect == Effect::kRead ? ErrorCode::kUnavailable : ErrorCode::kOutcomeUnknown,
                    message);
   }
 }
 
 Result<pb::RangeResponse> Client::Range(const pb::RangeRequest& request, const std::string& what) {
   pb::RangeResponse response;
-  auto r = Invoke(Effect::kRead, what,
-                  [&](grpc::ClientContext& c) { return kv_->Range(&c, request, &response); });
+  auto r = Invoke(Effect::kRead, what, [&](grpc::ClientContext& c, const Member& m) {
+    return m.kv->Range(&c, request, &response);
+  });
   if (!r) return r.error();
   return response;
 }
 
 Result<pb::TxnResponse> Client::Txn(const pb::TxnRequest& request, const std::string& what) {
   pb::TxnResponse response;
-  auto r = Invoke(Effect::kWrite, what,
-                  [&](grpc::ClientContext& c) { return kv_->Txn(&c, request, &response); });
+  auto r = Invoke(Effect::kWrite, what, [&](grpc::ClientContext& c, const Member& m) {
+    return m.kv->Txn(&c, request, &response);
+  });
   if (!r) return r.error();
   return response;
 }
 
 Result<pb::PutResponse> Client::Put(const pb::PutRequest& request, const std::string& what) {
   pb::PutResponse response;
-  auto r = Invoke(Effect::kWrite, what,
-                  [&](grpc::ClientContext& c) { return kv_->Put(&c, request, &response); });
+  auto r = Invoke(Effect::kWrite, what, [&](grpc::ClientContext& c, const Member& m) {
+    return m.kv->Put(&c, request, &response);
+  });
   if (!r) return r.error();
   return response;
 }
@@ -292,8 +318,8 @@ Result<pb::LeaseGrantResponse> Client::Grant(int64_t ttl_seconds, const std::str
   pb::LeaseGrantRequest request;
   request.set_ttl(ttl_seconds);
   pb::LeaseGrantResponse response;
-  auto r = Invoke(Effect::kWrite, what, [&](grpc::ClientContext& c) {
-    return lease_->LeaseGrant(&c, request, &response);
+  auto r = Invoke(Effect::kWrite, what, [&](grpc::ClientContext& c, const Member& m) {
+    return m.lease->LeaseGrant(&c, request, &response);
   });
   if (!r) return r.error();
   return response;
@@ -303,8 +329,8 @@ Result<void> Client::Revoke(int64_t lease, const std::string& what) {
   pb::LeaseRevokeRequest request;
   request.set_id(lease);
   pb::LeaseRevokeResponse response;
-  return Invoke(Effect::kWrite, what, [&](grpc::ClientContext& c) {
-    grpc::Status status = lease_->LeaseRevoke(&c, request, &response);
+  return Invoke(Effect::kWrite, what, [&](grpc::ClientContext& c, const Member& m) {
+    grpc::Status status = m.lease->LeaseRevoke(&c, request, &response);
     // Already expired or revoked: what was asked for is true.
     if (status.error_code() == grpc::StatusCode::NOT_FOUND) return grpc::Status::OK;
     return status;
@@ -313,8 +339,9 @@ Result<void> Client::Revoke(int64_t lease, const std::string& what) {
 
 Result<int64_t> Client::KeepAlive(int64_t lease, const std::string& what) {
   pb::LeaseKeepAliveResponse response;
-  auto r = Invoke(Effect::kWrite, what, [&](grpc::ClientContext& c) {
-    auto stream = lease_->LeaseKeepAlive(&c);
+  // A renewal may be repeated: a second one only resets the same lease's clock again.
+  auto r = Invoke(Effect::kRepeatable, what, [&](grpc::ClientContext& c, const Member& m) {
+    auto stream = m.lease->LeaseKeepAlive(&c);
     pb::LeaseKeepAliveRequest request;
     request.set_id(lease);
     if (!stream->Write(request) || !stream->Read(&response)) return stream->Finish();
@@ -331,8 +358,8 @@ Result<pb::LeaseTimeToLiveResponse> Client::TimeToLive(int64_t lease, const std:
   pb::LeaseTimeToLiveRequest request;
   request.set_id(lease);
   pb::LeaseTimeToLiveResponse response;
-  auto r = Invoke(Effect::kRead, what, [&](grpc::ClientContext& c) {
-    return lease_->LeaseTimeToLive(&c, request, &response);
+  auto r = Invoke(Effect::kRead, what, [&](grpc::ClientContext& c, const Member& m) {
+    return m.lease->LeaseTimeToLive(&c, request, &response);
   });
   if (!r) return r.error();
   return response;

@@ -54,6 +54,9 @@ void ReleaseWatch::Loop() {
     }
     std::unique_lock lock(mu_);
     context_ = nullptr;
+    if (stopping_) return;
+    // The member may be gone: the next stream, and the next calls, try another.
+    client_.MoveOn();
     if (cv_.wait_for(lock, kReopenAfter, [this] { return stopping_; })) return;
   }
 }
