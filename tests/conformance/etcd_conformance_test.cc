@@ -10,6 +10,7 @@
 #include <memory>
 #include <stdexcept>
 #include <string>
+#include <vector>
 
 #include "baton/etcd_store.h"
 #include "store_conformance.h"
@@ -22,18 +23,12 @@ using std::chrono::milliseconds;
 
 class EtcdBackend final : public StoreBackend {
  public:
-  explicit EtcdBackend(std::string endpoints)
+  explicit EtcdBackend(std::vector<std::string> endpoints)
       : endpoints_(std::move(endpoints)), prefix_(test_support::FreshEtcdPrefix("conformance")) {}
 
   std::unique_ptr<Store> Open(Clock* clock) override {
     EtcdStoreOptions options;
-    size_t start = 0;
-    while (start <= endpoints_.size()) {
-      const size_t comma = endpoints_.find(',', start);
-      options.endpoints.push_back(endpoints_.substr(start, comma - start));
-      if (comma == std::string::npos) break;
-      start = comma + 1;
-    }
+    options.endpoints = endpoints_;
     options.prefix = prefix_;
     options.clock = clock;
     Result<std::unique_ptr<Store>> store = OpenEtcdStore(options);
@@ -57,7 +52,7 @@ class EtcdBackend final : public StoreBackend {
   }
 
  private:
-  const std::string endpoints_;
+  const std::vector<std::string> endpoints_;
   const std::string prefix_;
 };
 
@@ -67,7 +62,9 @@ std::unique_ptr<StoreBackend> MakeEtcdBackend(std::string* skip_reason) {
     ADD_FAILURE() << *skip_reason;
     return nullptr;
   }
-  return std::make_unique<EtcdBackend>(cluster->Endpoints());
+  std::vector<std::string> endpoints;
+  for (int i = 0; i < cluster->size(); ++i) endpoints.push_back(cluster->Endpoint(i));
+  return std::make_unique<EtcdBackend>(std::move(endpoints));
 }
 
 INSTANTIATE_TEST_SUITE_P(Etcd, StoreConformance,

@@ -42,6 +42,12 @@ Result<std::pair<std::string, std::string>> SplitEndpoint(const std::string& end
   return std::pair{host, port};
 }
 
+std::string Join(const std::vector<std::string>& parts) {
+  std::string out;
+  for (size_t i = 0; i < parts.size(); ++i) out += (i ? "," : "") + parts[i];
+  return out;
+}
+
 // One endpoint's gRPC target: its addresses, resolved once here ("ipv4:a:p,b:p"). A name
 // that resolves to several addresses is one member reached at any of them.
 Result<std::string> Target(const std::string& endpoint) {
@@ -72,20 +78,12 @@ Result<std::string> Target(const std::string& endpoint) {
   const auto join = [](const std::string& scheme, std::vector<std::string> addresses) {
     std::sort(addresses.begin(), addresses.end());
     addresses.erase(std::unique(addresses.begin(), addresses.end()), addresses.end());
-    std::string target = scheme;
-    for (size_t i = 0; i < addresses.size(); ++i) target += (i ? "," : "") + addresses[i];
-    return target;
+    return scheme + Join(addresses);
   };
   // One target holds one address family; IPv4 when there is any.
   if (!v4.empty()) return join("ipv4:", std::move(v4));
   if (!v6.empty()) return join("ipv6:", std::move(v6));
   return Error(ErrorCode::kUnavailable, "etcd endpoint " + endpoint + " resolves to no address");
-}
-
-std::string Join(const std::vector<std::string>& parts) {
-  std::string out;
-  for (size_t i = 0; i < parts.size(); ++i) out += (i ? "," : "") + parts[i];
-  return out;
 }
 
 }  // namespace
