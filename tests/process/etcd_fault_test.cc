@@ -29,6 +29,7 @@ class EtcdFaultTest : public BatonGroupTest {
 
   void TearDown() override {
     // Whatever the test did to the cluster, the next test finds it whole.
+    cluster_->HealPartition();
     for (int i = 0; i < cluster_->size(); ++i) {
       cluster_->ResumeMember(i);
       cluster_->StartMember(i);
@@ -126,6 +127,37 @@ TEST_F(EtcdFaultTest, OneMemberCutOffFromTheInstancesCostsNoLease) {
   proxies[1]->Heal();
   EXPECT_EQ(Events("start").size(), 1u) << "another child started";
   EXPECT_EQ(Status().active(), active.instance);
+}
+
+// A follower cut off from the other members (its raft traffic through the cluster's peer
+// proxies), while the instances reach it first: it cannot serve a linearizable read or
+// forward a keep-alive, so the instances' calls move on to the members that have quorum,
+// and the active instance keeps its lease.
+TEST_F(EtcdFaultTest, AFollowerCutOffFromItsPeersCostsNoLease) {
+  const std::optional<int> leader = cluster_->Leader();
+  ASSERT_TRUE(leader) << "no etcd member says it leads";
+  const int follower = (*leader + 1) % cluster_->size();
+  std::string endpoints = cluster_->Endpoint(follower);
+  for (int i = 0; i < cluster_->size(); ++i) {
+    if (i != follower) endpoints += "," + cluster_->Endpoint(i);
+  }
+  UseStore("etcd://" + endpoints + "/" + prefix_);
+  const ProbeEvent active = StartGroup({"a", "b"});
+
+  cluster_->PartitionMember(follower);
+  // The partition is real: the follower cannot reach a quorum for a linearizable read.
+  const test_support::CommandResult cut_off =
+      test_support::RunCommand({"/usr/bin/etcdctl", "--endpoints=" + cluster_->Endpoint(follower),
+                                "--command-timeout=1s", "get", "probe"},
+                               std::chrono::seconds(5), {"ETCDCTL_API=3"});
+  EXPECT_FALSE(cut_off.Exited(0)) << "the partitioned member still served a linearizable read";
+  EXPECT_TRUE(HoldsFor([&] { return IsAlive(active.pid); }, 2 * kTtl))
+      << "the active child was stopped while one follower was cut off from its peers";
+  cluster_->HealPartition();
+
+  EXPECT_EQ(Events("start").size(), 1u) << "another child started";
+  EXPECT_EQ(Status().active(), active.instance);
+  EXPECT_EQ(Status().lease_token(), active.token);
 }
 
 // `migrate` and `status` on etcd, and the queue commands refused with exit 2.

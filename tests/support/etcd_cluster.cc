@@ -10,10 +10,12 @@
 
 #include <cerrno>
 #include <chrono>
+#include <cstdio>
 #include <cstring>
 #include <stdexcept>
 #include <thread>
 
+#include "fault_proxy.h"
 #include "support/wait.h"
 
 namespace baton::test_support {
@@ -61,15 +63,23 @@ std::unique_ptr<EtcdCluster> EtcdCluster::Start(const EtcdClusterOptions& option
     member.name = "m" + std::to_string(i);
     member.client_port = ports[2 * i];
     member.peer_port = ports[2 * i + 1];
+    if (options.peer_proxies) {
+      member.peer_proxy = tools::FaultProxy::Start("127.0.0.1", member.peer_port);
+    }
     cluster->members_.push_back(std::move(member));
   }
   for (int i = 0; i < options.members; ++i) cluster->Launch(i, /*fresh=*/true);
   cluster->WaitHealthy();
+  if (options.peer_proxies) cluster->ReadMemberIds();
   return cluster;
 }
 
 EtcdCluster::~EtcdCluster() {
   for (Member& m : members_) m.process.reset();  // SIGKILL and reap.
+}
+
+int EtcdCluster::AdvertisedPeerPort(const Member& m) const {
+  return m.peer_proxy ? m.peer_proxy->port() : m.peer_port;
 }
 
 std::string EtcdCluster::Endpoint(int member) const {
@@ -87,9 +97,10 @@ void EtcdCluster::Launch(int member, bool fresh) {
   std::string initial;
   for (const Member& other : members_) {
     initial += (initial.empty() ? "" : ",") + other.name +
-               "=http://127.0.0.1:" + std::to_string(other.peer_port);
+               "=http://127.0.0.1:" + std::to_string(AdvertisedPeerPort(other));
   }
   const std::string peer = "http://127.0.0.1:" + std::to_string(m.peer_port);
+  const std::string advertised_peer = "http://127.0.0.1:" + std::to_string(AdvertisedPeerPort(m));
   const std::string client = std::string(options_.cert_file.empty() ? "http" : "https") +
                              "://127.0.0.1:" + std::to_string(m.client_port);
   SpawnOptions spawn;
@@ -101,7 +112,7 @@ void EtcdCluster::Launch(int member, bool fresh) {
                 "--listen-peer-urls",
                 peer,
                 "--initial-advertise-peer-urls",
-                peer,
+                advertised_peer,
                 "--listen-client-urls",
                 client,
                 "--advertise-client-urls",
@@ -195,7 +206,7 @@ EtcdCluster* SharedEtcdCluster(std::string* why) {
   if (!tried) {
     tried = true;
     try {
-      cluster = EtcdCluster::Start();
+      cluster = EtcdCluster::Start({.peer_proxies = true});
     } catch (const std::exception& e) {
       failure = e.what();
     }
@@ -215,6 +226,37 @@ void EtcdCluster::PauseMember(int member) {
 
 void EtcdCluster::ResumeMember(int member) {
   if (members_.at(member).process) members_[member].process->Continue();
+}
+
+void EtcdCluster::ReadMemberIds() {
+  const auto json = nlohmann::json::parse(Etcdctl({"member", "list", "-w", "json"}));
+  for (const auto& listed : json.at("members")) {
+    for (Member& m : members_) {
+      if (listed.value("name", "") != m.name) continue;
+      char hex[17];
+      std::snprintf(hex, sizeof(hex), "%llx",
+                    static_cast<unsigned long long>(listed.at("ID").get<uint64_t>()));
+      m.id = hex;
+    }
+  }
+  for (const Member& m : members_) {
+    if (m.id.empty()) throw std::runtime_error("etcd member " + m.name + " is not in the list");
+  }
+}
+
+void EtcdCluster::PartitionMember(int member) {
+  if (!options_.peer_proxies) throw std::logic_error("PartitionMember needs peer_proxies");
+  const std::string from = "X-Server-From: " + members_.at(member).id + "\r\n";
+  for (int i = 0; i < size(); ++i) {
+    // Its own proxy carries what the others send it; theirs, what it sends them.
+    i == member ? members_[i].peer_proxy->Cut() : members_[i].peer_proxy->CutMatching(from);
+  }
+}
+
+void EtcdCluster::HealPartition() {
+  for (Member& m : members_) {
+    if (m.peer_proxy) m.peer_proxy->Heal();
+  }
 }
 
 }  // namespace baton::test_support

@@ -11,6 +11,10 @@
 #include "support/process.h"
 #include "support/temp_dir.h"
 
+namespace baton::tools {
+class FaultProxy;
+}
+
 namespace baton::test_support {
 
 struct EtcdClusterOptions {
@@ -25,6 +29,9 @@ struct EtcdClusterOptions {
   std::string cert_file = {};
   std::string key_file = {};
   std::string ca_file = {};
+  // Each member's peer port behind a fault proxy (tools/fault_proxy), so that one member can
+  // be cut off from the others (PartitionMember) while its clients still reach it.
+  bool peer_proxies = false;
 };
 
 // Starts `members` etcd servers on loopback at free ports, each in a directory of its own
@@ -56,6 +63,11 @@ class EtcdCluster final {
   // SIGSTOP / SIGCONT of one member: it stops answering without closing its connections.
   void PauseMember(int member);
   void ResumeMember(int member);
+  // With peer_proxies: the member's raft traffic to and from the others is cut (connections
+  // reset, new ones refused), both ways, until HealPartition(); clients still reach it, and
+  // it answers what needs no leader. Throws std::logic_error without peer_proxies.
+  void PartitionMember(int member);
+  void HealPartition();
   // Runs etcdctl against the cluster; returns its stdout, throws on failure.
   std::string Etcdctl(const std::vector<std::string>& args) const;
   // From now on, etcdctl authenticates as `user` ("root:PASSWORD"), after `auth enable`.
@@ -66,8 +78,14 @@ class EtcdCluster final {
     std::string name;
     int client_port = 0;
     int peer_port = 0;
+    std::unique_ptr<tools::FaultProxy> peer_proxy;  // With peer_proxies.
+    std::string id;  // As its peers send it in X-Server-From (hex); with peer_proxies.
     std::optional<Process> process;
   };
+  // The port the others reach the member's raft at: its proxy's, or its own.
+  int AdvertisedPeerPort(const Member& m) const;
+  // Reads every member's id from `etcdctl member list`.
+  void ReadMemberIds();
   explicit EtcdCluster(EtcdClusterOptions options);
   void Launch(int member, bool fresh);
   void WaitHealthy() const;
@@ -80,8 +98,8 @@ class EtcdCluster final {
   std::vector<Member> members_;
 };
 
-// The one cluster a test binary shares, started at the first call and killed at exit; nullptr
-// with `*why` set when it could not start.
+// The one cluster a test binary shares (with peer_proxies), started at the first call and
+// killed at exit; nullptr with `*why` set when it could not start.
 EtcdCluster* SharedEtcdCluster(std::string* why);
 
 // A key prefix no other test of this run uses ("<label>/<pid>-<n>/").

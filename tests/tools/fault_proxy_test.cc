@@ -1,5 +1,6 @@
 // The fault proxy (tools/fault_proxy) between a client socket and a local echo server: plain
-// forwarding, a delay, a stall, a cut, and the standalone program's command loop.
+// forwarding, a delay, a stall, a cut, a cut of only the clients that send a given header,
+// and the standalone program's command loop.
 
 #include "fault_proxy.h"
 
@@ -288,6 +289,34 @@ TEST_F(FaultProxyTest, CutResetsEveryConnectionAndRefusesNewOnesUntilHeal) {
   Client again(proxy_->port());
   again.Send("back");
   EXPECT_EQ(again.Receive(4), "back");
+}
+
+TEST_F(FaultProxyTest, CutMatchingResetsOnlyTheClientsThatNameTheNeedle) {
+  const std::string kFromA = "GET /raft HTTP/1.1\r\nX-Server-From: a1\r\n\r\n";
+  const std::string kFromB = "GET /raft HTTP/1.1\r\nX-Server-From: b2\r\n\r\n";
+  Client a(proxy_->port());
+  Client b(proxy_->port());
+  a.Send(kFromA);
+  b.Send(kFromB);
+  EXPECT_EQ(a.Receive(kFromA.size()), kFromA);
+  EXPECT_EQ(b.Receive(kFromB.size()), kFromB);
+  const uint64_t echoed = echo_.received();
+
+  proxy_->CutMatching("X-Server-From: a1\r\n");
+  EXPECT_TRUE(a.Ended()) << "the named client's connection survived";
+  EXPECT_LT(RoundTrip(b), kPrompt);
+  {
+    // A new connection from the named client is reset before its request is passed on.
+    Client again(proxy_->port());
+    again.Send(kFromA);
+    EXPECT_TRUE(again.Ended());
+  }
+  EXPECT_EQ(echo_.received(), echoed + 1) << "only b's round trip should have arrived";
+
+  proxy_->Heal();
+  Client healed(proxy_->port());
+  healed.Send(kFromA);
+  EXPECT_EQ(healed.Receive(kFromA.size()), kFromA);
 }
 
 TEST_F(FaultProxyTest, UnreachableTargetResetsTheClient) {

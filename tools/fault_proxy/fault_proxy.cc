@@ -129,6 +129,10 @@ void FaultProxy::Cut() {
   Command([](FaultSettings& s) { s.mode = FaultMode::kCut; });
 }
 
+void FaultProxy::CutMatching(const std::string& needle) {
+  Command([&needle](FaultSettings& s) { s.cut_matching.push_back(needle); });
+}
+
 void FaultProxy::Heal() {
   Command([](FaultSettings& s) { s = FaultSettings{}; });
 }

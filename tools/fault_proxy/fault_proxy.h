@@ -40,6 +40,11 @@ class FaultProxy final {
   // Closes every connection at once (RST via SO_LINGER 0 to both sides) and closes new ones
   // as soon as they are accepted, until Heal(): a partition.
   void Cut();
+  // Closes (RST) every connection whose first bytes from the client contain `needle`, and
+  // each new one as soon as they arrive, before anything is forwarded, until Heal(); others
+  // are forwarded as before. With a header an HTTP client sends on every request (etcd's
+  // peers send X-Server-From: ID), one sender is cut off while the rest get through.
+  void CutMatching(const std::string& needle);
   // Back to plain forwarding (no delay); buffered bytes of stalled connections are forwarded.
   void Heal();
 

@@ -18,6 +18,8 @@ namespace {
 constexpr uint64_t kListenTag = 0;
 constexpr uint64_t kWakeTag = 1;
 constexpr size_t kReadSize = 64 * 1024;
+// How much of a connection's start CutMatching looks at: an HTTP request's headers.
+constexpr size_t kHeadSize = 4096;
 
 void ResetAndClose(int fd) {
   if (fd < 0) return;
@@ -98,10 +100,8 @@ bool Forwarder::OnWake() {
 
 void Forwarder::Apply(const FaultSettings& settings) {
   settings_ = settings;
-  if (settings_.mode == FaultMode::kCut) {
-    for (auto& [id, link] : links_) {
-      if (!link->dead) Reset(*link);
-    }
+  for (auto& [id, link] : links_) {
+    if (!link->dead && (settings_.mode == FaultMode::kCut || CutOff(*link))) Reset(*link);
   }
   if (settings_.delay.count() == 0) {
     // No delay: what waits for an old one is due now (Heal forwards a stalled backlog).
@@ -162,7 +162,17 @@ void Forwarder::Read(Link& link, Side side) {
   for (;;) {
     const ssize_t n = read(link.fd[side], buffer, sizeof(buffer));
     if (n > 0) {
-      if (side == kClient) control_.client_bytes.fetch_add(static_cast<uint64_t>(n));
+      if (side == kClient) {
+        control_.client_bytes.fetch_add(static_cast<uint64_t>(n));
+        if (link.head.size() < kHeadSize) {
+          link.head.append(buffer, std::min(static_cast<size_t>(n), kHeadSize - link.head.size()));
+          // Before anything is forwarded: a cut-off client's request never arrives.
+          if (CutOff(link)) {
+            Reset(link);
+            return;
+          }
+        }
+      }
       Enqueue(flow, Chunk::Kind::kData, std::string(buffer, static_cast<size_t>(n)));
       continue;
     }
@@ -172,6 +182,13 @@ void Forwarder::Read(Link& link, Side side) {
     flow.source_done = true;
     return;
   }
+}
+
+bool Forwarder::CutOff(const Link& link) const {
+  for (const std::string& needle : settings_.cut_matching) {
+    if (link.head.find(needle) != std::string::npos) return true;
+  }
+  return false;
 }
 
 void Forwarder::Enqueue(Flow& flow, Chunk::Kind kind, std::string bytes) {

@@ -14,6 +14,7 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <vector>
 
 namespace baton::tools {
 
@@ -22,6 +23,9 @@ enum class FaultMode { kForward, kStall, kCut };
 struct FaultSettings {
   FaultMode mode = FaultMode::kForward;
   std::chrono::milliseconds delay{0};
+  // Connections whose first bytes from the client contain one of these are cut, whatever
+  // the mode (see FaultProxy::CutMatching).
+  std::vector<std::string> cut_matching;
 };
 
 // What FaultProxy's callers tell the forwarding thread, and its acknowledgements. The fields
@@ -86,8 +90,9 @@ class Forwarder final {
     bool connecting = false;
     bool connected = false;
     Clock::time_point connect_due;
-    Flow up;    // Client to server.
-    Flow down;  // Server to client.
+    Flow up;           // Client to server.
+    Flow down;         // Server to client.
+    std::string head;  // The client's first bytes, up to kHeadSize, for cut_matching.
     bool dead = false;
   };
 
@@ -97,6 +102,8 @@ class Forwarder final {
   void Accept();
   void OnEvent(Link& link, Side side, uint32_t events);
   void Read(Link& link, Side side);
+  // Whether the link's head names a client that is cut off (settings_.cut_matching).
+  bool CutOff(const Link& link) const;
   void Enqueue(Flow& flow, Chunk::Kind kind, std::string bytes = {});
   // Connects onward when due, forwards what is due, and keeps epoll's interest current.
   void Pump(Link& link, Clock::time_point now);
