@@ -2,8 +2,8 @@
 // from a seed it prints, and checks the record (tools/chaos/checker.h): never two children
 // active at once, tokens that grow, plus availability and failover times.
 //
-//   baton-chaos --store sqlite|postgresql [--duration 60s] [--seed N] [--instances 5]
-//               [--ttl 1s] [--min-each 1] [--faults kill-active,stop-active,...]
+//   baton-chaos --store sqlite|postgresql|etcd [--duration 60s] [--seed N] [--instances 5]
+//               [--ttl 1s (etcd: 2s)] [--min-each 1] [--faults kill-active,stop-active,...]
 //               [--record DIR] [--intervals] [--unsafe-ignore-deadline] [--baton PATH]
 //               [--probe PATH]
 //
@@ -48,7 +48,7 @@ struct Options {
   std::string mode = "lease";
   std::string store = "sqlite";
   std::string duration = "60s";
-  std::string ttl = "1s";
+  std::string ttl;  // Empty: 1s, or 2s on etcd (whose leases count whole seconds).
   std::optional<uint64_t> seed;
   int instances = 5;
   int min_each = 1;
@@ -80,8 +80,8 @@ milliseconds ParseMs(const std::string& flag, const std::string& text) {
   return std::chrono::duration_cast<milliseconds>(*parsed);
 }
 
-std::vector<FaultKind> ChooseKinds(const Options& options, bool postgres) {
-  const std::vector<FaultKind> available = FaultKindsFor(postgres, options.mode == "queue");
+std::vector<FaultKind> ChooseKinds(const Options& options, StoreKind store) {
+  const std::vector<FaultKind> available = FaultKindsFor(store, options.mode == "queue");
   if (options.faults.empty()) return available;
   std::vector<FaultKind> kinds;
   for (const std::string& name : options.faults) {
@@ -143,7 +143,7 @@ int RunQueue(const Options& options) {
   queue.concurrency = options.concurrency;
   queue.tenants = options.tenants;
   queue.min_each = options.min_each;
-  queue.kinds = ChooseKinds(options, options.store == "postgresql");
+  queue.kinds = ChooseKinds(options, *ParseStoreKind(options.store));
   queue.seed = options.seed ? *options.seed : std::random_device()();
   queue.dir = MakeRecordDir(options.record_dir);
   queue.keep_record = !options.record_dir.empty();
@@ -157,35 +157,36 @@ int RunQueue(const Options& options) {
 }
 
 int Run(const Options& options) {
-  if (options.store != "sqlite" && options.store != "postgresql") {
-    Usage("--store must be sqlite or postgresql, not " + options.store);
+  const std::optional<StoreKind> store_kind = ParseStoreKind(options.store);
+  if (!store_kind) Usage("--store must be sqlite, postgresql or etcd, not " + options.store);
+  if (options.mode == "queue") {
+    if (*store_kind == StoreKind::kEtcd) Usage("--mode queue needs an SQL store, not etcd");
+    return RunQueue(options);
   }
-  if (options.mode == "queue") return RunQueue(options);
   if (options.mode != "lease") Usage("--mode must be lease or queue, not " + options.mode);
   const milliseconds duration = ParseMs("--duration", options.duration);
-  const milliseconds ttl = ParseMs("--ttl", options.ttl);
+  const std::string ttl_text = !options.ttl.empty()              ? options.ttl
+                               : *store_kind == StoreKind::kEtcd ? "2s"
+                                                                 : "1s";
+  const milliseconds ttl = ParseMs("--ttl", ttl_text);
   if (options.instances < 2 || options.instances > 50) Usage("--instances must be 2 to 50");
-  if (options.store != "sqlite" && options.store != "postgresql") {
-    Usage("--store must be sqlite or postgresql, not " + options.store);
-  }
-  const bool postgres = options.store == "postgresql";
-  const std::vector<FaultKind> kinds = ChooseKinds(options, postgres);
+  const std::vector<FaultKind> kinds = ChooseKinds(options, *store_kind);
   const uint64_t seed = options.seed ? *options.seed : std::random_device()();
   const std::string dir = MakeRecordDir(options.record_dir);
 
   std::cout << "baton-chaos: store=" << options.store << " seed=" << seed
             << " duration=" << options.duration << " instances=" << options.instances
-            << " ttl=" << options.ttl << " record=" << dir << std::endl;
+            << " ttl=" << ttl_text << " record=" << dir << std::endl;
   std::ofstream(dir + "/run.log") << "run store=" << options.store << " seed=" << seed
                                   << " instances=" << options.instances << " ttl_ms=" << ttl.count()
                                   << " mono_ns=" << test_support::MonoNowNs() << "\n";
 
   std::vector<std::string> ids;
   for (int i = 1; i <= options.instances; ++i) ids.push_back("i" + std::to_string(i));
-  StoreRig store(options.store, dir, ids);
+  StoreRig store(*store_kind, dir, ids);
   // After the store: a PostgreSQL server started by pg_ctl must not become our child.
   test_support::BecomeSubreaper();
-  if (postgres) {
+  if (store.networked()) {
     const test_support::CommandResult migrated =
         test_support::RunCommand({options.baton_bin, "migrate", "--store", store.direct_url()});
     if (!migrated.Exited(0)) Usage("baton migrate failed: " + migrated.Describe());
@@ -272,11 +273,11 @@ int main(int argc, char** argv) {
   CLI::App app{"Runs baton instances, injects faults at random, and checks the record"};
   app.add_option("--mode", options.mode,
                  "lease (default: baton run instances) or queue (baton work workers)");
-  app.add_option("--store", options.store, "sqlite (default) or postgresql");
+  app.add_option("--store", options.store, "sqlite (default), postgresql or etcd");
   app.add_option("--duration", options.duration, "How long to inject faults (default 60s)");
   app.add_option("--seed", options.seed, "The seed of the fault schedule (default: random)");
   app.add_option("--instances", options.instances, "How many `baton run` instances (default 5)");
-  app.add_option("--ttl", options.ttl, "The instances' --ttl (default 1s)");
+  app.add_option("--ttl", options.ttl, "The instances' --ttl (default 1s; on etcd 2s)");
   app.add_option("--min-each", options.min_each,
                  "Inject each kind at least this often (default 1)");
   app.add_option("--faults", options.faults, "Only these kinds (comma-separated)")->delimiter(',');

@@ -9,7 +9,7 @@
 
 #include "fault_proxy.h"
 #include "group.h"
-#include "store_rig.h"
+#include "support/etcd_cluster.h"
 #include "support/wait.h"
 
 namespace baton::chaos {
@@ -21,7 +21,7 @@ using std::chrono::milliseconds;
 struct KindName {
   FaultKind kind;
   std::string_view name;
-  enum { kAny, kSqlite, kPostgres } store;
+  enum { kAny, kSqlite, kPostgres, kNetworked, kEtcd } store;
   enum { kLease = 1, kQueue = 2, kBoth = 3 } modes;
 };
 constexpr KindName kKinds[] = {
@@ -38,12 +38,32 @@ constexpr KindName kKinds[] = {
     {FaultKind::kTermWorker, "term-worker", KindName::kAny, KindName::kQueue},
     {FaultKind::kKillItem, "kill-item", KindName::kAny, KindName::kQueue},
     {FaultKind::kStoreLock, "store-lock", KindName::kSqlite, KindName::kBoth},
-    {FaultKind::kStoreSlow, "store-slow", KindName::kPostgres, KindName::kLease},
-    {FaultKind::kStoreStall, "store-stall", KindName::kPostgres, KindName::kBoth},
-    {FaultKind::kStoreCut, "store-cut", KindName::kPostgres, KindName::kBoth},
+    {FaultKind::kStoreSlow, "store-slow", KindName::kNetworked, KindName::kLease},
+    {FaultKind::kStoreStall, "store-stall", KindName::kNetworked, KindName::kBoth},
+    {FaultKind::kStoreCut, "store-cut", KindName::kNetworked, KindName::kBoth},
     {FaultKind::kPgRestart, "pg-restart", KindName::kPostgres, KindName::kBoth},
     {FaultKind::kPgTerminate, "pg-terminate", KindName::kPostgres, KindName::kBoth},
+    {FaultKind::kEtcdLeaderKill, "etcd-leader-kill", KindName::kEtcd, KindName::kLease},
+    {FaultKind::kEtcdMemberStop, "etcd-member-stop", KindName::kEtcd, KindName::kLease},
+    {FaultKind::kEtcdPartition, "etcd-partition", KindName::kEtcd, KindName::kLease},
+    {FaultKind::kEtcdClusterStop, "etcd-cluster-stop", KindName::kEtcd, KindName::kLease},
 };
+
+bool Fits(const KindName& k, StoreKind store) {
+  switch (k.store) {
+    case KindName::kAny:
+      return true;
+    case KindName::kSqlite:
+      return store == StoreKind::kSqlite;
+    case KindName::kPostgres:
+      return store == StoreKind::kPostgres;
+    case KindName::kNetworked:
+      return store != StoreKind::kSqlite;
+    case KindName::kEtcd:
+      return store == StoreKind::kEtcd;
+  }
+  return false;
+}
 
 // Offsets libfaketime understands; each step moves the wall clock by the difference.
 constexpr const char* kClockOffsets[] = {"+0", "+1h", "-1h", "+10m", "-10m", "+1d", "-3m"};
@@ -80,13 +100,11 @@ std::optional<FaultKind> ParseFaultKind(std::string_view name) {
   return std::nullopt;
 }
 
-std::vector<FaultKind> FaultKindsFor(bool postgres, bool queue) {
+std::vector<FaultKind> FaultKindsFor(StoreKind store, bool queue) {
   std::vector<FaultKind> kinds;
   for (const KindName& k : kKinds) {
     if ((k.modes & (queue ? KindName::kQueue : KindName::kLease)) == 0) continue;
-    if (k.store == KindName::kAny || (k.store == KindName::kPostgres) == postgres) {
-      kinds.push_back(k.kind);
-    }
+    if (Fits(k, store)) kinds.push_back(k.kind);
   }
   return kinds;
 }
@@ -136,12 +154,11 @@ void FaultInjector::Sleep(milliseconds how_long) {
 }
 
 std::optional<microseconds> FaultInjector::WaitForStoreWrite(const std::string& id) {
-  // SQLite: a heartbeat is a write to the database file. PostgreSQL: bytes towards the
-  // server through this instance's proxy. Either comes within a heartbeat (ttl/5).
+  // SQLite: a heartbeat is a write to the database file. PostgreSQL, etcd: bytes towards
+  // the server through this instance's proxies. Either comes within a heartbeat (ttl/5).
   const pid_t pid = group_.BatonPid(id);
   auto writes = [&]() -> int64_t {
-    return store_.postgres() ? static_cast<int64_t>(store_.proxy(id).client_bytes())
-                             : WriteCalls(pid);
+    return store_.networked() ? static_cast<int64_t>(store_.ClientBytes(id)) : WriteCalls(pid);
   };
   const int64_t before = writes();
   const auto start = std::chrono::steady_clock::now();
@@ -233,12 +250,12 @@ bool FaultInjector::Inject(FaultKind kind, std::mt19937_64& rng) {
       const std::string id = active ? active->instance : Pick(group_.ids(), rng);
       const milliseconds delay = TtlTimes(rng, 0.05, 0.4);
       const milliseconds length = TtlTimes(rng, 1.0, 3.0);
-      store_.proxy(id).SetDelay(delay);
+      store_.SetDelay(id, delay);
       Record(kind, id,
              "delay_ms=" + std::to_string(delay.count()) +
                  " for_ms=" + std::to_string(length.count()));
       Sleep(length);
-      store_.proxy(id).Heal();
+      store_.HealAll();
       return true;
     }
     case FaultKind::kStoreStall:
@@ -246,11 +263,11 @@ bool FaultInjector::Inject(FaultKind kind, std::mt19937_64& rng) {
       if (!active) return false;
       const milliseconds length =
           kind == FaultKind::kStoreStall ? TtlTimes(rng, 1.1, 2.0) : TtlTimes(rng, 0.5, 2.0);
-      tools::FaultProxy& proxy = store_.proxy(active->instance);
-      kind == FaultKind::kStoreStall ? proxy.Stall() : proxy.Cut();
+      kind == FaultKind::kStoreStall ? store_.Stall(active->instance)
+                                     : store_.Cut(active->instance);
       Record(kind, active->instance, "for_ms=" + std::to_string(length.count()));
       Sleep(length);
-      proxy.Heal();
+      store_.HealAll();
       return true;
     }
     case FaultKind::kPgRestart: {
@@ -264,6 +281,11 @@ bool FaultInjector::Inject(FaultKind kind, std::mt19937_64& rng) {
       Record(kind, "store", "sessions=" + std::to_string(ended));
       return true;
     }
+    case FaultKind::kEtcdLeaderKill:
+    case FaultKind::kEtcdMemberStop:
+    case FaultKind::kEtcdPartition:
+    case FaultKind::kEtcdClusterStop:
+      return InjectEtcd(kind, rng);
     case FaultKind::kKillWorker:
     case FaultKind::kStopWorker:
     case FaultKind::kTermWorker:
@@ -271,6 +293,49 @@ bool FaultInjector::Inject(FaultKind kind, std::mt19937_64& rng) {
       return false;  // Queue runs only (queue_faults.h).
   }
   return false;
+}
+
+bool FaultInjector::InjectEtcd(FaultKind kind, std::mt19937_64& rng) {
+  test_support::EtcdCluster& etcd = store_.etcd();
+  const std::optional<int> leader = etcd.Leader();
+  // The leader half the time: losing it costs an election, losing a follower does not.
+  auto target = [&]() -> int {
+    if (leader && std::bernoulli_distribution(0.5)(rng)) return *leader;
+    return std::uniform_int_distribution<int>(0, etcd.size() - 1)(rng);
+  };
+  const std::string leader_note = " leader=" + (leader ? "m" + std::to_string(*leader) : "none");
+  switch (kind) {
+    case FaultKind::kEtcdLeaderKill: {
+      if (!leader) return false;
+      const milliseconds down = TtlTimes(rng, 0.5, 3.0);
+      etcd.KillMember(*leader);
+      Record(kind, "m" + std::to_string(*leader), "down_ms=" + std::to_string(down.count()));
+      Sleep(down);
+      etcd.StartMember(*leader);
+      return true;
+    }
+    case FaultKind::kEtcdMemberStop:
+    case FaultKind::kEtcdPartition: {
+      const int member = target();
+      const milliseconds length = TtlTimes(rng, 1.1, 3.0);
+      kind == FaultKind::kEtcdMemberStop ? etcd.PauseMember(member) : etcd.PartitionMember(member);
+      Record(kind, "m" + std::to_string(member),
+             "for_ms=" + std::to_string(length.count()) + leader_note);
+      Sleep(length);
+      kind == FaultKind::kEtcdMemberStop ? etcd.ResumeMember(member) : etcd.HealPartition();
+      return true;
+    }
+    case FaultKind::kEtcdClusterStop: {
+      const milliseconds length = TtlTimes(rng, 1.1, 2.0);
+      for (int m = 0; m < etcd.size(); ++m) etcd.PauseMember(m);
+      Record(kind, "store", "for_ms=" + std::to_string(length.count()));
+      Sleep(length);
+      for (int m = 0; m < etcd.size(); ++m) etcd.ResumeMember(m);
+      return true;
+    }
+    default:
+      return false;
+  }
 }
 
 }  // namespace baton::chaos

@@ -18,10 +18,11 @@
 #include <string_view>
 #include <vector>
 
+#include "store_rig.h"
+
 namespace baton::chaos {
 
 class Group;
-class StoreRig;
 
 enum class FaultKind {
   kKillActive,        // SIGKILL of the active baton; restarted with its id later.
@@ -33,12 +34,17 @@ enum class FaultKind {
   kTermActive,        // SIGTERM of the active baton (graceful handover); restarted later.
   kClockStep,         // A wall-clock step of the instance under libfaketime.
   kStoreLock,         // SQLite: a write transaction held open by another process.
-  kStoreSlow,         // PostgreSQL: one instance's connections delayed.
-  kStoreStall,        // PostgreSQL: the active's (a queue run: a worker's) connections stalled
-                      // longer than the ttl (the visibility).
-  kStoreCut,          // PostgreSQL: the active's (a worker's) connections cut, then healed.
+  kStoreSlow,         // PostgreSQL, etcd: one instance's connections delayed.
+  kStoreStall,        // PostgreSQL, etcd: the active's (a queue run: a worker's) connections
+                      // stalled longer than the ttl (the visibility).
+  kStoreCut,          // PostgreSQL, etcd: the active's (a worker's) connections cut, then healed.
   kPgRestart,         // PostgreSQL: the server stopped (fast) and started again.
   kPgTerminate,       // PostgreSQL: pg_terminate_backend of every baton session.
+  kEtcdLeaderKill,    // etcd: SIGKILL of the leading member; started again later.
+  kEtcdMemberStop,    // etcd: SIGSTOP of one member (the leader half the time), then SIGCONT.
+  kEtcdPartition,     // etcd: one member (the leader half the time) cut off from the others;
+                      // clients still reach it.
+  kEtcdClusterStop,   // etcd: every member paused longer than the ttl (no quorum), resumed.
   // Queue runs (queue_faults.h): aimed at `baton work` workers and their item commands.
   kKillWorker,  // SIGKILL of a worker (one with a running item if any); restarted later.
   kStopWorker,  // SIGSTOP of a worker with a running item past the visibility, then SIGCONT.
@@ -48,9 +54,8 @@ enum class FaultKind {
 
 std::string_view Name(FaultKind kind);
 std::optional<FaultKind> ParseFaultKind(std::string_view name);
-// The kinds that make sense on a store ("sqlite" or "postgresql") in a lease run, or with
-// `queue` in a queue run.
-std::vector<FaultKind> FaultKindsFor(bool postgres, bool queue = false);
+// The kinds that make sense on a store in a lease run, or with `queue` in a queue run.
+std::vector<FaultKind> FaultKindsFor(StoreKind store, bool queue = false);
 
 // Picks the next kind: one that has been injected fewer than `min_each` times while there
 // is such a kind, else any.
@@ -86,6 +91,7 @@ class FaultInjector final {
   // A random duration between `low` and `high` times the ttl.
   std::chrono::milliseconds TtlTimes(std::mt19937_64& rng, double low, double high) const;
   bool PauseActive(FaultKind kind, std::mt19937_64& rng);
+  bool InjectEtcd(FaultKind kind, std::mt19937_64& rng);
   // Waits (briefly) until `id` writes to the store, so a pause lands just after a renewal.
   std::optional<std::chrono::microseconds> WaitForStoreWrite(const std::string& id);
 

@@ -133,11 +133,10 @@ bool QueueFaultInjector::Inject(FaultKind kind, std::mt19937_64& rng) {
       if (!id) return false;
       const milliseconds length = kind == FaultKind::kStoreStall ? VisibilityTimes(rng, 1.1, 2.0)
                                                                  : VisibilityTimes(rng, 0.5, 2.0);
-      tools::FaultProxy& proxy = store_.proxy(*id);
-      kind == FaultKind::kStoreStall ? proxy.Stall() : proxy.Cut();
+      kind == FaultKind::kStoreStall ? store_.Stall(*id) : store_.Cut(*id);
       Record(kind, *id, "for_ms=" + std::to_string(length.count()));
       Sleep(length);
-      proxy.Heal();
+      store_.HealAll();
       return true;
     }
     case FaultKind::kPgRestart: {

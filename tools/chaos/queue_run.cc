@@ -114,7 +114,7 @@ int RunQueueChaos(const QueueChaosOptions& options) {
 
   std::vector<std::string> ids;
   for (int i = 1; i <= options.workers; ++i) ids.push_back("w" + std::to_string(i));
-  StoreRig store(options.store, dir, ids);
+  StoreRig store(*ParseStoreKind(options.store), dir, ids);
   // After the store: a PostgreSQL server started by pg_ctl must not become our child.
   test_support::BecomeSubreaper();
   // On SQLite too: the workers and the enqueuer then open a file in WAL mode with its schema.
