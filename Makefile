@@ -26,12 +26,12 @@ bench: build
 	@bash bench/run.sh $(BUILD_DIR)
 
 # Fault injection with a safety check (tools/chaos): make chaos [MODE=queue] [DURATION=20m]
-# [STORE=sqlite] [SEED=N] [MIN_EACH=N]. MODE=lease (default) runs `baton run` instances,
-# MODE=queue `baton work` workers on a queue. Both stores, one after the other, unless STORE
-# names one.
+# [STORE=sqlite] [SEED=N] [MIN_EACH=N]. MODE=lease (default) runs `baton run` instances on
+# SQLite, PostgreSQL and etcd, MODE=queue `baton work` workers on a queue on the two SQL
+# stores, one store after the other, unless STORE names one.
 MODE ?= lease
 DURATION ?= 5m
-STORE ?= sqlite postgresql
+STORE ?= sqlite postgresql $(if $(filter lease,$(MODE)),etcd)
 MIN_EACH ?= 2
 chaos: build
 	@for store in $(STORE); do \

@@ -9,6 +9,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <tuple>
 
 #include "baton/elector.h"
 #include "core/signal_watcher.h"
@@ -32,6 +33,17 @@ void AddCommonOptions(CLI::App* app, Settings& settings) {
   settings.Add(app, "log-format", "text (default) or json");
   settings.Add(app, "pg-schema",
                "The PostgreSQL schema of baton's tables (default baton); a separate store");
+  settings.Add(app, "etcd-user",
+               "etcd: the user to authenticate as, unless the URL names one (default: "
+               "ETCDCTL_USER, else none)");
+  settings.Add(app, "etcd-password",
+               "etcd: that user's password; prefer BATON_ETCD_PASSWORD or the config file to "
+               "the flag (default: ETCDCTL_PASSWORD, else none)");
+  settings.Add(app, "etcd-cacert",
+               "etcds://: the CA file that signs the members' certificates, unless the URL "
+               "has cacert= (default: the system's roots)");
+  settings.Add(app, "etcd-cert", "etcds://: a client certificate, with --etcd-key (default none)");
+  settings.Add(app, "etcd-key", "etcds://: the client certificate's key file (default none)");
 }
 
 void AddMetricsOption(CLI::App* app, Settings& settings) {
@@ -51,6 +63,41 @@ Duration LeaseCallTimeout(const Timing& timing) {
   return std::clamp<Duration>((timing.ttl - timing.margin - timing.heartbeat) * 4 / 5,
                               std::chrono::milliseconds(400), std::chrono::seconds(5));
 }
+
+namespace {
+
+// The --etcd-* options; refused, naming where each came from, with a store they do not fit.
+Result<EtcdSettings> ResolveEtcdSettings(const Settings& settings, const std::string& store_url) {
+  EtcdSettings etcd;
+  const bool tls = store_url.rfind("etcds://", 0) == 0;
+  const bool is_etcd = tls || store_url.rfind("etcd://", 0) == 0;
+  for (auto [name, field, needs_tls] : {std::tuple{"etcd-user", &etcd.user, false},
+                                        std::tuple{"etcd-password", &etcd.password, false},
+                                        std::tuple{"etcd-cacert", &etcd.ca_file, true},
+                                        std::tuple{"etcd-cert", &etcd.cert_file, true},
+                                        std::tuple{"etcd-key", &etcd.key_file, true}}) {
+    const std::optional<std::string> value = settings.Get(name);
+    if (!value) continue;
+    if (!is_etcd) {
+      return Error(ErrorCode::kInvalidArgument,
+                   settings.Source(name) + " applies to an etcd store only, and the store is " +
+                       RedactUrl(store_url) + ": drop it, or use an etcd:// store");
+    }
+    if (needs_tls && !tls) {
+      return Error(ErrorCode::kInvalidArgument,
+                   settings.Source(name) +
+                       " needs TLS: write etcds:// instead of etcd:// in "
+                       "--store");
+    }
+    if (value->empty()) {
+      return Error(ErrorCode::kInvalidArgument, settings.Source(name) + " is empty");
+    }
+    *field = *value;
+  }
+  return etcd;
+}
+
+}  // namespace
 
 Result<Common> ResolveCommon(const Settings& settings, bool need_group) {
   Common common;
@@ -75,7 +122,12 @@ Result<Common> ResolveCommon(const Settings& settings, bool need_group) {
       return Error(ErrorCode::kInvalidArgument,
                    settings.Source("pg-schema") + " is empty: name a schema, for example baton");
     }
-    common.pg_schema = *schema;
+    common.store.pg_schema = *schema;
+  }
+  if (auto etcd = ResolveEtcdSettings(settings, common.store_url); !etcd) {
+    return etcd.error();
+  } else {
+    common.store.etcd = *etcd;
   }
   if (auto id = settings.Get("id")) {
     if (auto valid = ValidateName(settings.Source("id"), *id); !valid) return valid.error();

@@ -12,6 +12,7 @@
 #include "baton/result.h"
 #include "baton/timing.h"
 #include "settings.h"
+#include "store_url.h"
 
 namespace baton::cli {
 
@@ -27,8 +28,8 @@ struct Common {
   std::string group;
   std::string id;  // Given or generated: <host>-<pid>-<random hex>.
   std::string log_format;
-  std::string pg_schema;  // Empty: the store's default ("baton").
-  std::string metrics;    // --metrics HOST:PORT; empty: no metrics served.
+  StoreSettings store;  // --pg-schema, --etcd-*.
+  std::string metrics;  // --metrics HOST:PORT; empty: no metrics served.
 };
 
 void AddCommonOptions(CLI::App* app, Settings& settings);

@@ -159,7 +159,10 @@ bool HasServeTables(const std::string& path) {
   return false;
 }
 
-std::string Shown(const std::string& value) { return RedactUrl(value); }
+// A value as `config check` prints it: never a password, whether in a URL or on its own.
+std::string Shown(const std::string& option, const std::string& value) {
+  return option == "etcd-password" ? "***" : RedactUrl(value);
+}
 
 // One subcommand's options, every one, with its value and its source.
 int PrintTarget(const Subcommand& target, const Values& derived, bool json) {
@@ -186,11 +189,11 @@ int PrintTarget(const Subcommand& target, const Values& derived, bool json) {
     const std::string source = OriginText(s, option);
     if (json) {
       out["options"][option] = {
-          {"value", value ? nlohmann::json(Shown(*value)) : nlohmann::json(nullptr)},
+          {"value", value ? nlohmann::json(Shown(option, *value)) : nlohmann::json(nullptr)},
           {"source", source}};
     } else {
       std::printf("  %-*s  %s  (%s)\n", static_cast<int>(width), option.c_str(),
-                  value ? Shown(*value).c_str() : "(none)", source.c_str());
+                  value ? Shown(option, *value).c_str() : "(none)", source.c_str());
     }
   }
   if (json) std::printf("%s\n", out.dump(2).c_str());
@@ -224,7 +227,7 @@ int CheckEverySubcommand(CheckTargets& c, const std::optional<std::string>& conf
     for (const std::string& option : s.Names()) {
       if (option == "config" || s.OriginOf(option) == Origin::kDefault) continue;
       Seen& entry = seen[option];
-      entry.value = Shown(*s.Get(option));
+      entry.value = Shown(option, *s.Get(option));
       entry.source = OriginText(s, option);
       entry.subcommands.push_back(name);
     }

@@ -107,8 +107,7 @@ Result<EnqueueConfig> ResolveEnqueue(const Settings& settings, std::vector<std::
 int EnqueueCommand(const Settings& settings, const std::vector<std::string>& keys) {
   auto config = ResolveEnqueue(settings, keys);
   if (!config) return ReportError(config.error());
-  auto queue =
-      OpenQueue(config->common.store_url, Clock::Real(), {.pg_schema = config->common.pg_schema});
+  auto queue = OpenQueue(config->common.store_url, Clock::Real(), {.store = config->common.store});
   if (!queue) return ReportError(queue.error());
   auto reply = (*queue)->Offer(config->request);
   if (!reply) return ReportError(reply.error());

@@ -1,6 +1,7 @@
 #include "etcd_url.h"
 
 #include <cstdlib>
+#include <tuple>
 #include <vector>
 
 namespace baton::cli {
@@ -25,7 +26,7 @@ bool IsEtcdUrl(const std::string& url) {
   return url.rfind("etcd://", 0) == 0 || url.rfind("etcds://", 0) == 0;
 }
 
-Result<EtcdStoreOptions> ParseEtcdUrl(const std::string& url) {
+Result<EtcdStoreOptions> ParseEtcdUrl(const std::string& url, const EtcdSettings& given) {
   EtcdStoreOptions options;
   options.tls = url.rfind("etcds://", 0) == 0;
   std::string rest = url.substr(options.tls ? 8 : 7);
@@ -81,6 +82,17 @@ Result<EtcdStoreOptions> ParseEtcdUrl(const std::string& url) {
       *field = value;
     }
   }
+  for (auto [field, value, name] : {std::tuple{&options.ca_file, &given.ca_file, "etcd-cacert"},
+                                    std::tuple{&options.cert_file, &given.cert_file, "etcd-cert"},
+                                    std::tuple{&options.key_file, &given.key_file, "etcd-key"}}) {
+    if (value->empty() || !field->empty()) continue;
+    if (!options.tls) return Invalid(std::string(name) + " needs TLS: write etcds:// in --store");
+    *field = *value;
+  }
+  if (options.user.empty() && !given.user.empty()) {
+    options.user = given.user;
+    options.password = given.password;
+  }
   if (options.user.empty()) {
     if (const char* env = std::getenv("ETCDCTL_USER"); env != nullptr && *env != '\0') {
       const std::string user = env;
@@ -91,6 +103,12 @@ Result<EtcdStoreOptions> ParseEtcdUrl(const std::string& url) {
     if (const char* env = std::getenv("ETCDCTL_PASSWORD"); env != nullptr && *env != '\0') {
       options.password = env;
     }
+  }
+  if (options.password.empty()) options.password = given.password;
+  if (options.cert_file.empty() != options.key_file.empty()) {
+    return Invalid(
+        "an etcd client certificate needs both its files: cert= and key= in --store, "
+        "or --etcd-cert and --etcd-key");
   }
   return options;
 }

@@ -191,9 +191,8 @@ int QueueCommand(const Settings& settings, const std::vector<std::string>& args)
     if (!id) return ReportError(id.error());
     item_id = *id;
   }
-  auto queue =
-      OpenQueue(common->store_url, Clock::Real(),
-                {.create_schema = false, .must_exist = true, .pg_schema = common->pg_schema});
+  auto queue = OpenQueue(common->store_url, Clock::Real(),
+                         {.create_schema = false, .must_exist = true, .store = common->store});
   if (!queue) return ReportError(queue.error());
   Queue& q = **queue;
 

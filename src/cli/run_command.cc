@@ -149,9 +149,8 @@ int RunCommand(const Settings& settings, const std::vector<std::string>& command
   notifier.Start();
   auto store = OpenWithRetry<Store>(
       [&] {
-        return OpenStore(
-            common.store_url, Clock::Real(),
-            {.pg_schema = common.pg_schema, .call_timeout = LeaseCallTimeout(config->timing)});
+        return OpenStore(common.store_url, Clock::Real(),
+                         {.store = common.store, .call_timeout = LeaseCallTimeout(config->timing)});
       },
       blocked, [&notifier](const Error& error) { notifier.StoreUnreachable(error); });
   if (!store) return ReportError(store.error());

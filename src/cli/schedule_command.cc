@@ -171,8 +171,7 @@ int ScheduleCommand(const Settings& settings) {
   ServiceNotifier notifier(common.store_url);
   notifier.Start();
   const auto unreachable = [&notifier](const Error& error) { notifier.StoreUnreachable(error); };
-  const OpenOptions open{.pg_schema = common.pg_schema,
-                         .call_timeout = LeaseCallTimeout(config->resolved)};
+  const OpenOptions open{.store = common.store, .call_timeout = LeaseCallTimeout(config->resolved)};
   auto store = OpenWithRetry<Store>(
       [&] { return OpenStore(common.store_url, Clock::Real(), open); }, signals, unreachable);
   if (!store) return ReportError(store.error());
@@ -180,8 +179,8 @@ int ScheduleCommand(const Settings& settings) {
   // The queue's connection keeps the store's default bounds (5 s), as `baton work`'s: a batch
   // of offers may take longer than a heartbeat, and its fence, not its time, keeps it safe.
   auto queue = OpenWithRetry<Queue>(
-      [&] { return OpenQueue(common.store_url, Clock::Real(), {.pg_schema = common.pg_schema}); },
-      signals, unreachable);
+      [&] { return OpenQueue(common.store_url, Clock::Real(), {.store = common.store}); }, signals,
+      unreachable);
   if (!queue) return ReportError(queue.error());
   if (!*queue) return kExitOk;
   auto source = OpenSource(*config, open);

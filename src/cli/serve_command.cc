@@ -77,7 +77,7 @@ int Serve(const ServePlan& plan) {
   ServiceNotifier notifier(common.store_url);
   notifier.Start();
   const auto unreachable = [&notifier](const Error& error) { notifier.StoreUnreachable(error); };
-  const OpenOptions open{.pg_schema = common.pg_schema, .call_timeout = SharedCallTimeout(plan)};
+  const OpenOptions open{.store = common.store, .call_timeout = SharedCallTimeout(plan)};
   auto store = OpenWithRetry<Store>(
       [&] { return OpenStore(common.store_url, Clock::Real(), open); }, signals, unreachable);
   if (!store) return ReportError(store.error());
@@ -85,7 +85,7 @@ int Serve(const ServePlan& plan) {
   std::unique_ptr<Queue> queue;
   if (!plan.schedules.empty() || !plan.works.empty()) {
     auto opened = OpenWithRetry<Queue>(
-        [&] { return OpenQueue(common.store_url, Clock::Real(), {.pg_schema = common.pg_schema}); },
+        [&] { return OpenQueue(common.store_url, Clock::Real(), {.store = common.store}); },
         signals, unreachable);
     if (!opened) return ReportError(opened.error());
     if (!*opened) return kExitOk;

@@ -16,8 +16,9 @@ Error Invalid(std::string message) {
 
 // One store connection (pool), one id, one log: a table cannot have its own.
 const std::set<std::string>& SharedKeys() {
-  static const std::set<std::string> keys = {"store",     "id",     "log-format",
-                                             "pg-schema", "config", "metrics"};
+  static const std::set<std::string> keys = {
+      "store",         "id",          "log-format", "pg-schema", "config", "metrics", "etcd-user",
+      "etcd-password", "etcd-cacert", "etcd-cert",  "etcd-key"};
   return keys;
 }
 

@@ -16,14 +16,12 @@ int StatusCommand(const Settings& settings) {
   if (!common) return ReportError(common.error());
   const bool json = settings.GetFlag("json");
   const bool watch = settings.GetFlag("watch");
-  auto store =
-      OpenStore(common->store_url, Clock::Real(),
-                {.create_schema = false, .must_exist = true, .pg_schema = common->pg_schema});
+  auto store = OpenStore(common->store_url, Clock::Real(),
+                         {.create_schema = false, .must_exist = true, .store = common->store});
   if (!store) return ReportError(store.error());
   // The queues share the store; a store without queue tables yet shows none.
-  auto queue =
-      OpenQueue(common->store_url, Clock::Real(),
-                {.create_schema = false, .must_exist = true, .pg_schema = common->pg_schema});
+  auto queue = OpenQueue(common->store_url, Clock::Real(),
+                         {.create_schema = false, .must_exist = true, .store = common->store});
   Queue* queues = queue ? queue->get() : nullptr;
   if (!watch) {
     auto view = ReadStatus(**store, queues, common->group);
@@ -63,15 +61,14 @@ int StatusCommand(const Settings& settings) {
 int MigrateCommand(const Settings& settings) {
   auto common = ResolveCommon(settings, false);
   if (!common) return ReportError(common.error());
-  auto store =
-      OpenStore(common->store_url, Clock::Real(),
-                {.create_schema = false, .must_exist = false, .pg_schema = common->pg_schema});
+  auto store = OpenStore(common->store_url, Clock::Real(),
+                         {.create_schema = false, .must_exist = false, .store = common->store});
   // A missing or older schema is what migrate is for: opening with create_schema upgrades
   // it in one locked transaction. A newer one it cannot fix, and that open says so.
   const bool upgraded = !store && store.error().code() == ErrorCode::kSchemaMismatch;
   if (upgraded) {
     store = OpenStore(common->store_url, Clock::Real(),
-                      {.create_schema = true, .must_exist = false, .pg_schema = common->pg_schema});
+                      {.create_schema = true, .must_exist = false, .store = common->store});
   }
   if (!store) return ReportError(store.error());
   auto migrated = (*store)->Migrate();

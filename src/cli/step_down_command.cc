@@ -65,9 +65,8 @@ int StepDownCommand(const Settings& settings) {
     }
     request.to = *to;
   }
-  auto store =
-      OpenStore(common->store_url, Clock::Real(),
-                {.create_schema = false, .must_exist = true, .pg_schema = common->pg_schema});
+  auto store = OpenStore(common->store_url, Clock::Real(),
+                         {.create_schema = false, .must_exist = true, .store = common->store});
   if (!store) return ReportError(store.error());
   const steady_clock::time_point started = steady_clock::now();
   Result<HandoverReply> reply = (*store)->RequestHandover(request);

@@ -59,8 +59,18 @@ std::string RedactSecrets(const std::string& message, const std::string& url) {
 }
 
 void BlankPasswordsInArgv(int argc, char** argv) {
+  constexpr std::string_view kEtcdPassword = "--etcd-password";
   for (int i = 1; i < argc; ++i) {
     const std::string arg = argv[i];
+    if (arg == kEtcdPassword && i + 1 < argc) {
+      std::memset(argv[i + 1], 'x', std::strlen(argv[i + 1]));
+      ++i;
+      continue;
+    }
+    if (StartsWith(arg, std::string(kEtcdPassword) + "=")) {
+      std::memset(argv[i] + kEtcdPassword.size() + 1, 'x', arg.size() - kEtcdPassword.size() - 1);
+      continue;
+    }
     const size_t eq = arg.find('=');
     const size_t start = StartsWith(arg, "--") && eq != std::string::npos ? eq + 1 : 0;
     for (const auto& [offset, length] :
@@ -114,7 +124,7 @@ Result<StoreTarget> TargetOf(const std::string& url, Clock& clock, const OpenOpt
       IsKeyValueConnectionString(url)) {
     PostgresStoreOptions postgres;
     postgres.url = url;
-    if (!options.pg_schema.empty()) postgres.schema = options.pg_schema;
+    if (!options.store.pg_schema.empty()) postgres.schema = options.store.pg_schema;
     postgres.clock = &clock;
     postgres.create_schema = options.create_schema;
     if (options.call_timeout) {
@@ -126,7 +136,7 @@ Result<StoreTarget> TargetOf(const std::string& url, Clock& clock, const OpenOpt
   }
   if (url.rfind("etcd://", 0) == 0 || url.rfind("etcds://", 0) == 0) {
 #ifdef BATON_HAVE_ETCD
-    auto etcd = ParseEtcdUrl(url);
+    auto etcd = ParseEtcdUrl(url, options.store.etcd);
     if (!etcd) return etcd.error();
     etcd->clock = &clock;
     etcd->create_schema = options.create_schema;

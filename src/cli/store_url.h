@@ -25,10 +25,27 @@ std::string RedactSecrets(const std::string& message, const std::string& url);
 // showing it as soon as baton has read it.
 void BlankPasswordsInArgv(int argc, char** argv);
 
+// What the options beside --store say about an etcd store; an empty field is not given.
+// The URL's own user and TLS parameters win over these, and these over ETCDCTL_USER and
+// ETCDCTL_PASSWORD.
+struct EtcdSettings {
+  std::string user = {};
+  std::string password = {};  // Never logged or shown.
+  std::string ca_file = {};
+  std::string cert_file = {};
+  std::string key_file = {};
+};
+
+// What the options beside --store say about the store.
+struct StoreSettings {
+  std::string pg_schema;  // PostgreSQL only; empty: the default schema ("baton").
+  EtcdSettings etcd;      // etcd only.
+};
+
 struct OpenOptions {
   bool create_schema = true;  // false: refuse a store without a schema (status, migrate).
   bool must_exist = false;    // true: refuse to create a new SQLite file (status).
-  std::string pg_schema;      // PostgreSQL only; empty: the default schema.
+  StoreSettings store;
   // PostgreSQL only: the bound on connecting and on each statement; empty: the store's
   // default (5 s).
   std::optional<Duration> call_timeout = std::nullopt;

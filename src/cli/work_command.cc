@@ -93,8 +93,8 @@ int WorkCommand(const Settings& settings, const std::vector<std::string>& comman
   ServiceNotifier notifier(common.store_url);
   notifier.Start();
   auto queue = OpenWithRetry<Queue>(
-      [&] { return OpenQueue(common.store_url, Clock::Real(), {.pg_schema = common.pg_schema}); },
-      signals, [&notifier](const Error& error) { notifier.StoreUnreachable(error); });
+      [&] { return OpenQueue(common.store_url, Clock::Real(), {.store = common.store}); }, signals,
+      [&notifier](const Error& error) { notifier.StoreUnreachable(error); });
   if (!queue) return ReportError(queue.error());
   if (!*queue) return kExitOk;  // Stopped by a signal while waiting for the store.
   const ClaimTiming timing = *ResolveClaimTiming(config->worker.timing);

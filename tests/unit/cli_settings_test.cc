@@ -176,6 +176,12 @@ TEST(StoreUrl, PasswordsAreBlankedInArgv) {
   BlankPasswordsInArgv(4, more);
   EXPECT_STREQ(more[2], "postgresql://u@h/d?password=xxxxxxx&sslmode=disable");
   EXPECT_STREQ(more[3], "--store=host=h password=xxxxxxx");
+
+  std::string c1 = "--etcd-password", c2 = "hunter2", c3 = "--etcd-password=s3cret";
+  char* etcd[] = {a0.data(), c1.data(), c2.data(), c3.data()};
+  BlankPasswordsInArgv(4, etcd);
+  EXPECT_STREQ(etcd[2], "xxxxxxx");
+  EXPECT_STREQ(etcd[3], "--etcd-password=xxxxxx");
 }
 
 TEST(StoreUrl, UnknownSchemesAreRefusedWithAdvice) {

@@ -40,6 +40,37 @@ TEST(EtcdUrl, ReadsTlsFilesAndAUserFromTheUrlOrTheEnvironment) {
   EXPECT_EQ(from_env->password, "from-env");
 }
 
+// The --etcd-* options (flag, BATON_ETCD_*, config key) fill what the URL leaves out, and
+// win over ETCDCTL_USER.
+TEST(EtcdUrl, TheOptionsFillWhatTheUrlLeavesOutAndWinOverTheEnvironment) {
+  const EtcdSettings given{.user = "svc",
+                           .password = "from-file",
+                           .ca_file = "/etc/baton/ca.pem",
+                           .cert_file = "/etc/baton/c.pem",
+                           .key_file = "/etc/baton/k.pem"};
+  setenv("ETCDCTL_USER", "ops:from-env", 1);
+  auto merged = ParseEtcdUrl("etcds://h:2379?cacert=/url-ca.pem", given);
+  unsetenv("ETCDCTL_USER");
+  ASSERT_TRUE(merged.ok()) << merged.error().message();
+  EXPECT_EQ(merged->user, "svc");
+  EXPECT_EQ(merged->password, "from-file");
+  EXPECT_EQ(merged->ca_file, "/url-ca.pem") << "the URL's own parameter wins";
+  EXPECT_EQ(merged->cert_file, "/etc/baton/c.pem");
+  EXPECT_EQ(merged->key_file, "/etc/baton/k.pem");
+
+  auto url_user = ParseEtcdUrl("etcds://app:pw@h:2379", given);
+  ASSERT_TRUE(url_user.ok());
+  EXPECT_EQ(url_user->user, "app");
+  EXPECT_EQ(url_user->password, "pw");
+
+  auto plain = ParseEtcdUrl("etcd://h:2379", {.ca_file = "/ca.pem"});
+  ASSERT_FALSE(plain.ok());
+  EXPECT_NE(plain.error().message().find("etcd-cacert needs TLS"), std::string::npos);
+  auto half = ParseEtcdUrl("etcds://h:2379", {.cert_file = "/c.pem"});
+  ASSERT_FALSE(half.ok());
+  EXPECT_NE(half.error().message().find("needs both its files"), std::string::npos);
+}
+
 TEST(EtcdUrl, RefusesWhatItCannotReadSayingWhy) {
   for (const auto& [url, says] : std::vector<std::pair<std::string, std::string>>{
            {"etcd://", "names no endpoint"},
