@@ -50,7 +50,8 @@ struct EtcdStoreOptions {
 // the key; Unregister revokes the instance's etcd lease.
 //
 // Fencing for the user's own etcd writes: compare the lease key's create_revision with the
-// token (`baton status --json` names the key) in the same transaction as the write.
+// token (`baton status` names the key; Store::FencingKey gives it) in the same transaction
+// as the write.
 //
 // Queues are not offered on etcd (they need an SQL store).
 //

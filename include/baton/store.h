@@ -192,6 +192,11 @@ class Store {
 
   // A description for logs and errors: kind and location, never a password.
   virtual std::string Describe() const = 0;
+
+  // The key whose version the user's own writes to this store can compare with the token
+  // (etcd: the lease's key, whose create_revision is the token), for `status`; empty for a
+  // store that fences through its own tables and functions (SQLite, PostgreSQL).
+  virtual std::string FencingKey(const LeaseKey& /*lease*/) const { return {}; }
 };
 
 // For store implementations: kInvalidArgument unless `group`, `self.id` and `self.holder`

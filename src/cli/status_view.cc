@@ -108,6 +108,8 @@ void PrintQueues(const StatusView& view) {
 
 nlohmann::json ToJson(const std::string& group, const StatusView& view) {
   nlohmann::json out = LeaseJson(group, view.snapshot);
+  // Where to fence the user's own writes to an etcd store (compare its create_revision).
+  if (!view.fencing_key.empty()) out["lease"]["key"] = view.fencing_key;
   nlohmann::json queues = nlohmann::json::array();
   for (const QueueDepth& q : view.queues) queues.push_back(QueueJson(q));
   out["queues"] = queues;
@@ -116,6 +118,10 @@ nlohmann::json ToJson(const std::string& group, const StatusView& view) {
 
 void PrintTable(const std::string& store, const std::string& group, const StatusView& view) {
   PrintLease(store, group, view.snapshot);
+  if (!view.fencing_key.empty()) {
+    std::printf("\nfence your own writes with create(\"%s\") = \"TOKEN\" (etcdctl txn)\n",
+                view.fencing_key.c_str());
+  }
   PrintQueues(view);
 }
 
@@ -124,6 +130,7 @@ Result<StatusView> ReadStatus(Store& store, Queue* queue, const std::string& gro
   if (!snapshot) return snapshot.error();
   StatusView view;
   view.snapshot = std::move(*snapshot);
+  view.fencing_key = store.FencingKey({.group = group});
   if (queue == nullptr) return view;
   // The queues are a second read: one that fails is said beside the lease, not instead of it.
   Result<std::vector<std::string>> names = queue->QueueNames(group);

@@ -18,6 +18,7 @@ struct QueueDepth {
 // One look at a group: its lease and members, and the depth of each of its queues.
 struct StatusView {
   GroupSnapshot snapshot;
+  std::string fencing_key;  // Store::FencingKey of the group's lease; empty: none.
   std::vector<QueueDepth> queues;
   std::string queues_error;  // Why the queues could not be read, or empty.
 };

@@ -40,7 +40,9 @@ class EtcdFaultTest : public BatonGroupTest {
   // The user's fenced write: put `key` only while the group's lease key still has
   // create_revision `token`. Returns etcdctl's first line: SUCCESS or FAILURE.
   std::string FencedPut(int64_t token, const std::string& key, const std::string& value) {
-    const std::string lease_key = prefix_ + "g/" + group_ + "/l/active/holder";
+    // The key `baton status` names for fencing, and where SPEC 8 puts it.
+    const std::string lease_key = Status().json()["lease"].value("key", "");
+    EXPECT_EQ(lease_key, prefix_ + "g/" + group_ + "/l/active/holder");
     // etcdctl txn reads three blocks, each ended by an empty line: the comparisons, the
     // requests on success, the requests on failure (none).
     const std::string script = "create(\"" + lease_key + "\") = \"" + std::to_string(token) +
@@ -170,6 +172,10 @@ TEST_F(EtcdFaultTest, MigrateAndStatusWorkAndTheQueueCommandsAreRefused) {
   EXPECT_TRUE(again.Exited(0)) << again.Describe();
   auto empty = test_support::RunCommand({BATON_BIN, "status", store, "--group", group_});
   EXPECT_TRUE(empty.Exited(3)) << empty.Describe();
+  EXPECT_NE(empty.out.find("fence your own writes with create(\"" + prefix_ + "g/" + group_ +
+                           "/l/active/holder\") = \"TOKEN\""),
+            std::string::npos)
+      << empty.out;
   for (const std::vector<std::string>& argv : std::vector<std::vector<std::string>>{
            {BATON_BIN, "work", store, "--group", group_, "--queue", "q", "--", "true"},
            {BATON_BIN, "schedule", store, "--group", group_, "--queue", "q", "--tenants-file",

@@ -124,6 +124,9 @@ class EtcdStore final : public Store {
   }
 
   std::string Describe() const override { return client_->describe(); }
+  std::string FencingKey(const LeaseKey& lease) const override {
+    return keys_.Holder(lease.group, lease.name);
+  }
 
  private:
   struct Instance {
