@@ -197,6 +197,12 @@ class Store {
   // (etcd: the lease's key, whose create_revision is the token), for `status`; empty for a
   // store that fences through its own tables and functions (SQLite, PostgreSQL).
   virtual std::string FencingKey(const LeaseKey& /*lease*/) const { return {}; }
+
+  // How long after its owner's last heartbeat a member row registered with `ttl` may still
+  // be seen: how long a restarted instance waits for the row of its dead predecessor with
+  // the same id before it calls the id taken. `ttl` on stores that expire rows by their own
+  // clock at every read.
+  virtual Duration MemberExpiryBound(Duration ttl) const { return ttl; }
 };
 
 // For store implementations: kInvalidArgument unless `group`, `self.id` and `self.holder`

@@ -53,7 +53,8 @@ TimePoint Elector::StopRequestedAt() const {
 Result<void> Elector::Run() {
   const std::string& group = options_.lease.group;
   // A row with our id may be the leftover of a process that was killed and is now being
-  // restarted (by systemd, say): it expires within one ttl, while a live owner renews it.
+  // restarted (by systemd, say): it expires within the store's bound (one ttl on the SQL
+  // stores), while a live owner renews it.
   std::optional<TimePoint> conflict_until;
   while (!stop_requested_) {
     auto registered = store_.Register(group, options_.self, options_.timing.ttl);
@@ -61,10 +62,11 @@ Result<void> Elector::Run() {
     if (registered.error().code() == ErrorCode::kConflict) {
       const TimePoint now = clock_.Now();
       if (!conflict_until) {
-        conflict_until = now + options_.timing.ttl + options_.timing.heartbeat;
+        const Duration wait =
+            store_.MemberExpiryBound(options_.timing.ttl) + options_.timing.heartbeat;
+        conflict_until = now + wait;
         spdlog::warn("{}; waiting up to {} in case it is the row of a process that has died",
-                     registered.error().message(),
-                     FormatDuration(options_.timing.ttl + options_.timing.heartbeat));
+                     registered.error().message(), FormatDuration(wait));
       }
       if (now >= *conflict_until) return registered.error();
       const TimePoint next = std::min(now + options_.timing.heartbeat, *conflict_until);

@@ -124,6 +124,13 @@ class EtcdStore final : public Store {
   }
 
   std::string Describe() const override { return client_->describe(); }
+  // The etcd lease of a dead member lives its ttl in whole seconds, up to a second more
+  // until the leader's expiry sweep, and restarts at full length on every leader change (a
+  // new leader cannot know how much was left): two rounded ttl and two seconds cover one
+  // election in the way.
+  Duration MemberExpiryBound(Duration ttl) const override {
+    return 2 * std::chrono::seconds(TtlSeconds(ttl)) + std::chrono::seconds(2);
+  }
   std::string FencingKey(const LeaseKey& lease) const override {
     return keys_.Holder(lease.group, lease.name);
   }
