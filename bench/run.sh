@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs the benchmarks the way the README reports them:
 #   1. failover and handover times on SQLite (ttl 1s, 30 trials of each kind);
-#   2. the same on PostgreSQL 15, on a throwaway cluster this script starts and removes;
+#   2. the same on etcd (ttl 2s) on a throwaway three-member cluster, and on PostgreSQL 15, on
+#      a throwaway cluster this script starts and removes;
 #   3. statements per instance per heartbeat on that cluster, as pg_stat_statements counts them;
 #   4. heartbeat latency with 500 instances of one group on that cluster;
 #   5. the queue benchmarks (SPEC 3) on SQLite and on that cluster: throughput, offer-to-claim
@@ -89,8 +90,54 @@ stop_cluster() {
   pg_dir=""
 }
 
+# A throwaway three-member etcd cluster (Debian's etcd-server, etcd's default raft timing),
+# for the failover benchmark on etcd.
+etcd_dir=""
+etcd_pids=()
+etcd_endpoints=""
+
+stop_etcd() {
+  [[ -n $etcd_dir ]] || return 0
+  local pid
+  for pid in "${etcd_pids[@]}"; do kill -9 "$pid" 2>/dev/null || true; done
+  for pid in "${etcd_pids[@]}"; do wait "$pid" 2>/dev/null || true; done
+  etcd_pids=()
+  rm -rf -- "$etcd_dir"
+  etcd_dir=""
+}
+
+start_etcd() {
+  etcd_dir=$(mktemp -d /tmp/baton-bench-etcd-XXXXXX)
+  local i port initial="" ports=()
+  while ((${#ports[@]} < 6)); do
+    port=$(pick_port)
+    [[ " ${ports[*]} " == *" $port "* ]] || ports+=("$port")
+  done
+  for i in 0 1 2; do initial+="${initial:+,}m$i=http://127.0.0.1:${ports[2 * i + 1]}"; done
+  for i in 0 1 2; do
+    etcd --name "m$i" --data-dir "$etcd_dir/m$i" \
+      --listen-peer-urls "http://127.0.0.1:${ports[2 * i + 1]}" \
+      --initial-advertise-peer-urls "http://127.0.0.1:${ports[2 * i + 1]}" \
+      --listen-client-urls "http://127.0.0.1:${ports[2 * i]}" \
+      --advertise-client-urls "http://127.0.0.1:${ports[2 * i]}" \
+      --initial-cluster "$initial" --initial-cluster-token baton-bench \
+      --initial-cluster-state new --log-level warn >"$etcd_dir/m$i.log" 2>&1 &
+    etcd_pids+=($!)
+    etcd_endpoints+="${etcd_endpoints:+,}127.0.0.1:${ports[2 * i]}"
+  done
+  for _ in $(seq 150); do
+    if ETCDCTL_API=3 etcdctl --endpoints="$etcd_endpoints" endpoint health >/dev/null 2>&1; then
+      return 0
+    fi
+    sleep 0.2
+  done
+  tail -n 20 "$etcd_dir/m0.log" >&2 || true
+  return 1
+}
+
 on_exit() {
   local rc=$?
+  stop_etcd
   stop_cluster
   if ((rc == 0 && broken != 0)); then rc=1; fi
   exit "$rc"
@@ -160,6 +207,23 @@ if [[ -z $only ]]; then
   echo "failover benchmark: sqlite, ttl 1s, 30 trials each (a minute or two)" >&2
   "$bench" --baton "$baton" --store-kind sqlite --ttl 1s --trials 30 --instances 3 "$@" || broken=1
   echo
+fi
+
+if [[ -z $only ]]; then
+  if [[ ! -x /usr/bin/etcd ]]; then
+    echo "bench/run.sh: no etcd (install etcd-server); etcd not measured" >&2
+    broken=1
+  elif ! start_etcd; then
+    echo "bench/run.sh: the etcd cluster did not start" >&2
+    broken=1
+  else
+    # etcd leases count whole seconds and expire in a sweep every 500 ms: a 2 s ttl.
+    echo "failover benchmark: etcd (three members), ttl 2s, 30 trials each (two minutes or so)" >&2
+    "$bench" --baton "$baton" --store "etcd://$etcd_endpoints/bench/" --ttl 2s --trials 30 \
+      --instances 3 "$@" || broken=1
+    echo
+    stop_etcd
+  fi
 fi
 
 if [[ ! -x $pg_bin/initdb ]]; then

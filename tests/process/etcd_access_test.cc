@@ -26,15 +26,9 @@ TEST_F(EtcdAccessTest, AClusterUnreachableAtStartIsRetriedAndLoggedUntilItAnswer
   std::string why;
   test_support::EtcdCluster* cluster = test_support::SharedEtcdCluster(&why);
   ASSERT_NE(cluster, nullptr) << "the etcd cluster did not start: " << why;
-  std::vector<std::unique_ptr<tools::FaultProxy>> proxies;
   std::string endpoints;
-  for (int i = 0; i < cluster->size(); ++i) {
-    const std::string endpoint = cluster->Endpoint(i);
-    proxies.push_back(
-        tools::FaultProxy::Start("127.0.0.1", std::stoi(endpoint.substr(endpoint.rfind(':') + 1))));
-    proxies.back()->Cut();
-    endpoints += (i ? "," : "") + ("127.0.0.1:" + std::to_string(proxies.back()->port()));
-  }
+  const auto proxies = test_support::ProxyEveryMember(*cluster, &endpoints);
+  for (auto& proxy : proxies) proxy->Cut();
   UseStore("etcd://" + endpoints + "/" + test_support::FreshEtcdPrefix("access"));
 
   Start("a");

@@ -109,14 +109,8 @@ TEST_F(EtcdFaultTest, AClusterThatStopsAnsweringStopsTheActiveChildByTheDeadline
 // or stalled without a word) costs the active instance a retry on another member, not its
 // lease.
 TEST_F(EtcdFaultTest, OneMemberCutOffFromTheInstancesCostsNoLease) {
-  std::vector<std::unique_ptr<tools::FaultProxy>> proxies;
   std::string endpoints;
-  for (int i = 0; i < cluster_->size(); ++i) {
-    const std::string endpoint = cluster_->Endpoint(i);
-    proxies.push_back(
-        tools::FaultProxy::Start("127.0.0.1", std::stoi(endpoint.substr(endpoint.rfind(':') + 1))));
-    endpoints += (i ? "," : "") + ("127.0.0.1:" + std::to_string(proxies.back()->port()));
-  }
+  const auto proxies = test_support::ProxyEveryMember(*cluster_, &endpoints);
   UseStore("etcd://" + endpoints + "/" + prefix_);
   const ProbeEvent active = StartGroup({"a", "b"});
   proxies[0]->Cut();
@@ -155,11 +149,15 @@ TEST_F(EtcdFaultTest, AFollowerCutOffFromItsPeersCostsNoLease) {
   EXPECT_FALSE(cut_off.Exited(0)) << "the partitioned member still served a linearizable read";
   EXPECT_TRUE(HoldsFor([&] { return IsAlive(active.pid); }, 2 * kTtl))
       << "the active child was stopped while one follower was cut off from its peers";
-  cluster_->HealPartition();
-
   EXPECT_EQ(Events("start").size(), 1u) << "another child started";
-  EXPECT_EQ(Status().active(), active.instance);
-  EXPECT_EQ(Status().lease_token(), active.token);
+  const StatusView during = Status();
+  EXPECT_EQ(during.active(), active.instance) << during.Describe();
+  EXPECT_EQ(during.lease_token(), active.token) << during.Describe();
+  // Back from the partition with a higher raft term, the follower makes the leader step down
+  // (etcd 3.4 has no pre-vote by default): an election, which the group rides out (the
+  // fixture checks that no two children overlapped).
+  cluster_->HealPartition();
+  EXPECT_TRUE(WaitFor([&] { return Status().active().has_value(); }, 2 * kTtl + kSlack));
 }
 
 // `migrate` and `status` on etcd, and the queue commands refused with exit 2.

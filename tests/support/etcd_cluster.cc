@@ -215,6 +215,19 @@ EtcdCluster* SharedEtcdCluster(std::string* why) {
   return cluster.get();
 }
 
+std::vector<std::unique_ptr<tools::FaultProxy>> ProxyEveryMember(const EtcdCluster& cluster,
+                                                                 std::string* endpoints) {
+  std::vector<std::unique_ptr<tools::FaultProxy>> proxies;
+  endpoints->clear();
+  for (int i = 0; i < cluster.size(); ++i) {
+    const std::string endpoint = cluster.Endpoint(i);
+    proxies.push_back(
+        tools::FaultProxy::Start("127.0.0.1", std::stoi(endpoint.substr(endpoint.rfind(':') + 1))));
+    *endpoints += (i ? "," : "") + ("127.0.0.1:" + std::to_string(proxies.back()->port()));
+  }
+  return proxies;
+}
+
 std::string FreshEtcdPrefix(const std::string& label) {
   static int next = 0;
   return label + "/" + std::to_string(getpid()) + "-" + std::to_string(next++) + "/";

@@ -102,6 +102,11 @@ class EtcdCluster final {
 // killed at exit; nullptr with `*why` set when it could not start.
 EtcdCluster* SharedEtcdCluster(std::string* why);
 
+// One fault proxy in front of each member's client port, in member order; `*endpoints` gets
+// their "127.0.0.1:P1,…" list, for a store URL.
+std::vector<std::unique_ptr<tools::FaultProxy>> ProxyEveryMember(const EtcdCluster& cluster,
+                                                                 std::string* endpoints);
+
 // A key prefix no other test of this run uses ("<label>/<pid>-<n>/").
 std::string FreshEtcdPrefix(const std::string& label);
 

@@ -47,11 +47,7 @@ StoreRig::StoreRig(StoreKind kind, const std::string& record_dir,
       etcd_ = test_support::EtcdCluster::Start({.peer_proxies = true});
       direct_url_ = etcd_->Url() + kEtcdPrefix;
       for (const std::string& id : instance_ids) {
-        for (int m = 0; m < etcd_->size(); ++m) {
-          const std::string endpoint = etcd_->Endpoint(m);
-          const int port = std::stoi(endpoint.substr(endpoint.rfind(':') + 1));
-          proxies_[id].push_back(tools::FaultProxy::Start("127.0.0.1", port));
-        }
+        proxies_[id] = test_support::ProxyEveryMember(*etcd_, &etcd_endpoints_[id]);
       }
       return;
   }
@@ -66,14 +62,8 @@ std::string StoreRig::UrlFor(const std::string& instance) const {
     case StoreKind::kPostgres:
       return "postgresql://postgres@127.0.0.1:" +
              std::to_string(proxies_.at(instance).front()->port()) + "/" + database_;
-    case StoreKind::kEtcd: {
-      std::string url = "etcd://";
-      for (const auto& proxy : proxies_.at(instance)) {
-        url += (url.back() == '/' ? "" : ",") + std::string("127.0.0.1:") +
-               std::to_string(proxy->port());
-      }
-      return url + kEtcdPrefix;
-    }
+    case StoreKind::kEtcd:
+      return "etcd://" + etcd_endpoints_.at(instance) + kEtcdPrefix;
   }
   return direct_url_;
 }

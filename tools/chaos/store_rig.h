@@ -86,6 +86,7 @@ class StoreRig final {
   std::string direct_url_;
   // Per instance: one proxy (PostgreSQL) or one per member (etcd).
   std::map<std::string, std::vector<std::unique_ptr<tools::FaultProxy>>> proxies_;
+  std::map<std::string, std::string> etcd_endpoints_;  // Per instance: its proxies' list.
 };
 
 }  // namespace baton::chaos
