@@ -1,8 +1,10 @@
 #include "baton/elector.h"
 
+#include <signal.h>
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <random>
 
 #include "elector_decision.h"
@@ -37,6 +39,24 @@ const char* ToString(PassiveReason reason) {
   return "unknown";
 }
 
+namespace {
+
+// Whether the row holding our id names a process on this host that no longer exists: then it
+// is a dead predecessor's for certain, and its row will expire, however long the store takes
+// (etcd restarts every lease at full length on a leader change).
+bool PredecessorIsGone(Store& store, const std::string& group, const MemberInfo& self) {
+  Result<GroupSnapshot> snapshot = store.Snapshot(group);
+  if (!snapshot) return false;
+  for (const Member& m : snapshot->members) {
+    if (m.info.id != self.id || m.info.holder == self.holder) continue;
+    return m.info.host == self.host && m.info.pid > 0 &&
+           kill(static_cast<pid_t>(m.info.pid), 0) != 0 && errno == ESRCH;
+  }
+  return false;
+}
+
+}  // namespace
+
 Elector::Elector(Store& store, ElectorOptions options, ElectorListener& listener)
     : store_(store),
       options_(std::move(options)),
@@ -56,6 +76,7 @@ Result<void> Elector::Run() {
   // restarted (by systemd, say): it expires within the store's bound (one ttl on the SQL
   // stores), while a live owner renews it.
   std::optional<TimePoint> conflict_until;
+  bool predecessor_gone = false;
   while (!stop_requested_) {
     auto registered = store_.Register(group, options_.self, options_.timing.ttl);
     if (registered) break;
@@ -68,8 +89,16 @@ Result<void> Elector::Run() {
         spdlog::warn("{}; waiting up to {} in case it is the row of a process that has died",
                      registered.error().message(), FormatDuration(wait));
       }
-      if (now >= *conflict_until) return registered.error();
-      const TimePoint next = std::min(now + options_.timing.heartbeat, *conflict_until);
+      if (now >= *conflict_until && !predecessor_gone) {
+        predecessor_gone = PredecessorIsGone(store_, group, options_.self);
+        if (!predecessor_gone) return registered.error();
+        spdlog::warn(
+            "the process that row names is gone from this host: waiting until the "
+            "store expires its row");
+      }
+      const TimePoint next = predecessor_gone
+                                 ? now + options_.timing.heartbeat
+                                 : std::min(now + options_.timing.heartbeat, *conflict_until);
       ReportPass(next, registered.error());
       clock_.WaitUntil(next, heartbeat_wakeup_);
       continue;

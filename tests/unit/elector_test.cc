@@ -3,6 +3,7 @@
 #include "baton/elector.h"
 
 #include <gtest/gtest.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -382,6 +383,57 @@ TEST_F(ElectorTest, SecondInstanceWithTheSameIdIsRefused) {
   EXPECT_GE(clock_.Now() - started, TestTiming().ttl + TestTiming().heartbeat);
   a.RequestStop();
   runner.join();
+}
+
+// The row with our id outlives the store's bound (here a bound of 1 s against SQLite's
+// 10 s ttl). When it names a process of this host that is gone, the restarted instance
+// waits until the row expires and joins; when that process lives, it gives up at the bound.
+TEST_F(ElectorTest, ARowOutlivingTheBoundIsWaitedOutOnlyWhenItsProcessIsGone) {
+  const pid_t gone = fork();
+  if (gone == 0) _exit(0);
+  ASSERT_GT(gone, 0);
+  ASSERT_EQ(waitpid(gone, nullptr, 0), gone);
+
+  for (const pid_t owner : {gone, getpid()}) {
+    SCOPED_TRACE(owner == gone ? "the owner is gone" : "the owner lives");
+    FaultyRig rig(*this, "same", /*do_register=*/false);
+    rig.store.set_member_expiry_bound(1s);
+    MemberInfo old = rig.elector.options().self;
+    old.holder = NewHolder("same");
+    old.pid = owner;
+    const std::string group = "restart-" + std::to_string(owner);
+    ElectorOptions options = Options("same");
+    options.lease.group = group;
+    ASSERT_TRUE(rig.store.Register(group, old, TestTiming().ttl).ok());
+    Elector restarted(rig.store, options, rig.listener);
+
+    std::optional<Result<void>> result;
+    std::atomic<bool> returned{false};
+    const TimePoint started = clock_.Now();
+    std::thread runner([&] {
+      result = restarted.Run();
+      returned = true;
+    });
+    // Past the row's ttl (10 s), in steps of a quarter heartbeat.
+    for (int i = 0; i < 40 && !returned; ++i) {
+      clock_.Advance(TestTiming().heartbeat / 4);
+      std::this_thread::sleep_for(5ms);
+    }
+    if (owner == gone) {
+      ASSERT_TRUE(rig.listener.AwaitEvents(1)) << "the restarted instance never joined";
+      EXPECT_FALSE(returned);
+      restarted.RequestStop();
+    }
+    runner.join();
+    ASSERT_TRUE(result);
+    if (owner == gone) {
+      EXPECT_TRUE(result->ok()) << result->error().message();
+    } else {
+      ASSERT_FALSE(result->ok());
+      EXPECT_EQ(result->error().code(), ErrorCode::kConflict);
+      EXPECT_LT(clock_.Now() - started, TestTiming().ttl) << "gave up only after the row expired";
+    }
+  }
 }
 
 TEST_F(ElectorTest, UnavailableStoreIsRetriedWithBackoff) {

@@ -29,6 +29,9 @@ class FaultyStore final : public Store {
   // Fake time that passes inside each heartbeat before it reaches the store.
   void set_latency(Duration latency) { latency_ns_ = latency.count(); }
   int hanging() const { return hanging_; }
+  // Claims that dead members' rows vanish within `bound`, whatever the inner store does: a
+  // store whose rows may outlive what it promises (etcd's across a leader change).
+  void set_member_expiry_bound(Duration bound) { expiry_bound_ns_ = bound.count(); }
 
   Result<SchemaInfo> Migrate() override { return inner_.Migrate(); }
   Result<void> Register(const std::string& group, const MemberInfo& self, Duration ttl) override {
@@ -66,6 +69,11 @@ class FaultyStore final : public Store {
     return inner_.WatchReleases(lease, std::move(on_release));
   }
   std::string Describe() const override { return "faulty " + inner_.Describe(); }
+  std::string FencingKey(const LeaseKey& lease) const override { return inner_.FencingKey(lease); }
+  Duration MemberExpiryBound(Duration ttl) const override {
+    const Duration::rep bound = expiry_bound_ns_;
+    return bound > 0 ? Duration(bound) : inner_.MemberExpiryBound(ttl);
+  }
 
  private:
   Store& inner_;
@@ -75,6 +83,7 @@ class FaultyStore final : public Store {
   Mode mode_ = Mode::kPass;
   std::atomic<int> hanging_{0};
   std::atomic<Duration::rep> latency_ns_{0};
+  std::atomic<Duration::rep> expiry_bound_ns_{0};
 };
 
 }  // namespace baton::testing
