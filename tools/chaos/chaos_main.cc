@@ -3,7 +3,7 @@
 // active at once, tokens that grow, plus availability and failover times.
 //
 //   baton-chaos --store sqlite|postgresql|etcd [--duration 60s] [--seed N] [--instances 5]
-//               [--ttl 1s (etcd: 2s)] [--min-each 1] [--faults kill-active,stop-active,...]
+//               [--ttl 1s] [--min-each 1] [--faults kill-active,stop-active,...]
 //               [--record DIR] [--intervals] [--unsafe-ignore-deadline] [--baton PATH]
 //               [--probe PATH]
 //
@@ -48,7 +48,7 @@ struct Options {
   std::string mode = "lease";
   std::string store = "sqlite";
   std::string duration = "60s";
-  std::string ttl;  // Empty: 1s, or 2s on etcd (whose leases count whole seconds).
+  std::string ttl = "1s";
   std::optional<uint64_t> seed;
   int instances = 5;
   int min_each = 1;
@@ -165,10 +165,7 @@ int Run(const Options& options) {
   }
   if (options.mode != "lease") Usage("--mode must be lease or queue, not " + options.mode);
   const milliseconds duration = ParseMs("--duration", options.duration);
-  const std::string ttl_text = !options.ttl.empty()              ? options.ttl
-                               : *store_kind == StoreKind::kEtcd ? "2s"
-                                                                 : "1s";
-  const milliseconds ttl = ParseMs("--ttl", ttl_text);
+  const milliseconds ttl = ParseMs("--ttl", options.ttl);
   if (options.instances < 2 || options.instances > 50) Usage("--instances must be 2 to 50");
   const std::vector<FaultKind> kinds = ChooseKinds(options, *store_kind);
   const uint64_t seed = options.seed ? *options.seed : std::random_device()();
@@ -176,7 +173,7 @@ int Run(const Options& options) {
 
   std::cout << "baton-chaos: store=" << options.store << " seed=" << seed
             << " duration=" << options.duration << " instances=" << options.instances
-            << " ttl=" << ttl_text << " record=" << dir << std::endl;
+            << " ttl=" << options.ttl << " record=" << dir << std::endl;
   std::ofstream(dir + "/run.log") << "run store=" << options.store << " seed=" << seed
                                   << " instances=" << options.instances << " ttl_ms=" << ttl.count()
                                   << " mono_ns=" << test_support::MonoNowNs() << "\n";
@@ -277,7 +274,7 @@ int main(int argc, char** argv) {
   app.add_option("--duration", options.duration, "How long to inject faults (default 60s)");
   app.add_option("--seed", options.seed, "The seed of the fault schedule (default: random)");
   app.add_option("--instances", options.instances, "How many `baton run` instances (default 5)");
-  app.add_option("--ttl", options.ttl, "The instances' --ttl (default 1s; on etcd 2s)");
+  app.add_option("--ttl", options.ttl, "The instances' --ttl (default 1s)");
   app.add_option("--min-each", options.min_each,
                  "Inject each kind at least this often (default 1)");
   app.add_option("--faults", options.faults, "Only these kinds (comma-separated)")->delimiter(',');
