@@ -9,7 +9,8 @@
 #      latency, stuck item re-claim, heartbeat under queue load; then graphile-worker, the
 #      queue peer, on the same cluster, and one table of both (bench/peer/graphile).
 # Usage: bash bench/run.sh BUILD_DIR [extra baton-failover-bench options...]
-# Environment: BATON_BENCH_ONLY=queue runs only step 5; BATON_QUEUE_ITEMS (default 20000),
+# Environment: BATON_BENCH_ONLY=queue runs only step 5, BATON_BENCH_ONLY=etcd only the
+# failover benchmark on etcd; BATON_QUEUE_ITEMS (default 20000),
 # BATON_QUEUE_SLOTS (default 1,4,16,24), BATON_QUEUE_TENANTS (default 1000,20000) and
 # BATON_QUEUE_REPEAT (default 1) shape its throughput runs; BATON_QUEUE_BATON names the baton
 # whose `work` the command mode runs (default BUILD_DIR's); BATON_BENCH_SKIP_PEER=1 skips the peer.
@@ -34,6 +35,7 @@ queue_baton=${BATON_QUEUE_BATON:-$baton}  # The baton whose `work` the command m
 peer_dir="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/peer/graphile"
 needed=("$baton" "$queue_bench" "$queue_table" "$build_dir/bench/baton-queue-bench-worker")
 if [[ -z $only ]]; then needed+=("$bench" "$statements_bench" "$scale_bench"); fi
+if [[ $only == etcd ]]; then needed=("$baton" "$bench"); fi
 for bin in "${needed[@]}"; do
   if [[ ! -x $bin ]]; then
     echo "bench/run.sh: $bin is missing; build the 'baton' target and the benchmarks" \
@@ -198,8 +200,8 @@ psql_admin() {
   PGCONNECT_TIMEOUT=10 psql -X -q -v ON_ERROR_STOP=1 -h 127.0.0.1 -p "$pg_port" -U postgres "$@"
 }
 
-if [[ -n $only && $only != queue ]]; then
-  echo "bench/run.sh: BATON_BENCH_ONLY=$only: only 'queue' is known" >&2
+if [[ -n $only && $only != queue && $only != etcd ]]; then
+  echo "bench/run.sh: BATON_BENCH_ONLY=$only: only 'queue' and 'etcd' are known" >&2
   exit 2
 fi
 
@@ -209,7 +211,7 @@ if [[ -z $only ]]; then
   echo
 fi
 
-if [[ -z $only ]]; then
+if [[ -z $only || $only == etcd ]]; then
   if [[ ! -x /usr/bin/etcd ]]; then
     echo "bench/run.sh: no etcd (install etcd-server); etcd not measured" >&2
     broken=1
@@ -224,6 +226,7 @@ if [[ -z $only ]]; then
     echo
     stop_etcd
   fi
+  if [[ $only == etcd ]]; then exit 0; fi
 fi
 
 if [[ ! -x $pg_bin/initdb ]]; then

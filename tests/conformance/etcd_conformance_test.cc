@@ -57,6 +57,10 @@ class EtcdBackend final : public StoreBackend {
 };
 
 std::unique_ptr<StoreBackend> MakeEtcdBackend(std::string* skip_reason) {
+  if (auto skip = test_support::EtcdTestsSkipped()) {
+    *skip_reason = *skip;
+    return nullptr;
+  }
   test_support::EtcdCluster* cluster = test_support::SharedEtcdCluster(skip_reason);
   if (cluster == nullptr) {
     ADD_FAILURE() << *skip_reason;

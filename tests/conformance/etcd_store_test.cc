@@ -44,6 +44,7 @@ EtcdStoreOptions OptionsFor(const EtcdCluster& cluster) {
 }
 
 TEST(EtcdStoreTest, AnAuthenticatedUserWorksAndAWrongPasswordIsRefusedWithoutBeingShown) {
+  if (auto skip = test_support::EtcdTestsSkipped()) GTEST_SKIP() << *skip;
   auto cluster = EtcdCluster::Start({.members = 1});
   cluster->Etcdctl({"user", "add", "root:s3cret-pw"});
   cluster->Etcdctl({"auth", "enable"});
@@ -70,6 +71,7 @@ TEST(EtcdStoreTest, AnAuthenticatedUserWorksAndAWrongPasswordIsRefusedWithoutBei
 }
 
 TEST(EtcdStoreTest, TlsWorksWithTheClustersCaAndConnectsNowhereWithoutIt) {
+  if (auto skip = test_support::EtcdTestsSkipped()) GTEST_SKIP() << *skip;
   test_support::TempDir certs("etcd-tls");
   const std::string script =
       "set -e; cd " + certs.path().string() +

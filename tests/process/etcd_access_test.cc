@@ -16,6 +16,11 @@ using test_support::WaitFor;
 
 class EtcdAccessTest : public BatonGroupTest {
  protected:
+  void SetUp() override {
+    BatonGroupTest::SetUp();
+    if (auto skip = test_support::EtcdTestsSkipped()) GTEST_SKIP() << *skip;
+  }
+
   // The instance's output so far.
   std::string Output(const std::string& id) { return ReadFile(instance(id).output_path); }
 };

@@ -8,6 +8,7 @@ namespace baton::process_test {
 namespace {
 
 void SetUpEtcd(BatonGroupTest& test) {
+  if (auto skip = test_support::EtcdTestsSkipped()) GTEST_SKIP() << *skip;
   std::string why;
   test_support::EtcdCluster* cluster = test_support::SharedEtcdCluster(&why);
   if (cluster == nullptr) FAIL() << "the etcd cluster did not start: " << why;

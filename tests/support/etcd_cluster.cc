@@ -11,6 +11,7 @@
 #include <cerrno>
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <stdexcept>
 #include <thread>
@@ -199,6 +200,12 @@ std::vector<std::string> EtcdCluster::EtcdctlArgv(const std::string& endpoints) 
   return argv;
 }
 
+std::optional<std::string> EtcdTestsSkipped() {
+  const char* skip = std::getenv("BATON_SKIP_ETCD");
+  if (skip == nullptr || std::string(skip) != "1") return std::nullopt;
+  return "etcd tests skipped: BATON_SKIP_ETCD=1 is set";
+}
+
 EtcdCluster* SharedEtcdCluster(std::string* why) {
   static std::unique_ptr<EtcdCluster> cluster;
   static std::string failure;
@@ -208,7 +215,7 @@ EtcdCluster* SharedEtcdCluster(std::string* why) {
     try {
       cluster = EtcdCluster::Start({.peer_proxies = true});
     } catch (const std::exception& e) {
-      failure = e.what();
+      failure = std::string(e.what()) + " (set BATON_SKIP_ETCD=1 to skip the etcd tests)";
     }
   }
   *why = failure;

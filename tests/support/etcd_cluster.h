@@ -98,6 +98,10 @@ class EtcdCluster final {
   std::vector<Member> members_;
 };
 
+// "etcd tests skipped: BATON_SKIP_ETCD=1 is set" when it is, so a test can GTEST_SKIP with
+// that message; std::nullopt otherwise.
+std::optional<std::string> EtcdTestsSkipped();
+
 // The one cluster a test binary shares (with peer_proxies), started at the first call and
 // killed at exit; nullptr with `*why` set when it could not start.
 EtcdCluster* SharedEtcdCluster(std::string* why);

@@ -16,7 +16,8 @@
 //               [--item-sleep 5-80] [--drain-timeout 60s] [--faults kill-worker,...] ...
 //
 // Exit status: 0 when the check passed, 1 when it found a violation (or a kind of fault
-// fell short of --min-each), 2 on bad usage or when the run could not be set up.
+// fell short of --min-each), 2 on bad usage or when the run could not be set up, 77 when an
+// etcd run is skipped (BATON_SKIP_ETCD=1).
 
 #include <signal.h>
 
@@ -34,6 +35,7 @@
 #include "group.h"
 #include "queue_run.h"
 #include "store_rig.h"
+#include "support/etcd_cluster.h"
 #include "support/process.h"
 #include "support/wait.h"
 
@@ -43,6 +45,9 @@ namespace {
 using std::chrono::milliseconds;
 
 std::atomic<bool> interrupted{false};
+
+// The exit status of a run skipped on purpose (CTest's SKIP_RETURN_CODE).
+constexpr int kSkipped = 77;
 
 struct Options {
   std::string mode = "lease";
@@ -164,6 +169,12 @@ int Run(const Options& options) {
     return RunQueue(options);
   }
   if (options.mode != "lease") Usage("--mode must be lease or queue, not " + options.mode);
+  if (*store_kind == StoreKind::kEtcd) {
+    if (auto skip = test_support::EtcdTestsSkipped()) {
+      std::cout << "baton-chaos: " << *skip << "\n";
+      return kSkipped;
+    }
+  }
   const milliseconds duration = ParseMs("--duration", options.duration);
   const milliseconds ttl = ParseMs("--ttl", options.ttl);
   if (options.instances < 2 || options.instances > 50) Usage("--instances must be 2 to 50");
