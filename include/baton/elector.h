@@ -93,8 +93,10 @@ class Elector final {
   // Writes the member row (retrying with backoff while the store is unavailable), then
   // heartbeats until RequestStop(); then stops active work, releases the lease and deletes
   // the member row, in that order. Fails at once on a non-retryable error (kSchemaMismatch);
-  // an id in use (kConflict) fails once the row has stayed live for ttl + heartbeat, since
-  // the row of a killed process expires by then.
+  // an id in use (kConflict) fails once the row has stayed live for the store's
+  // MemberExpiryBound(ttl) + heartbeat, since the row of a killed process expires by then,
+  // unless the row names a process of this host that is gone: then Run() waits on until the
+  // row expires.
   Result<void> Run();
   // Makes Run() return. Active work ends at once (listener.OnPassive(kStopping) from the
   // watchdog thread), even while a store call hangs; an acquisition that comes back after

@@ -85,9 +85,7 @@ Result<EtcdSettings> ResolveEtcdSettings(const Settings& settings, const std::st
     }
     if (needs_tls && !tls) {
       return Error(ErrorCode::kInvalidArgument,
-                   settings.Source(name) +
-                       " needs TLS: write etcds:// instead of etcd:// in "
-                       "--store");
+                   settings.Source(name) + " needs TLS: write etcds:// in --store");
     }
     if (value->empty()) {
       return Error(ErrorCode::kInvalidArgument, settings.Source(name) + " is empty");
