@@ -35,6 +35,9 @@ struct EtcdStoreOptions {
   // Bound on each request: a call not answered by then fails with kUnavailable (a read) or
   // kOutcomeUnknown (a write) and the caller retries, on another member if need be.
   Duration call_timeout = std::chrono::seconds(2);
+  // Test only: take a lease whose key vanished before etcd's own expiry time at once, as if
+  // etcd never revoked a lease early (see OpenEtcdStore), so a test can show the guard works.
+  bool unsafe_trust_early_vanish = false;
 };
 
 // Opens the store on an etcd v3 cluster (SPEC 8).
@@ -52,6 +55,14 @@ struct EtcdStoreOptions {
 // Fencing for the user's own etcd writes: compare the lease key's create_revision with the
 // token (`baton status` names the key; Store::FencingKey gives it) in the same transaction
 // as the write.
+//
+// etcd before 3.4.28 / 3.5.11 can revoke live leases: a leader whose raft loop stalled
+// (paused, a slow disk) revokes, once it runs again, every lease it saw no renewal of, and the
+// new leader commits it (etcd-io/etcd#15247). A holder's key then vanishes before its deadline.
+// So a contender that sees the key vanish before the time etcd last promised (the holder's
+// remaining time as it read it, in whole seconds) without the holder's release waits one ttl,
+// by which the holder's deadline has passed, before it takes the lease. The guard needs
+// ttl >= 2 s (etcd's seconds).
 //
 // Queues are not offered on etcd (they need an SQL store).
 //

@@ -1,8 +1,10 @@
 #include "store_url.h"
 
+#include <spdlog/spdlog.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <cstdlib>
 #include <cstring>
 #include <regex>
 #include <string_view>
@@ -141,6 +143,14 @@ Result<StoreTarget> TargetOf(const std::string& url, Clock& clock, const OpenOpt
     etcd->clock = &clock;
     etcd->create_schema = options.create_schema;
     if (options.call_timeout) etcd->call_timeout = *options.call_timeout;
+    // Test only: the guard against leases etcd revokes early, switched off.
+    if (const char* unsafe = std::getenv("BATON_UNSAFE_ETCD_TRUST_EARLY_VANISH");
+        unsafe != nullptr && std::string(unsafe) == "1") {
+      spdlog::warn(
+          "BATON_UNSAFE_ETCD_TRUST_EARLY_VANISH=1: a lease key that etcd revokes early is taken at "
+          "once, while its holder may still be active; for tests only");
+      etcd->unsafe_trust_early_vanish = true;
+    }
     target.etcd = true;
     target.etcd_options = *etcd;
     return target;

@@ -3,6 +3,8 @@
 
 #include <signal.h>
 
+#include <cstdio>
+#include <nlohmann/json.hpp>
 #include <thread>
 
 #include "fault_proxy.h"
@@ -160,6 +162,50 @@ TEST_F(EtcdFaultTest, AFollowerCutOffFromItsPeersCostsNoLease) {
   cluster_->HealPartition();
   EXPECT_TRUE(WaitFor([&] { return Status().active().has_value(); }, 2 * kTtl + kSlack));
 }
+
+// What etcd before 3.4.28 does when a stalled leader comes back (etcd-io/etcd#15247): it
+// revokes a lease that its holder renews. Here the active baton is paused (its guardian still
+// stops the child by the deadline) and its etcd lease revoked by hand: the key vanishes
+// long before etcd's own expiry. The passive instance must not start its child while the
+// old one may still run; with the guard switched off it does, and the probes overlap.
+class EarlyRevocationTest : public EtcdFaultTest, public ::testing::WithParamInterface<bool> {};
+
+TEST_P(EarlyRevocationTest, ALeaseRevokedEarlyIsTakenOnlyOnceItsHoldersDeadlineHasPassed) {
+  const bool guarded = GetParam();
+  Start("a");
+  const std::optional<ProbeEvent> active = WaitForGroup({"a"});
+  ASSERT_TRUE(active);
+  Start("b", {.baton_env =
+                  guarded ? std::vector<std::string>{}
+                          : std::vector<std::string>{"BATON_UNSAFE_ETCD_TRUST_EARLY_VANISH=1"}});
+  ASSERT_TRUE(WaitForGroup({"a", "b"}));
+  // b has read a's remaining time at least once (one heartbeat).
+  std::this_thread::sleep_for(2 * kHeartbeat);
+
+  const std::string lease_key = Status().json()["lease"].value("key", "");
+  const auto json = nlohmann::json::parse(cluster_->Etcdctl({"get", lease_key, "-w", "json"}));
+  const int64_t etcd_lease = json.at("kvs").at(0).at("lease").get<int64_t>();
+  char hex[17];
+  std::snprintf(hex, sizeof(hex), "%llx", static_cast<unsigned long long>(etcd_lease));
+  instance("a").process.Stop();
+  cluster_->Etcdctl({"lease", "revoke", hex});
+
+  const std::optional<ProbeEvent> next = WaitForStartAfter(active->token, 2 * kTtl + kSlack);
+  ASSERT_TRUE(next) << "b never took the lease";
+  const bool old_child_alive = IsAlive(active->pid);
+  instance("a").process.Continue();
+  if (guarded) {
+    EXPECT_FALSE(old_child_alive) << "b started while a's child could still run";
+  } else {
+    EXPECT_TRUE(old_child_alive) << "without the guard b should have started at once";
+    expect_overlap_ = true;
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(, EarlyRevocationTest, ::testing::Values(true, false),
+                         [](const ::testing::TestParamInfo<bool>& param) {
+                           return param.param ? std::string("Guarded") : std::string("Unguarded");
+                         });
 
 // `migrate` and `status` on etcd, and the queue commands refused with exit 2.
 TEST_F(EtcdFaultTest, MigrateAndStatusWorkAndTheQueueCommandsAreRefused) {

@@ -3,7 +3,7 @@
 // active at once, tokens that grow, plus availability and failover times.
 //
 //   baton-chaos --store sqlite|postgresql|etcd [--duration 60s] [--seed N] [--instances 5]
-//               [--ttl 1s] [--min-each 1] [--faults kill-active,stop-active,...]
+//               [--ttl 1s (etcd: 2s)] [--min-each 1] [--faults kill-active,stop-active,...]
 //               [--record DIR] [--intervals] [--unsafe-ignore-deadline] [--baton PATH]
 //               [--probe PATH]
 //
@@ -53,7 +53,9 @@ struct Options {
   std::string mode = "lease";
   std::string store = "sqlite";
   std::string duration = "60s";
-  std::string ttl = "1s";
+  // Empty: 1s, or on etcd 2s, the least with which baton can tell a lease etcd revoked early
+  // (etcd reports remaining time in whole seconds).
+  std::string ttl;
   std::optional<uint64_t> seed;
   int instances = 5;
   int min_each = 1;
@@ -176,7 +178,10 @@ int Run(const Options& options) {
     }
   }
   const milliseconds duration = ParseMs("--duration", options.duration);
-  const milliseconds ttl = ParseMs("--ttl", options.ttl);
+  const std::string ttl_text = !options.ttl.empty()              ? options.ttl
+                               : *store_kind == StoreKind::kEtcd ? "2s"
+                                                                 : "1s";
+  const milliseconds ttl = ParseMs("--ttl", ttl_text);
   if (options.instances < 2 || options.instances > 50) Usage("--instances must be 2 to 50");
   const std::vector<FaultKind> kinds = ChooseKinds(options, *store_kind);
   const uint64_t seed = options.seed ? *options.seed : std::random_device()();
@@ -184,7 +189,7 @@ int Run(const Options& options) {
 
   std::cout << "baton-chaos: store=" << options.store << " seed=" << seed
             << " duration=" << options.duration << " instances=" << options.instances
-            << " ttl=" << options.ttl << " record=" << dir << std::endl;
+            << " ttl=" << ttl_text << " record=" << dir << std::endl;
   std::ofstream(dir + "/run.log") << "run store=" << options.store << " seed=" << seed
                                   << " instances=" << options.instances << " ttl_ms=" << ttl.count()
                                   << " mono_ns=" << test_support::MonoNowNs() << "\n";
@@ -285,7 +290,7 @@ int main(int argc, char** argv) {
   app.add_option("--duration", options.duration, "How long to inject faults (default 60s)");
   app.add_option("--seed", options.seed, "The seed of the fault schedule (default: random)");
   app.add_option("--instances", options.instances, "How many `baton run` instances (default 5)");
-  app.add_option("--ttl", options.ttl, "The instances' --ttl (default 1s)");
+  app.add_option("--ttl", options.ttl, "The instances' --ttl (default 1s; on etcd 2s)");
   app.add_option("--min-each", options.min_each,
                  "Inject each kind at least this often (default 1)");
   app.add_option("--faults", options.faults, "Only these kinds (comma-separated)")->delimiter(',');

@@ -72,20 +72,25 @@ inline void AddRange(pb::RequestOp* op, const std::string& key, const std::strin
   if (!end.empty()) range->set_range_end(end);
 }
 
-// The two keys of a lease, as one read found them.
+// The keys of a lease, as one read of its directory found them.
 struct LeaseKeys {
   std::optional<Kv> holder;
   std::optional<Kv> handover;
+  std::optional<Kv> released;
 };
 
-inline LeaseKeys Parse(const google::protobuf::RepeatedPtrField<Kv>& kvs,
-                       const std::string& holder_key, const std::string& handover_key) {
-  LeaseKeys keys;
+inline LeaseKeys Parse(const google::protobuf::RepeatedPtrField<Kv>& kvs, const Keys& keys,
+                       const LeaseKey& lease) {
+  const std::string holder = keys.Holder(lease.group, lease.name);
+  const std::string handover = keys.Handover(lease.group, lease.name);
+  const std::string released = keys.Released(lease.group, lease.name);
+  LeaseKeys found;
   for (const Kv& kv : kvs) {
-    if (kv.key() == holder_key) keys.holder = kv;
-    if (kv.key() == handover_key) keys.handover = kv;
+    if (kv.key() == holder) found.holder = kv;
+    if (kv.key() == handover) found.handover = kv;
+    if (kv.key() == released) found.released = kv;
   }
-  return keys;
+  return found;
 }
 
 // Store over etcd (see baton/etcd_store.h). Thread safety: every method from any thread;
@@ -93,7 +98,11 @@ inline LeaseKeys Parse(const google::protobuf::RepeatedPtrField<Kv>& kvs,
 class EtcdStore final : public Store {
  public:
   EtcdStore(std::unique_ptr<Client> client, const EtcdStoreOptions& options)
-      : client_(std::move(client)), keys_(options.prefix), create_schema_(options.create_schema) {}
+      : client_(std::move(client)),
+        keys_(options.prefix),
+        create_schema_(options.create_schema),
+        trust_early_vanish_(options.unsafe_trust_early_vanish),
+        clock_(options.clock != nullptr ? *options.clock : Clock::Real()) {}
 
   // Checks (or writes) the version key now if a member answers; an unreachable cluster is
   // checked at the first call that reaches it.
@@ -163,14 +172,33 @@ class EtcdStore final : public Store {
 
   // The lease as `holder` shows it. Another's remaining time is its etcd lease's, which etcd
   // reports in whole seconds, rounded down: one more request, only while another holds it.
-  Result<LeaseView> View(const std::optional<Kv>& holder, bool ours, Duration ttl) const;
+  // Notes etcd's promise (the key lives at least that long) for EarlyVanishHoldOff.
+  Result<LeaseView> View(const std::optional<Kv>& holder, bool ours, Duration ttl);
+
+  // A free lease whose last holder's key vanished before etcd's promise, without a release:
+  // etcd revoked it early (see OpenEtcdStore), and the holder may still be active until its
+  // deadline, at most a ttl after the vanishing. Returns the lease as it must be seen until
+  // then (still held by the last holder), or nullopt when it may be taken now.
+  std::optional<LeaseView> EarlyVanishHoldOff(const std::string& holder_key,
+                                              const std::optional<Kv>& released, Duration ttl);
+
+  // What this handle last saw of another instance's hold of a lease.
+  struct Sighting {
+    std::string holder;
+    uint64_t token = 0;
+    TimePoint not_before{};  // etcd's promise: the key lives at least until then.
+    std::optional<TimePoint> hold_off_until;
+  };
 
   const std::unique_ptr<Client> client_;
   const Keys keys_;
   const bool create_schema_;
+  const bool trust_early_vanish_;
+  Clock& clock_;
   std::atomic<bool> schema_checked_{false};
   std::mutex mu_;
   std::map<std::pair<std::string, std::string>, Instance> instances_;  // GUARDED_BY(mu_)
+  std::map<std::string, Sighting> sightings_;  // By holder key. GUARDED_BY(mu_)
 };
 
 }  // namespace baton::etcd_detail

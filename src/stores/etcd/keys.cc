@@ -64,4 +64,8 @@ std::string Keys::Handover(const std::string& group, const std::string& lease) c
   return LeaseDir(group, lease) + "handover";
 }
 
+std::string Keys::Released(const std::string& group, const std::string& lease) const {
+  return LeaseDir(group, lease) + "released";
+}
+
 }  // namespace baton::etcd_detail

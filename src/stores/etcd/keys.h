@@ -9,6 +9,8 @@
 //                                     lease; its create_revision is the fencing token
 //   g/<group>/l/<lease>/handover      a handover request: the member id that alone may take
 //                                     the lease next ("" for anyone), on a lease of its own
+//   g/<group>/l/<lease>/released      the token of the last interval its holder released
+//                                     (a key gone without it expired, or was revoked)
 // Names are escaped ('%' and '/' as %25 and %2F), so a group or id cannot reach another's keys.
 namespace baton::etcd_detail {
 
@@ -22,6 +24,7 @@ class Keys final {
   std::string LeaseDir(const std::string& group, const std::string& lease) const;  // A prefix.
   std::string Holder(const std::string& group, const std::string& lease) const;
   std::string Handover(const std::string& group, const std::string& lease) const;
+  std::string Released(const std::string& group, const std::string& lease) const;
 
  private:
   std::string Group(const std::string& group) const;

@@ -1,4 +1,7 @@
 // Heartbeats and releases: the lease key, its token, and the handover request beside it.
+#include <spdlog/spdlog.h>
+
+#include "baton/timing.h"
 #include "etcd_store_impl.h"
 
 namespace baton::etcd_detail {
@@ -19,7 +22,7 @@ Result<HeartbeatReply> EtcdStore::Heartbeat(const HeartbeatRequest& request) {
   range.set_range_end(PrefixEnd(dir));
   auto read = client_->Range(range, "reading the lease");
   if (!read) return read.error();
-  LeaseKeys found = Parse(read->kvs(), holder_key, handover_key);
+  LeaseKeys found = Parse(read->kvs(), keys_, request.lease);
 
   HeartbeatReply reply;
   const bool ours = found.holder && found.holder->value() == request.self.holder &&
@@ -44,6 +47,12 @@ Result<HeartbeatReply> EtcdStore::Heartbeat(const HeartbeatRequest& request) {
     if (auto r = client_->Txn(drop, "dropping a stale hold"); !r) return r.error();
     found.holder.reset();
   }
+  if (!found.holder) {
+    if (auto held_off = EarlyVanishHoldOff(holder_key, found.released, request.lease_ttl)) {
+      reply.lease = *held_off;
+      return reply;
+    }
+  }
   if (request.intent != LeaseIntent::kAcquire || found.holder || Reserved(found, request.self.id)) {
     auto view = View(found.holder, ours, request.lease_ttl);
     if (!view) return view.error();
@@ -63,7 +72,7 @@ Result<HeartbeatReply> EtcdStore::Heartbeat(const HeartbeatRequest& request) {
   auto taken = client_->Txn(take, "taking the lease");
   if (!taken) return taken.error();
   if (!taken->succeeded()) {
-    found = Parse(taken->responses(0).response_range().kvs(), holder_key, handover_key);
+    found = Parse(taken->responses(0).response_range().kvs(), keys_, request.lease);
     auto view = View(found.holder, false, request.lease_ttl);
     if (!view) return view.error();
     reply.lease = *view;
@@ -82,24 +91,74 @@ Result<bool> EtcdStore::Release(const LeaseKey& lease, const std::string& holder
   *txn.add_compare() = CreateRevision(key, static_cast<int64_t>(token));
   *txn.add_compare() = ValueIs(key, holder);
   AddDelete(txn.add_success(), key);
+  // Tells contenders the key went by its holder's will, not by an (early) revocation.
+  AddPut(txn.add_success(), keys_.Released(lease.group, lease.name), std::to_string(token), 0);
   auto reply = client_->Txn(txn, "releasing the lease");
   if (!reply) return reply.error();
   return reply->succeeded();
+}
+
+std::optional<LeaseView> EtcdStore::EarlyVanishHoldOff(const std::string& holder_key,
+                                                       const std::optional<Kv>& released,
+                                                       Duration ttl) {
+  std::lock_guard lock(mu_);
+  auto it = sightings_.find(holder_key);
+  if (it == sightings_.end() || trust_early_vanish_) return std::nullopt;
+  Sighting& seen = it->second;
+  const TimePoint now = clock_.Now();
+  if (!seen.hold_off_until) {
+    const bool released_by_holder = released && released->value() == std::to_string(seen.token);
+    if (released_by_holder || now >= seen.not_before) {
+      sightings_.erase(it);
+      return std::nullopt;
+    }
+    seen.hold_off_until = now + ttl;
+    spdlog::warn(
+        "{}: the lease key of token {} vanished {} before etcd said it could expire, without "
+        "a release: etcd revoked it early (a leader back from a stall does, etcd-io/etcd#15247); "
+        "its holder may be active until its deadline, so the lease is taken no sooner than in {}",
+        client_->describe(), seen.token,
+        FormatDuration(std::chrono::duration_cast<Duration>(seen.not_before - now)),
+        FormatDuration(ttl));
+  }
+  if (now >= *seen.hold_off_until) {
+    sightings_.erase(it);
+    return std::nullopt;
+  }
+  // Shown as still held by the last holder until then, so contenders wait for that time.
+  LeaseView view;
+  view.holder = seen.holder;
+  view.token = seen.token;
+  view.remaining = std::chrono::duration_cast<Duration>(*seen.hold_off_until - now);
+  return view;
 }
 
 bool EtcdStore::Reserved(const LeaseKeys& found, const std::string& self_id) {
   return found.handover && !found.handover->value().empty() && found.handover->value() != self_id;
 }
 
-Result<LeaseView> EtcdStore::View(const std::optional<Kv>& holder, bool ours, Duration ttl) const {
+Result<LeaseView> EtcdStore::View(const std::optional<Kv>& holder, bool ours, Duration ttl) {
   LeaseView view;
   if (!holder) return view;
   view.holder = holder->value();
   view.token = static_cast<uint64_t>(holder->create_revision());
   view.remaining = ttl;  // Ours: just renewed.
-  if (ours) return view;
+  if (ours) {
+    std::lock_guard lock(mu_);
+    sightings_.erase(holder->key());
+    return view;
+  }
+  const TimePoint asked = clock_.Now();
   auto left = client_->TimeToLive(holder->lease(), "reading the holder's etcd lease");
   if (!left) return left.error();
+  {
+    // The leader answered after `asked` with at least this much left.
+    std::lock_guard lock(mu_);
+    sightings_[holder->key()] = {.holder = view.holder,
+                                 .token = view.token,
+                                 .not_before = asked + std::chrono::seconds(left->ttl()),
+                                 .hold_off_until = std::nullopt};
+  }
   // Expired but not yet revoked: still held until etcd deletes the key, which the watch
   // reports; a positive time keeps the lease from looking free.
   view.remaining =
