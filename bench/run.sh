@@ -1,5 +1,7 @@
 #!/usr/bin/env bash
 # Runs the benchmarks the way the README reports them:
+#   0. what idle processes cost: CPU time and memory of an active and a passive `baton run`,
+#      the guardian and an idle `baton work` over a minute (bench/cost.sh);
 #   1. failover and handover times on SQLite (ttl 1s, 30 trials of each kind);
 #   2. the same on etcd (ttl 2s) on a throwaway three-member cluster, and on PostgreSQL 15, on
 #      a throwaway cluster this script starts and removes;
@@ -10,7 +12,7 @@
 #      queue peer, on the same cluster, and one table of both (bench/peer/graphile).
 # Usage: bash bench/run.sh BUILD_DIR [extra baton-failover-bench options...]
 # Environment: BATON_BENCH_ONLY=queue runs only step 5, BATON_BENCH_ONLY=etcd only the
-# failover benchmark on etcd; BATON_QUEUE_ITEMS (default 20000),
+# failover benchmark on etcd, BATON_BENCH_ONLY=cost only the idle cost (bench/cost.sh); BATON_QUEUE_ITEMS (default 20000),
 # BATON_QUEUE_SLOTS (default 1,4,16,24), BATON_QUEUE_TENANTS (default 1000,20000) and
 # BATON_QUEUE_REPEAT (default 1) shape its throughput runs; BATON_QUEUE_BATON names the baton
 # whose `work` the command mode runs (default BUILD_DIR's); BATON_BENCH_SKIP_PEER=1 skips the peer.
@@ -36,6 +38,7 @@ peer_dir="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/peer/graphile"
 needed=("$baton" "$queue_bench" "$queue_table" "$build_dir/bench/baton-queue-bench-worker")
 if [[ -z $only ]]; then needed+=("$bench" "$statements_bench" "$scale_bench"); fi
 if [[ $only == etcd ]]; then needed=("$baton" "$bench"); fi
+if [[ $only == cost ]]; then needed=("$baton"); fi
 for bin in "${needed[@]}"; do
   if [[ ! -x $bin ]]; then
     echo "bench/run.sh: $bin is missing; build the 'baton' target and the benchmarks" \
@@ -200,9 +203,16 @@ psql_admin() {
   PGCONNECT_TIMEOUT=10 psql -X -q -v ON_ERROR_STOP=1 -h 127.0.0.1 -p "$pg_port" -U postgres "$@"
 }
 
-if [[ -n $only && $only != queue && $only != etcd ]]; then
-  echo "bench/run.sh: BATON_BENCH_ONLY=$only: only 'queue' and 'etcd' are known" >&2
+if [[ -n $only && $only != queue && $only != etcd && $only != cost ]]; then
+  echo "bench/run.sh: BATON_BENCH_ONLY=$only: only 'queue', 'etcd' and 'cost' are known" >&2
   exit 2
+fi
+
+if [[ -z $only || $only == cost ]]; then
+  echo "cost of idle processes: sqlite, a minute" >&2
+  bash "$(dirname "${BASH_SOURCE[0]}")/cost.sh" "$build_dir" 60 || broken=1
+  echo
+  if [[ $only == cost ]]; then exit 0; fi
 fi
 
 if [[ -z $only ]]; then
