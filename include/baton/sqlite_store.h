@@ -24,7 +24,8 @@ struct SqliteStoreOptions {
   // Create the schema when the file has none (`baton run` on a new file). Off: an empty
   // file is refused until `baton migrate` runs.
   bool create_schema = true;
-  // How often the release watcher looks for commits by other processes.
+  // How often the release watcher looks for commits by other processes where the kernel
+  // cannot report writes to the file (no inotify); with inotify a write wakes it at once.
   Duration release_poll = std::chrono::milliseconds(5);
   // Refuse database files on network or FUSE filesystems. Tests only may turn it off.
   bool refuse_network_fs = true;

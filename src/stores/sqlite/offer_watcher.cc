@@ -33,6 +33,7 @@ OfferWatcher::OfferWatcher(std::string path, std::string describe, Clock& clock,
       poll_(poll),
       queue_(std::move(queue)),
       on_offer_(std::move(on_offer)),
+      waker_(WriteWaker::Start(path_, [this] { wakeup_.Notify(); })),
       thread_([this] { Loop(); }) {}
 
 OfferWatcher::~OfferWatcher() {
@@ -45,6 +46,7 @@ void OfferWatcher::Loop() {
   std::unique_ptr<Connection> connection;
   std::optional<int64_t> version;
   std::optional<int64_t> offers;
+  TimePoint looking_until{};
   while (!stop_.load()) {
     if (connection == nullptr) {
       // Errors are not reported: a missed wake-up only delays a worker to its next poll.
@@ -65,7 +67,13 @@ void OfferWatcher::Loop() {
         }
       }
     }
-    clock_.WaitUntil(clock_.Now() + poll_, wakeup_);
+    // With the waker, a write wakes the loop, which then looks every poll_ for kAfterWrite
+    // (the commit may not show yet); otherwise the poll is only a safety net.
+    const TimePoint now = clock_.Now();
+    const bool quick = waker_ == nullptr || now < looking_until;
+    if (clock_.WaitUntil(now + (quick ? poll_ : kSafetyPoll), wakeup_)) {
+      looking_until = clock_.Now() + kAfterWrite;
+    }
   }
 }
 

@@ -8,12 +8,14 @@
 #include "baton/clock.h"
 #include "baton/queue.h"
 #include "baton/store.h"
+#include "write_waker.h"
 
 namespace baton::sqlite_detail {
 
 // Calls `on_offer` soon after an offer to `queue` commits, in any process on the host. Like
-// the release watcher, a thread polls `PRAGMA data_version` on a connection of its own every
-// `poll`, and only when another connection has committed reads the queue's offer counter
+// the release watcher, a thread looks at `PRAGMA data_version` on a connection of its own when
+// the kernel reports a write to the file (every `poll` without inotify, and every kSafetyPoll
+// besides), and only when another connection has committed reads the queue's offer counter
 // (baton_queues.offers, one more per offer transaction); a change is an offer. Offers made
 // before the watch began are not reported: subscribe first, then claim.
 //
@@ -39,6 +41,8 @@ class OfferWatcher final : public Subscription {
 
   std::atomic<bool> stop_{false};
   Wakeup wakeup_;
+  // Wakes the loop on every write to the file (nullptr without inotify: then it polls).
+  std::unique_ptr<WriteWaker> waker_;
   std::thread thread_;  // Last: starts once everything it uses is built.
 };
 

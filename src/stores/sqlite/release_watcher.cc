@@ -38,6 +38,7 @@ ReleaseWatcher::ReleaseWatcher(std::string path, std::string describe, Clock& cl
       poll_(poll),
       lease_(std::move(lease)),
       on_release_(std::move(on_release)),
+      waker_(WriteWaker::Start(path_, [this] { wakeup_.Notify(); })),
       thread_([this] { Loop(); }) {}
 
 ReleaseWatcher::~ReleaseWatcher() {
@@ -50,6 +51,7 @@ void ReleaseWatcher::Loop() {
   std::unique_ptr<Connection> connection;
   std::optional<int64_t> version;
   std::optional<Seen> seen;
+  TimePoint looking_until{};
   while (!stop_.load()) {
     if (connection == nullptr) {
       // Errors are not reported: a failed look only delays a release to the waiting
@@ -80,7 +82,13 @@ void ReleaseWatcher::Loop() {
         }
       }
     }
-    clock_.WaitUntil(clock_.Now() + poll_, wakeup_);
+    // With the waker, a write wakes the loop, which then looks every poll_ for kAfterWrite
+    // (the commit may not show yet); otherwise the poll is only a safety net.
+    const TimePoint now = clock_.Now();
+    const bool quick = waker_ == nullptr || now < looking_until;
+    if (clock_.WaitUntil(now + (quick ? poll_ : kSafetyPoll), wakeup_)) {
+      looking_until = clock_.Now() + kAfterWrite;
+    }
   }
 }
 
