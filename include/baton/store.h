@@ -64,7 +64,10 @@ enum class LeaseIntent {
 };
 
 // One heartbeat: renew the caller's member row (re-inserting it if it was reaped), act on
-// one lease, and remove the group's expired member rows — in one atomic round trip.
+// one lease, and remove the group's expired member rows — in one atomic round trip. Only the
+// lease's holder removes them, and every caller while nobody live holds the lease, so that a
+// group of many instances pays for the search once per heartbeat interval, not once per
+// instance. A store whose members expire by themselves (etcd) reports none.
 struct HeartbeatRequest {
   LeaseKey lease;
   MemberInfo self;

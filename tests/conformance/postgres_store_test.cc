@@ -11,6 +11,7 @@
 
 #include "baton/postgres_store.h"
 #include "postgres_test_env.h"
+#include "schema.h"
 #include "test_util.h"
 
 namespace baton::conformance {
@@ -137,6 +138,79 @@ TEST_F(PostgresSchemaTest, AVersion4ProgramsHeartbeatStillWorksAndHonoursAReserv
   ASSERT_TRUE(IsOk(named));
   EXPECT_TRUE(named->acquired);
   EXPECT_EQ(named->lease.token, 2u);
+}
+
+// SPEC 5: version 6 changes who reaps (the lease's holder, or everyone while the lease has no
+// live holder) and drops members_expiry, keeping every signature. A version 5 program calls
+// the same seventeen-argument heartbeat(); it keeps its lease through the upgrade, and it and
+// this program share one group: the passive of either version leaves a dead member to the
+// holder, the holder of either version reaps it, and this program takes over from it.
+TEST_F(PostgresSchemaTest, AVersion5ProgramAndThisOneShareAGroupAcrossTheUpgradeToVersion6) {
+  PgSession admin(url_);
+  std::string older = "BEGIN; CREATE SCHEMA \"" + schema_ + "\"; CREATE TABLE " +
+                      Qualified("meta") + " (key text PRIMARY KEY, value integer NOT NULL); ";
+  for (int version = 1; version <= 5; ++version) {
+    older += postgres_detail::SchemaStepSql(version, schema_) + ";\n";
+  }
+  admin.Must(older + "INSERT INTO " + Qualified("meta") +
+             " VALUES ('schema_version', 5), ('usable_from', 1); COMMIT");
+  ASSERT_EQ(admin.Must("SELECT to_regclass('" + Qualified("members_expiry") + "') IS NOT NULL"),
+            "t");
+  // A version 5 program's heartbeat: its member row and its lease live ttl_ms.
+  const auto v5_heartbeat = [&](const std::string& id, const std::string& intent, uint64_t token,
+                                int ttl_ms) {
+    const std::string us = std::to_string(ttl_ms * 1000);
+    return admin.Must("SELECT r_held::text || ':' || r_token || ':' || r_reaped FROM " +
+                      Qualified("heartbeat") + "('g', 'active', '" + id + "', '" + id +
+                      "#1', 'h', 1, '0.0.5', 'passive', " + us + ", '" + intent + "', " + us +
+                      ", " + std::to_string(token) + ", NULL, NULL, NULL, NULL, 0)");
+  };
+  EXPECT_EQ(v5_heartbeat("old", "acquire", 0, 10000), "true:1:[]");
+  EXPECT_EQ(v5_heartbeat("dead", "acquire", 0, 300), "false:1:[]");
+
+  auto store = Open(&clock_);  // Upgrades to this version under the running group.
+  ASSERT_NE(store, nullptr);
+  EXPECT_EQ(admin.Must("SELECT value FROM " + Qualified("meta") + " WHERE key = 'schema_version'"),
+            std::to_string(PostgresSchemaVersion()));
+  EXPECT_EQ(admin.Must("SELECT value FROM " + Qualified("meta") + " WHERE key = 'usable_from'"),
+            "1");
+  EXPECT_EQ(admin.Must("SELECT to_regclass('" + Qualified("members_expiry") + "') IS NULL"), "t");
+
+  const MemberInfo b = Instance("b");
+  ASSERT_TRUE(IsOk(store->Register("g", b, std::chrono::seconds(10))));
+  std::this_thread::sleep_for(std::chrono::milliseconds(400));  // dead's row has expired.
+  Result<HeartbeatReply> passive = store->Heartbeat(Request("g", b, LeaseIntent::kAcquire));
+  ASSERT_TRUE(IsOk(passive));
+  EXPECT_FALSE(passive->acquired);
+  EXPECT_TRUE(passive->reaped.empty()) << "this program's passive reaped under a live holder";
+  EXPECT_EQ(v5_heartbeat("old", "renew", 1, 300), "true:1:[\"dead\"]")
+      << "the version 5 holder reaps";
+
+  // The version 5 holder dies; once its lease has expired and b has watched it unchanged for
+  // its ttl, b takes over; with nobody live holding the lease, b reaps the old one's row.
+  std::this_thread::sleep_for(std::chrono::milliseconds(400));
+  bool acquired = false;
+  std::vector<std::string> reaped;
+  for (int i = 0; i < 10 && !acquired; ++i) {
+    Result<HeartbeatReply> beat = store->Heartbeat(Request("g", b, LeaseIntent::kAcquire));
+    ASSERT_TRUE(IsOk(beat));
+    acquired = beat->acquired;
+    reaped.insert(reaped.end(), beat->reaped.begin(), beat->reaped.end());
+    clock_.Advance(std::chrono::milliseconds(100));
+  }
+  ASSERT_TRUE(acquired);
+  EXPECT_EQ(reaped, std::vector<std::string>{"old"});
+
+  // A version 5 passive leaves a dead member to this program's holder too.
+  EXPECT_EQ(v5_heartbeat("late", "acquire", 0, 300), "false:2:[]");
+  const MemberInfo dying = Instance("dying");
+  ASSERT_TRUE(IsOk(store->Register("g", dying, std::chrono::milliseconds(200))));
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  EXPECT_EQ(v5_heartbeat("late", "acquire", 0, 10000), "false:2:[]");
+  Result<HeartbeatReply> holder = store->Heartbeat(Request("g", b, LeaseIntent::kRenew, 2));
+  ASSERT_TRUE(IsOk(holder));
+  EXPECT_TRUE(holder->held);
+  EXPECT_EQ(holder->reaped, std::vector<std::string>{"dying"});
 }
 
 // Many instances of a new group starting at once all create the schema: one does, the others

@@ -1,4 +1,4 @@
-// SqliteStore::Heartbeat: the member row, the reaping and the lease in one BEGIN IMMEDIATE
+// SqliteStore::Heartbeat: the member row, the lease and the reaping in one BEGIN IMMEDIATE
 // transaction. Holding the write lock for the whole transaction is what makes the lease's
 // conditional writes compare-and-set: no other process can commit between our read of the
 // lease and our write of it.
@@ -54,10 +54,6 @@ Result<HeartbeatReply> SqliteStore::Heartbeat(const HeartbeatRequest& request) {
 
   if (auto r = RefreshSelf(request, time); !r) return r.error();
   HeartbeatReply reply;
-  Result<std::vector<std::string>> reaped = Reap(request.lease.group, time);
-  if (!reaped) return reaped.error();
-  reply.reaped = std::move(*reaped);
-
   bool changed = false;
   if (request.intent == LeaseIntent::kAcquire) {
     Result<bool> acquired = TryAcquire(request, time);
@@ -83,6 +79,13 @@ Result<HeartbeatReply> SqliteStore::Heartbeat(const HeartbeatRequest& request) {
     reply.held = reply.lease.holder == request.self.holder && !reply.lease.free();
   } else {
     reply.held = changed;
+  }
+  // The holder reaps, and everyone while nobody live holds the lease (the holder may be the
+  // member that died): one search per heartbeat interval, not one per instance.
+  if (reply.held || reply.lease.free() || reply.lease.holder == request.self.holder) {
+    Result<std::vector<std::string>> reaped = Reap(request.lease.group, time);
+    if (!reaped) return reaped.error();
+    reply.reaped = std::move(*reaped);
   }
   if (auto r = tx.Commit(); !r) return r.error();
   return reply;
