@@ -390,11 +390,6 @@ store_url="postgresql://baton_bench@127.0.0.1:$pg_port/baton_bench"
 stats_url="postgresql://postgres@127.0.0.1:$pg_port/baton_bench"
 "$baton" migrate --store "$store_url" >/dev/null
 
-if [[ -z $only || $only == side-by-side ]]; then
-  run_side_by_side "$@"
-  if [[ $only == side-by-side ]]; then exit 0; fi
-fi
-
 if [[ -z $only ]]; then
   echo "failover benchmark: postgresql, ttl 1s, 30 trials each (a minute or two)" >&2
   "$bench" --baton "$baton" --store "$store_url" --ttl 1s --trials 30 --instances 3 "$@" ||
@@ -409,6 +404,11 @@ if [[ -z $only ]]; then
   echo "heartbeat latency: postgresql, 500 instances, 30 s (two minutes or so)" >&2
   "$scale_bench" --store "$store_url" --instances 500 --window 30s || broken=1
   echo
+fi
+
+if [[ -z $only || $only == side-by-side ]]; then
+  run_side_by_side "$@"
+  if [[ $only == side-by-side ]]; then exit 0; fi
 fi
 
 # --- The queue benchmarks (SPEC 3) and the graphile-worker peer --------------------------
