@@ -1,6 +1,8 @@
 #pragma once
 
-// The group of `baton run` instances the benchmark drives, and every process under them.
+// The group of `baton run` instances the benchmark drives, and every process under them. For
+// the side-by-side comparison the instances can instead be `etcdctl lock --ttl` wrappers of
+// the same child (Wrapper::kEtcdctlLock).
 //
 // The benchmark makes itself a child subreaper, so a guardian (or child) orphaned when its
 // baton is SIGKILLed is reparented to the benchmark rather than to init. Everything it ever
@@ -20,11 +22,19 @@
 
 namespace baton::bench {
 
+// What each instance runs around the child.
+enum class Wrapper { kBaton, kEtcdctlLock };
+
 struct ClusterOptions {
-  std::string baton;                        // The baton binary.
-  std::string store_url;                    // Passed as --store.
-  std::string group;                        // Passed as --group.
-  std::string ttl;                          // Passed as --ttl, as written ("1s").
+  Wrapper wrapper = Wrapper::kBaton;
+  std::string baton;    // The baton binary (kBaton; `baton status` also needs it).
+  std::string etcdctl;  // The etcdctl binary (kEtcdctlLock).
+  // Passed as --store. For kEtcdctlLock an etcd:// URL: its hosts are the endpoints and its
+  // path prefixes the lock name.
+  std::string store_url;
+  std::string group;                        // Passed as --group; for etcdctl the lock's name.
+  std::string ttl;                          // Passed as --ttl, as written ("1s"); whole
+                                            // seconds for etcdctl.
   std::vector<std::string> extra_run_args;  // --heartbeat and friends, when given.
   std::vector<std::string> child;           // The command after `--`.
   std::string log_dir;                      // Each instance's output goes to <log_dir>/<id>.log.
@@ -59,10 +69,19 @@ class Cluster final {
   // Waits up to `timeout` for the instance's baton to exit; its wait status, or nullopt.
   std::optional<int> WaitExit(const std::string& id, std::chrono::milliseconds timeout);
 
-  // One `baton status --json`; nullopt when it could not be run or parsed.
+  // One `baton status --json`; nullopt when it could not be run or parsed (kBaton only).
   std::optional<GroupView> Status();
+  // Whether the group is settled with `active` holding the lease: every live instance is
+  // registered and no dead one is. For etcdctl lock, whose waiters are anonymous keys, this
+  // is a count of the keys under the lock's prefix.
+  bool Settled(const std::string& active);
 
-  // SIGTERM to every live baton, then SIGKILL to anything of ours still alive after
+  // Stops a process under the benchmark (a child that outlived its wrapper is one, inherited
+  // as subreaper): SIGTERM, SIGKILL after `patience`. True once it is gone.
+  bool StopDescendant(pid_t pid, std::chrono::milliseconds patience);
+
+  // SIGTERM to every live baton (to every etcdctl and the command it runs: etcdctl ignores
+  // SIGTERM while its command runs), then SIGKILL to anything of ours still alive after
   // `patience`. Returns the descriptions ("pid 123 (baton)") of processes that were still
   // there after every baton had exited and so had to be killed: each one is a leak.
   std::vector<std::string> Shutdown(std::chrono::milliseconds patience);
@@ -70,6 +89,10 @@ class Cluster final {
  private:
   // Collects exit statuses of every child that has ended (batons, orphans, anything).
   void ReapAll();
+  std::vector<std::string> WrapperArgv(const std::string& id) const;
+  // etcdctl's --endpoints and the lock's name, from the etcd:// store URL.
+  std::string EtcdEndpoints() const;
+  std::string LockName() const;
 
   ClusterOptions options_;
   int next_index_ = 1;

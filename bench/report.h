@@ -16,10 +16,15 @@ struct Series {
   int planned = 0;         // Trials asked for.
   int overlaps = 0;        // Children that started while another still held the lock.
   int failures = 0;        // Trials with no takeover, or that broke otherwise.
+  // etcdctl lock only (for baton either is a failure): trials whose next child started while
+  // the signalled wrapper's child still ran, and SIGTERMs after which no child started within
+  // 2 ttl + 1 s.
+  int outlived = 0;
+  int not_handed_over = 0;
 };
 
 struct ReportContext {
-  std::string store_kind;  // "sqlite", "postgresql".
+  std::string store_kind;  // "sqlite", "postgresql", "etcd".
   std::string ttl_text;    // As given: "1s".
   std::chrono::nanoseconds ttl{};
   std::chrono::nanoseconds heartbeat{};
@@ -29,6 +34,7 @@ struct ReportContext {
   double load_start = 0;
   double load_end = 0;
   long cpus = 0;
+  std::string system = "baton";  // Or "etcdctl-lock": what wraps the child.
 };
 
 // Nearest-rank percentile (p in (0, 100]) of unsorted samples; 0 when there are none.

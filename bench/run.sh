@@ -7,12 +7,18 @@
 #      a throwaway cluster this script starts and removes;
 #   3. statements per instance per heartbeat on that cluster, as pg_stat_statements counts them;
 #   4. heartbeat latency with 500 instances of one group on that cluster;
-#   5. the queue benchmarks (SPEC 3) on SQLite and on that cluster: throughput, offer-to-claim
+#   5. side by side with etcd: crash failover and graceful handover of baton on SQLite,
+#      PostgreSQL and etcd and of `etcdctl lock --ttl` on the same three-member etcd cluster,
+#      at ttl 2s and 10s, 50 trials of each (two hours or so); one table with the ratios to
+#      etcdctl in bench/results/side-by-side.md, and PNG plots there (bench/plot.py);
+#   6. the queue benchmarks (SPEC 3) on SQLite and on that cluster: throughput, offer-to-claim
 #      latency, stuck item re-claim, heartbeat under queue load; then graphile-worker, the
 #      queue peer, on the same cluster, and one table of both (bench/peer/graphile).
 # Usage: bash bench/run.sh BUILD_DIR [extra baton-failover-bench options...]
-# Environment: BATON_BENCH_ONLY=queue runs only step 5, BATON_BENCH_ONLY=etcd only the
-# failover benchmark on etcd, BATON_BENCH_ONLY=cost only the idle cost (bench/cost.sh); BATON_QUEUE_ITEMS (default 20000),
+# Environment: BATON_BENCH_ONLY=queue runs only step 6, BATON_BENCH_ONLY=side-by-side only
+# step 5, BATON_BENCH_ONLY=etcd only the failover benchmark on etcd, BATON_BENCH_ONLY=cost
+# only the idle cost (bench/cost.sh); BATON_BENCH_TRIALS (default 50) and BATON_BENCH_TTLS
+# (whole seconds, default 2,10) shape step 5; BATON_QUEUE_ITEMS (default 20000),
 # BATON_QUEUE_SLOTS (default 1,4,16,24), BATON_QUEUE_TENANTS (default 1000,20000) and
 # BATON_QUEUE_REPEAT (default 1) shape its throughput runs; BATON_QUEUE_BATON names the baton
 # whose `work` the command mode runs (default BUILD_DIR's); BATON_BENCH_SKIP_PEER=1 skips the peer.
@@ -29,6 +35,9 @@ scale_bench="$build_dir/bench/baton-pg-scale-bench"
 queue_bench="$build_dir/bench/baton-queue-bench"
 queue_table="$build_dir/bench/baton-queue-table"
 only=${BATON_BENCH_ONLY:-}
+side_trials=${BATON_BENCH_TRIALS:-50}
+side_ttls=${BATON_BENCH_TTLS:-2,10}
+results_dir="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/results"
 queue_items=${BATON_QUEUE_ITEMS:-20000}
 queue_slots=${BATON_QUEUE_SLOTS:-1,4,16,24}
 queue_tenants=${BATON_QUEUE_TENANTS:-1000,20000}
@@ -37,7 +46,7 @@ queue_baton=${BATON_QUEUE_BATON:-$baton}  # The baton whose `work` the command m
 peer_dir="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/peer/graphile"
 needed=("$baton" "$queue_bench" "$queue_table" "$build_dir/bench/baton-queue-bench-worker")
 if [[ -z $only ]]; then needed+=("$bench" "$statements_bench" "$scale_bench"); fi
-if [[ $only == etcd ]]; then needed=("$baton" "$bench"); fi
+if [[ $only == etcd || $only == side-by-side ]]; then needed=("$baton" "$bench"); fi
 if [[ $only == cost ]]; then needed=("$baton"); fi
 for bin in "${needed[@]}"; do
   if [[ ! -x $bin ]]; then
@@ -203,10 +212,26 @@ psql_admin() {
   PGCONNECT_TIMEOUT=10 psql -X -q -v ON_ERROR_STOP=1 -h 127.0.0.1 -p "$pg_port" -U postgres "$@"
 }
 
-if [[ -n $only && $only != queue && $only != etcd && $only != cost ]]; then
-  echo "bench/run.sh: BATON_BENCH_ONLY=$only: only 'queue', 'etcd' and 'cost' are known" >&2
+for ttl in ${side_ttls//,/ }; do
+  if [[ ! $ttl =~ ^[1-9][0-9]*$ ]]; then
+    echo "bench/run.sh: BATON_BENCH_TTLS=$side_ttls: whole seconds, like 2,10" \
+      "(etcdctl lock --ttl takes no fraction)" >&2
+    exit 2
+  fi
+done
+if [[ ! $side_trials =~ ^[1-9][0-9]*$ ]]; then
+  echo "bench/run.sh: BATON_BENCH_TRIALS=$side_trials is not a whole number of at least 1" >&2
   exit 2
 fi
+
+case $only in
+  '' | queue | etcd | cost | side-by-side) ;;
+  *)
+    echo "bench/run.sh: BATON_BENCH_ONLY=$only: only 'queue', 'etcd', 'side-by-side' and" \
+      "'cost' are known" >&2
+    exit 2
+    ;;
+esac
 
 if [[ -z $only || $only == cost ]]; then
   echo "cost of idle processes: sqlite, a minute" >&2
@@ -238,6 +263,114 @@ if [[ -z $only || $only == etcd ]]; then
   fi
   if [[ $only == etcd ]]; then exit 0; fi
 fi
+
+# --- Side by side with etcd: baton on each store and `etcdctl lock --ttl` ----------------
+
+# The python3 that has Debian's packages (a python3 earlier on PATH may not see them).
+debian_python() {
+  if [[ -x /usr/bin/python3 ]]; then echo /usr/bin/python3; else command -v python3; fi
+}
+
+# Whether matplotlib loads, installing Debian's python3-matplotlib when it does not and we
+# are root. Never fails the run: without it there are no plots, and it says so.
+prepare_matplotlib() {
+  local py=$1 log
+  "$py" -c 'import matplotlib' 2>/dev/null && return 0
+  if ((EUID != 0)); then
+    echo "bench/run.sh: no plots: python3-matplotlib is missing (install it, or run as root)" >&2
+    return 1
+  fi
+  echo "bench/run.sh: installing python3-matplotlib for the plots" >&2
+  log=$(mktemp /tmp/baton-bench-apt-XXXXXX)
+  if ! DEBIAN_FRONTEND=noninteractive apt-get install -y python3-matplotlib >"$log" 2>&1; then
+    DEBIAN_FRONTEND=noninteractive apt-get update >>"$log" 2>&1 || true
+    DEBIAN_FRONTEND=noninteractive apt-get install -y python3-matplotlib >>"$log" 2>&1 || true
+  fi
+  if ! "$py" -c 'import matplotlib' 2>/dev/null; then
+    tail -n 5 "$log" >&2
+    echo "bench/run.sh: no plots: python3-matplotlib did not install" >&2
+    rm -f -- "$log"
+    return 1
+  fi
+  rm -f -- "$log"
+}
+
+# Rough minutes one baton-failover-bench run of both kinds takes: each trial waits the ttl
+# (crash) or up to 2 ttl + 1 s (etcdctl lock on SIGTERM, which hands nothing over), and the
+# group settles for 2.5 heartbeats before each (baton: ttl/5, etcd's client: ttl/3).
+side_minutes() {
+  local system=$1 ttl=$2 per_trial
+  if [[ $system == etcdctl ]]; then
+    per_trial=$((ttl + 5 * ttl / 6 + 1 + 2 * ttl + 1 + 5 * ttl / 6 + 1))
+  else
+    per_trial=$((ttl + ttl / 2 + 1 + ttl / 2 + 1))
+  fi
+  echo $(((side_trials * per_trial + 59) / 60))
+}
+
+# Step 5. Appends one JSON line per trial to bench/results/side-by-side.jsonl (started
+# afresh), prints each run's own table on stderr with the progress, then the joined table on
+# stdout and in bench/results/side-by-side.md, and the plots beside it.
+run_side_by_side() {
+  local jsonl="$results_dir/side-by-side.jsonl" load_before ttl what minutes py started
+  local have_etcd=1 script_dir
+  script_dir="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+  mkdir -p "$results_dir"
+  : >"$jsonl"
+  load_before=$(cut -d' ' -f1 /proc/loadavg)
+  if [[ ! -x /usr/bin/etcd || ! -x /usr/bin/etcdctl ]]; then
+    echo "bench/run.sh: no etcd or etcdctl (install etcd-server and etcd-client); side by" \
+      "side without etcd" >&2
+    have_etcd=0
+    broken=1
+  elif ! start_etcd; then
+    echo "bench/run.sh: the etcd cluster did not start; side by side without etcd" >&2
+    have_etcd=0
+    broken=1
+  fi
+  for ttl in ${side_ttls//,/ }; do
+    for what in sqlite postgresql etcd etcdctl; do
+      local store_args=()
+      case $what in
+        sqlite) store_args=(--store-kind sqlite) ;;
+        postgresql) store_args=(--store "$store_url") ;;
+        etcd | etcdctl)
+          ((have_etcd)) || continue
+          store_args=(--store "etcd://$etcd_endpoints/bench/")
+          ;;
+      esac
+      if [[ $what == etcdctl ]]; then store_args+=(--wrapper etcdctl-lock); fi
+      minutes=$(side_minutes "$what" "$ttl")
+      echo "side by side: $what, ttl ${ttl}s, $side_trials trials of each kind" \
+        "(about $minutes min)" >&2
+      started=$SECONDS
+      "$bench" --baton "$baton" "${store_args[@]}" --ttl "${ttl}s" --trials "$side_trials" \
+        --instances 3 --results "$jsonl" "$@" >&2 || broken=1
+      echo "side by side: $what, ttl ${ttl}s took $((SECONDS - started)) s" >&2
+    done
+  done
+  stop_etcd
+  py=$(debian_python)
+  if "$py" "$script_dir/side_by_side.py" --load-before "$load_before" "$jsonl" \
+    >"$results_dir/side-by-side.md"; then
+    echo
+    cat "$results_dir/side-by-side.md"
+    echo
+    echo "(in $results_dir/side-by-side.md; one line per trial in $jsonl)" >&2
+  else
+    broken=1
+  fi
+  plot_results "$jsonl"
+}
+
+# PNG plots of result lines into bench/results (bench/plot.py draws what it knows of them).
+plot_results() {
+  local py
+  py=$(debian_python)
+  if prepare_matplotlib "$py"; then
+    "$py" "$(dirname "${BASH_SOURCE[0]}")/plot.py" --out "$results_dir" "$@" || broken=1
+  fi
+}
 
 if [[ ! -x $pg_bin/initdb ]]; then
   echo "bench/run.sh: no PostgreSQL 15 at $pg_bin (set BATON_PG_BIN); PostgreSQL not measured" >&2
@@ -271,6 +404,11 @@ if [[ -z $only ]]; then
   echo "heartbeat latency: postgresql, 500 instances, 30 s (two minutes or so)" >&2
   "$scale_bench" --store "$store_url" --instances 500 --window 30s || broken=1
   echo
+fi
+
+if [[ -z $only || $only == side-by-side ]]; then
+  run_side_by_side "$@"
+  if [[ $only == side-by-side ]]; then exit 0; fi
 fi
 
 # --- The queue benchmarks (SPEC 3) and the graphile-worker peer --------------------------
@@ -367,3 +505,4 @@ echo
 if cp "$queue_results" "$build_dir/bench/queue-results.jsonl" 2>/dev/null; then
   echo "(the result lines are in $build_dir/bench/queue-results.jsonl)" >&2
 fi
+plot_results "$queue_results"

@@ -69,7 +69,10 @@ int ChildMain(const std::string& fifo_path, const std::string& lock_path) {
   if (lock_fd >= 0 && flock(lock_fd, LOCK_EX | LOCK_NB) != 0) overlap = errno == EWOULDBLOCK;
   // The descriptor stays open, and the lock held, until the process ends.
 
+  // Under `etcdctl lock` the lock's revision stands in for baton's token: it too grows with
+  // every acquisition.
   const char* token = std::getenv("BATON_TOKEN");
+  if (token == nullptr) token = std::getenv("ETCD_LOCK_REV");
   const char* instance = std::getenv("BATON_INSTANCE");
   char line[512];
   const int n = std::snprintf(
@@ -84,6 +87,12 @@ int ChildMain(const std::string& fifo_path, const std::string& lock_path) {
   }
   if (fifo >= 0) close(fifo);
 
+  // A child that started beside another (etcdctl lock leaves its child running when it dies)
+  // takes the flock once the other is gone, so the next overlap is still seen.
+  const timespec lock_retry{0, 10'000'000};
+  while (overlap && lock_fd >= 0 && flock(lock_fd, LOCK_EX | LOCK_NB) != 0) {
+    if (sigtimedwait(&stop, nullptr, &lock_retry) > 0) return 0;
+  }
   int sig = 0;
   while (sigwait(&stop, &sig) != 0) {
   }

@@ -3,7 +3,8 @@
 // The benchmark's child and the channel its start lines come back on.
 //
 // The child is this same program run as `baton-failover-bench __child FIFO LOCK` under
-// `baton run`. It reads CLOCK_MONOTONIC as the first thing it does, writes one line
+// `baton run` (or `etcdctl lock`, which gives it ETCD_LOCK_REV for a token). It reads
+// CLOCK_MONOTONIC as the first thing it does, writes one line
 //   start token=N instance=ID pid=P mono_ns=T overlap=0|1
 // into the FIFO, and then waits for SIGTERM, on which it exits at once (SPEC 2: "measured
 // with a child that exits at once on SIGTERM"). overlap=1 means another child still held
