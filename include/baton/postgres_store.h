@@ -56,7 +56,8 @@ struct PostgresStoreOptions {
 // created the schema; grant another role USAGE on the schema and EXECUTE on the function.
 //
 // Releases, acquisitions and renewals are announced with NOTIFY on a channel per group
-// (`<schema>.channel(group)`), so WatchReleases() wakes waiting instances at once.
+// (`<schema>.channel(group)`), so WatchReleases() wakes waiting instances at once. The store
+// LISTENs on the connection its calls use: one server backend per store, watching included.
 // PgBouncer in transaction mode breaks LISTEN.
 //
 // If the database cannot be reached now, the store is returned anyway and every call fails

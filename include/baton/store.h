@@ -142,7 +142,8 @@ struct SchemaInfo {
   int supported = 0;  // Newest version this program knows.
 };
 
-// A registration for release notifications; destroying it stops them.
+// A registration for release notifications; destroying it stops them. Destroy it before the
+// store that made it.
 class Subscription {
  public:
   virtual ~Subscription() = default;

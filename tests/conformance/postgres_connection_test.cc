@@ -111,6 +111,42 @@ TEST_F(PostgresConnectionTest, OneStatementPerHeartbeatAndNoneWhileIdle) {
   EXPECT_EQ(released.calls(), 0);
 }
 
+// One server backend per store: the heartbeats and the LISTEN share the connection, and a
+// release still reaches the watcher at once, also while the watcher's own heartbeats run.
+TEST_F(PostgresConnectionTest, OneConnectionCarriesTheHeartbeatsAndTheListen) {
+  auto holder = Open(&real_);
+  auto waiter = Open(&real_);
+  ASSERT_NE(holder, nullptr);
+  ASSERT_NE(waiter, nullptr);
+  const MemberInfo a = Instance("a");
+  const MemberInfo b = Instance("b");
+  Result<HeartbeatReply> acquired = holder->Heartbeat(Request("g", a, LeaseIntent::kAcquire));
+  ASSERT_TRUE(IsOk(acquired));
+  ReleaseCounter released;
+  auto watch = waiter->WatchReleases(LeaseKey{.group = "g"}, released.Callback());
+  ASSERT_TRUE(IsOk(waiter->Heartbeat(Request("g", b, LeaseIntent::kAcquire))));
+  std::this_thread::sleep_for(milliseconds(200));  // Let the watcher LISTEN.
+  PgSession admin(cluster_->Url());
+  const std::string backends = "SELECT count(*) FROM pg_stat_activity WHERE datname = '" +
+                               database_ + "' AND application_name = 'baton'";
+  EXPECT_EQ(admin.Must(backends), "2") << "the holder's and the waiter's, one each";
+
+  // The waiter's heartbeats read the replies that carry the holder's renewals along.
+  for (int i = 0; i < 5; ++i) {
+    ASSERT_TRUE(IsOk(holder->Heartbeat(Request("g", a, LeaseIntent::kRenew, 1))));
+    ASSERT_TRUE(IsOk(waiter->Heartbeat(Request("g", b, LeaseIntent::kAcquire))));
+  }
+  EXPECT_EQ(released.calls(), 0);
+  const TimePoint start = BootClock::now();
+  ASSERT_TRUE(IsOk(holder->Release(LeaseKey{.group = "g"}, a.holder, 1)));
+  ASSERT_TRUE(released.WaitFor(1, seconds(5)));
+  const Duration took = BootClock::now() - start;
+  EXPECT_LT(took, milliseconds(250))
+      << "the release took " << std::chrono::duration_cast<milliseconds>(took).count()
+      << " ms to reach the watcher";
+  EXPECT_EQ(admin.Must(backends), "2");
+}
+
 TEST_F(PostgresConnectionTest, ReleaseWakesAWatcherAtOnce) {
   auto holder = Open(&real_);
   auto waiter = Open(&real_);

@@ -3,6 +3,7 @@
 #include "conninfo.h"
 
 #include <poll.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <array>
@@ -282,6 +283,7 @@ Result<Rows> Connection::Finish(Effect effect, std::string_view what, ServerErro
     }
   }
   if (PQstatus(conn_) == CONNECTION_BAD) return Lost(effect, what, "the connection was lost");
+  CollectNotifications();
   if (reconnect) lost_ = true;
   if (error) return *error;
   return rows;
@@ -341,12 +343,46 @@ bool Connection::AwaitInput(TimePoint deadline, int wake_fd) {
   return !lost();
 }
 
+bool Connection::ConsumeInput() {
+  if (lost()) return false;
+  if (PQconsumeInput(conn_) == 0) {
+    lost_ = true;
+    return false;
+  }
+  return true;
+}
+
+std::string Connection::error_message() const {
+  return conn_ != nullptr ? Trimmed(PQerrorMessage(conn_)) : "the connection was closed";
+}
+
+int Connection::socket() const { return lost() ? -1 : PQsocket(conn_); }
+
+void Connection::CollectNotifications() {
+  if (conn_ == nullptr) return;
+  bool any = false;
+  while (PGnotify* notify = PQnotifies(conn_)) {
+    notifications_.push_back(Notification{.channel = notify->relname, .payload = notify->extra});
+    PQfreemem(notify);
+    any = true;
+  }
+  if (any && notification_wake_ >= 0) {
+    const uint64_t one = 1;
+    (void)!write(notification_wake_, &one, sizeof(one));
+  }
+}
+
 std::optional<Connection::Notification> Connection::NextNotification() {
-  if (conn_ == nullptr) return std::nullopt;
-  PGnotify* notify = PQnotifies(conn_);
-  if (notify == nullptr) return std::nullopt;
-  Notification n{.channel = notify->relname, .payload = notify->extra};
-  PQfreemem(notify);
+  if (notifications_.empty() && conn_ != nullptr) {
+    if (PGnotify* notify = PQnotifies(conn_)) {
+      Notification n{.channel = notify->relname, .payload = notify->extra};
+      PQfreemem(notify);
+      return n;
+    }
+  }
+  if (notifications_.empty()) return std::nullopt;
+  Notification n = std::move(notifications_.front());
+  notifications_.pop_front();
   return n;
 }
 

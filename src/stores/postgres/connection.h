@@ -3,6 +3,7 @@
 #include <libpq-fe.h>
 
 #include <cstdint>
+#include <deque>
 #include <memory>
 #include <optional>
 #include <set>
@@ -111,14 +112,24 @@ class Connection final {
   // clock, or `wake_fd` becomes readable; then reads what arrived. false when the connection
   // was lost.
   bool AwaitInput(TimePoint deadline, int wake_fd);
-  // The next notification that arrived, if any.
+  // Reads whatever the server has sent, without waiting. false when the connection was lost.
+  bool ConsumeInput();
+  // The next notification that arrived, if any: those a statement's reply brought along
+  // first, then any read since.
   struct Notification {
     std::string channel;
     std::string payload;
   };
   std::optional<Notification> NextNotification();
+  // An eventfd written to whenever a statement's reply brought notifications along, so that
+  // whoever waits for them on another thread knows to look (-1: nobody).
+  void SetNotificationWake(int fd) { notification_wake_ = fd; }
+  // The socket, for a poll() by the thread that waits for notifications; -1 when lost.
+  int socket() const;
 
   bool lost() const;
+  // What libpq last said went wrong, on one line.
+  std::string error_message() const;
   const std::string& describe() const { return settings_.describe; }
 
  private:
@@ -131,6 +142,9 @@ class Connection final {
   Error Lost(Effect effect, std::string_view what, const std::string& why);
   Error Refused(std::string_view what, const PGresult* result, ServerError* refused) const;
   Result<void> Prepare(const Statement& statement);
+  // Moves what libpq has parsed into `notifications_`, and writes `notification_wake_` if
+  // anything came.
+  void CollectNotifications();
 
   PGconn* conn_;
   const ConnectionSettings settings_;
@@ -138,6 +152,8 @@ class Connection final {
   const Duration call_timeout_;
   std::set<std::string, std::less<>> prepared_;
   bool lost_ = false;
+  std::deque<Notification> notifications_;
+  int notification_wake_ = -1;
 };
 
 }  // namespace baton::postgres_detail

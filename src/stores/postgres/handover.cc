@@ -21,7 +21,7 @@ Result<HandoverReply> PostgresStore::RequestHandover(const HandoverRequest& requ
   if (request.lease.group.empty() || request.lease.name.empty()) {
     return Error(ErrorCode::kInvalidArgument, "a handover request needs a group and a lease");
   }
-  std::lock_guard lock(mu_);
+  std::lock_guard lock(shared_.mu);
   Result<Connection*> connection = Ready();
   if (!connection) return connection.error();
   Result<Rows> rows =

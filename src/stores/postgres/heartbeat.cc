@@ -62,7 +62,7 @@ std::vector<Param> PostgresStore::HeartbeatParams(const HeartbeatRequest& reques
 
 Result<HeartbeatReply> PostgresStore::Heartbeat(const HeartbeatRequest& request) {
   if (auto r = CheckMemberIdentity(request.lease.group, request.self); !r) return r.error();
-  std::lock_guard lock(mu_);
+  std::lock_guard lock(shared_.mu);
   Result<Connection*> connection = Ready();
   if (!connection) return connection.error();
   // How long we have watched counts up to the moment the request leaves: the database may

@@ -7,7 +7,6 @@
 
 #include "conninfo.h"
 #include "postgres_store_impl.h"
-#include "release_watcher.h"
 #include "schema.h"
 
 namespace baton {
@@ -110,16 +109,17 @@ PostgresStore::PostgresStore(const PostgresStoreOptions& options, Clock& clock,
       create_schema_(options.create_schema),
       clock_(clock),
       settings_(std::move(settings)),
-      statements_(options.schema) {}
+      statements_(options.schema),
+      listener_(shared_, settings_, statements_.read_lease, statements_.channel, clock_, watch_) {}
 
 Result<Connection*> PostgresStore::Connected() {
-  if (connection_ != nullptr && connection_->lost()) connection_.reset();
-  if (connection_ == nullptr) {
+  if (shared_.connection != nullptr && shared_.connection->lost()) shared_.connection.reset();
+  if (shared_.connection == nullptr) {
     Result<std::unique_ptr<Connection>> opened = Connection::Open(settings_, clock_);
     if (!opened) return opened.error();
-    connection_ = std::move(*opened);
+    shared_.Install(std::move(*opened));
   }
-  return connection_.get();
+  return shared_.connection.get();
 }
 
 Result<Connection*> PostgresStore::Ready() {
@@ -131,7 +131,7 @@ Result<Connection*> PostgresStore::Ready() {
 }
 
 Result<void> PostgresStore::Start() {
-  std::lock_guard lock(mu_);
+  std::lock_guard lock(shared_.mu);
   Result<Connection*> ready = Ready();
   // Unreachable now is not a reason to fail: every call connects again, and the caller
   // retries with backoff. Anything else (a refused password, a wrong schema) is.
@@ -140,7 +140,7 @@ Result<void> PostgresStore::Start() {
 }
 
 Result<SchemaInfo> PostgresStore::Migrate() {
-  std::lock_guard lock(mu_);
+  std::lock_guard lock(shared_.mu);
   Result<Connection*> connection = Connected();
   if (!connection) return connection.error();
   Result<SchemaInfo> migrated = MigrateSchema(**connection, schema_);
@@ -151,7 +151,7 @@ Result<SchemaInfo> PostgresStore::Migrate() {
 Result<void> PostgresStore::Register(const std::string& group, const MemberInfo& self,
                                      Duration ttl) {
   if (auto r = CheckMemberIdentity(group, self); !r) return r;
-  std::lock_guard lock(mu_);
+  std::lock_guard lock(shared_.mu);
   Result<Connection*> connection = Ready();
   if (!connection) return connection.error();
   ServerError refused;
@@ -170,7 +170,7 @@ Result<void> PostgresStore::Register(const std::string& group, const MemberInfo&
 
 Result<bool> PostgresStore::Release(const LeaseKey& lease, const std::string& holder,
                                     uint64_t token) {
-  std::lock_guard lock(mu_);
+  std::lock_guard lock(shared_.mu);
   Result<Connection*> connection = Ready();
   if (!connection) return connection.error();
   Result<Rows> rows =
@@ -182,7 +182,7 @@ Result<bool> PostgresStore::Release(const LeaseKey& lease, const std::string& ho
 }
 
 Result<void> PostgresStore::Unregister(const std::string& group, const MemberInfo& self) {
-  std::lock_guard lock(mu_);
+  std::lock_guard lock(shared_.mu);
   Result<Connection*> connection = Ready();
   if (!connection) return connection.error();
   Result<Rows> rows = (*connection)
@@ -194,7 +194,7 @@ Result<void> PostgresStore::Unregister(const std::string& group, const MemberInf
 
 Result<GroupSnapshot> PostgresStore::Snapshot(const std::string& group,
                                               const std::string& lease_name) {
-  std::lock_guard lock(mu_);
+  std::lock_guard lock(shared_.mu);
   Result<Connection*> connection = Ready();
   if (!connection) return connection.error();
   Result<Rows> rows =
@@ -231,8 +231,7 @@ Result<GroupSnapshot> PostgresStore::Snapshot(const std::string& group,
 
 std::unique_ptr<Subscription> PostgresStore::WatchReleases(const LeaseKey& lease,
                                                            std::function<void()> on_release) {
-  return std::make_unique<ReleaseWatcher>(settings_, statements_.read_lease, statements_.channel,
-                                          clock_, watch_, lease, std::move(on_release));
+  return listener_.Watch(lease, std::move(on_release));
 }
 
 }  // namespace postgres_detail

@@ -8,6 +8,7 @@
 #include "baton/store.h"
 #include "connection.h"
 #include "lease_watch.h"
+#include "release_listener.h"
 
 namespace baton::postgres_detail {
 
@@ -29,8 +30,8 @@ struct Statements {
 // function of the schema where it writes, in its own transaction.
 //
 // Thread safety: every method may be called from any thread; one mutex serializes the use of
-// the connection. WatchReleases() runs a thread with a connection of its own, which also
-// feeds the lease watch.
+// the connection. WatchReleases() LISTENs on that same connection, with a thread that reads
+// notifications between calls and also feeds the lease watch (release_listener.h).
 class PostgresStore final : public Store {
  public:
   PostgresStore(const PostgresStoreOptions& options, Clock& clock, ConnectionSettings settings);
@@ -50,9 +51,9 @@ class PostgresStore final : public Store {
   std::string Describe() const override { return settings_.describe; }
 
  private:
-  // REQUIRES: mu_ held. The connection, (re)opened if there is none or it was lost.
+  // REQUIRES: shared_.mu held. The connection, (re)opened if there is none or it was lost.
   Result<Connection*> Connected();
-  // REQUIRES: mu_ held. Connected(), and the schema checked (or created) once per store.
+  // REQUIRES: shared_.mu held. Connected(), and the schema checked (or created) once per store.
   Result<Connection*> Ready();
   // The heartbeat's parameters, with what the lease watch says (heartbeat.cc).
   std::vector<Param> HeartbeatParams(const HeartbeatRequest& request, TimePoint sent) const;
@@ -65,9 +66,9 @@ class PostgresStore final : public Store {
 
   const std::shared_ptr<LeaseWatch> watch_ = std::make_shared<LeaseWatch>();
 
-  std::mutex mu_;  // Guards everything below.
-  std::unique_ptr<Connection> connection_;
+  SharedConnection shared_;  // Its mutex also guards schema_checked_.
   bool schema_checked_ = false;
+  ReleaseListener listener_;  // After shared_, which it uses until it is destroyed.
 };
 
 // kConflict for an id in use, from the BT002 that put_member raised.
