@@ -141,7 +141,8 @@ TEST_F(PostgresSchemaTest, AVersion4ProgramsHeartbeatStillWorksAndHonoursAReserv
 }
 
 // SPEC 5: version 6 changes who reaps (the lease's holder, or everyone while the lease has no
-// live holder) and drops members_expiry, keeping every signature. A version 5 program calls
+// live holder), drops members_expiry and folds heartbeat_v1 into heartbeat(), keeping the
+// signatures programs call. A version 5 program calls
 // the same seventeen-argument heartbeat(); it keeps its lease through the upgrade, and it and
 // this program share one group: the passive of either version leaves a dead member to the
 // holder, the holder of either version reaps it, and this program takes over from it.
@@ -175,6 +176,10 @@ TEST_F(PostgresSchemaTest, AVersion5ProgramAndThisOneShareAGroupAcrossTheUpgrade
   EXPECT_EQ(admin.Must("SELECT value FROM " + Qualified("meta") + " WHERE key = 'usable_from'"),
             "1");
   EXPECT_EQ(admin.Must("SELECT to_regclass('" + Qualified("members_expiry") + "') IS NULL"), "t");
+  EXPECT_EQ(admin.Must("SELECT count(*) FROM pg_proc WHERE proname = 'heartbeat_v1' AND "
+                       "pronamespace = '\"" +
+                       schema_ + "\"'::regnamespace"),
+            "0");
 
   const MemberInfo b = Instance("b");
   ASSERT_TRUE(IsOk(store->Register("g", b, std::chrono::seconds(10))));

@@ -20,8 +20,9 @@ namespace baton::postgres_detail {
 // worker's finished items in the same statement (schema_v4.sql), and makes version 3's claim()
 // call it. Version 5 adds handovers (schema_v5.sql: step-down and --priority) and a heartbeat()
 // that reports them, with version 1's sixteen-argument heartbeat() now calling it. Version 6
-// (schema_v6.sql) drops members_expiry and has only the lease's holder reap, or everyone while
-// the lease has no live holder; every signature stays as it was.
+// (schema_v6.sql) drops members_expiry, has only the lease's holder reap (or everyone while
+// the lease has no live holder), and folds heartbeat_v1 back into heartbeat(); the signatures
+// programs call stay as they were.
 // Every version must stay usable by the previous release (rolling upgrades).
 inline constexpr int kSchemaVersion = 6;
 // The oldest schema version whose programs can use kSchemaVersion; written beside it.

@@ -16,25 +16,33 @@
 -- member rows through the primary key: once per heartbeat interval per group, where each
 -- member's own update is now HOT (the table's fillfactor 70 leaves the room).
 --
--- Tables, functions and their signatures are otherwise unchanged: programs of versions 1 to 5
--- call the same heartbeat() as this version's, and reap by the same rule.
+-- Tables and the functions programs call keep their signatures: programs of versions 1 to 5
+-- call the same heartbeat() as this version's, and reap by the same rule. Version 1's body,
+-- which version 5 kept as heartbeat_v1 behind its heartbeat(), is folded back into it.
 
 DROP INDEX IF EXISTS {{schema}}.members_expiry;
 
--- Version 1's heartbeat (renamed heartbeat_v1 by version 5), with the reaping moved after the
--- lease and done only by the rule above. Everything else is as it was.
-CREATE OR REPLACE FUNCTION {{schema}}.heartbeat_v1(
+-- The heartbeat of this version, and of version 5 programs, which call it with the same
+-- seventeen arguments (programs of versions 1 to 4 call the sixteen-argument wrapper of version
+-- 5, which calls this one). Version 5 made it a wrapper around version 1's body, renamed
+-- heartbeat_v1; the nested call was a function scan of its own and cost the server more than
+-- the statements it ran, so the body is back in one function, with the reaping moved after the
+-- lease and done by the rule above. Everything else is as in versions 1 and 5: see
+-- schema_v1.sql and schema_v5.sql for the rules of each step.
+CREATE OR REPLACE FUNCTION {{schema}}.heartbeat(
     p_group text, p_name text, p_id text, p_holder text, p_host text, p_pid bigint,
     p_version text, p_role text, p_member_ttl_us bigint, p_intent text, p_lease_ttl_us bigint,
     p_token bigint, p_watched_holder text, p_watched_token bigint, p_watched_renewals bigint,
-    p_watched_us bigint,
+    p_watched_us bigint, p_priority bigint,
     OUT r_held boolean, OUT r_acquired boolean, OUT r_holder text, OUT r_token bigint,
-    OUT r_renewals bigint, OUT r_remaining_us bigint, OUT r_ttl_us bigint, OUT r_reaped text)
+    OUT r_renewals bigint, OUT r_remaining_us bigint, OUT r_ttl_us bigint, OUT r_reaped text,
+    OUT r_handover_to text)
 LANGUAGE plpgsql AS $$
 DECLARE
   v_now       timestamptz := clock_timestamp();
   v_lease_ttl interval := p_lease_ttl_us * interval '1 microsecond';
   v_lease     {{schema}}.leases%ROWTYPE;
+  v_intent    text := p_intent;
 BEGIN
   r_held := false;
   r_acquired := false;
@@ -49,8 +57,21 @@ BEGIN
     PERFORM {{schema}}.put_member(p_group, p_id, p_holder, p_host, p_pid, p_version, p_role,
                                   p_member_ttl_us, v_now);
   END IF;
+  IF p_priority <> 0 THEN
+    UPDATE {{schema}}.members SET priority = p_priority
+     WHERE group_name = p_group AND id = p_id AND holder = p_holder AND priority <> p_priority;
+  END IF;
 
-  IF p_intent = 'renew' THEN
+  -- A released lease reserved for another member by a step-down: only observe it.
+  IF p_intent = 'acquire' AND EXISTS (
+      SELECT 1 FROM {{schema}}.handovers h
+        JOIN {{schema}}.leases l USING (group_name, name)
+       WHERE h.group_name = p_group AND h.name = p_name AND h.token = l.token
+         AND h.to_id NOT IN ('', p_id) AND h.reserved_until > clock_timestamp()) THEN
+    v_intent := 'observe';
+  END IF;
+
+  IF v_intent = 'renew' THEN
     UPDATE {{schema}}.leases
        SET renewals = renewals + 1, ttl_us = p_lease_ttl_us, expires_at = v_now + v_lease_ttl
      -- Compare-and-set on holder and token only: a lease nobody took is still its holder's
@@ -63,7 +84,7 @@ BEGIN
     IF r_held THEN
       PERFORM {{schema}}.announce('renew', p_group, p_name, p_holder, p_token, r_renewals);
     END IF;
-  ELSIF p_intent = 'acquire' THEN
+  ELSIF v_intent = 'acquire' THEN
     PERFORM 1 FROM {{schema}}.leases WHERE group_name = p_group AND name = p_name;
     IF NOT FOUND THEN
       INSERT INTO {{schema}}.leases
@@ -127,8 +148,17 @@ BEGIN
                               * 1000000)::bigint;
     END IF;
   END IF;
-  IF p_intent = 'observe' THEN
+  IF v_intent = 'observe' THEN
     r_held := r_holder = p_holder AND r_remaining_us > 0;
+  END IF;
+  IF p_intent = 'renew' AND r_held THEN
+    SELECT to_id INTO r_handover_to FROM {{schema}}.handovers
+     WHERE group_name = p_group AND name = p_name AND token = p_token;
   END IF;
 END
 $$;
+
+-- Nothing calls version 1's body any more.
+DROP FUNCTION IF EXISTS {{schema}}.heartbeat_v1(text, text, text, text, text, bigint, text, text,
+                                                bigint, text, bigint, bigint, text, bigint,
+                                                bigint, bigint);
