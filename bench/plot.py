@@ -132,7 +132,48 @@ def plot_queue_throughput(rows, out_dir):
     return [path]
 
 
-PLOTS = [plot_failover, plot_queue_throughput]
+def plot_scale(rows, out_dir):
+    """Heartbeat latency (client side, p50 and p99) and the server's CPU per heartbeat against
+    the instance count in one group, and against the group count with 5 instances each
+    (baton-pg-scale-bench's lines)."""
+    rows = [r for r in rows if r.get("kind") == "scale" and r.get("heartbeats")]
+    series = [("instances in one group", "instances",
+               sorted((r for r in rows if r["groups"] == 1), key=lambda r: r["instances"])),
+              ("groups of 5 instances", "groups",
+               sorted((r for r in rows if r["groups"] > 1 and r["per_group"] == 5),
+                      key=lambda r: r["groups"]))]
+    series = [s for s in series if s[2]]
+    if not series:
+        return []
+    fig, axes = plt.subplots(1, len(series), figsize=(5.5 * len(series), 4.5), squeeze=False)
+    for ax, (label, field, points) in zip(axes[0], series):
+        xs = [r[field] for r in points]
+        ax.plot(xs, [r["p50_ms"] for r in points], marker="o", label="heartbeat p50")
+        ax.plot(xs, [r["p99_ms"] for r in points], marker="o", label="heartbeat p99")
+        cpu = [(r[field], r["server_cpu_ms_per_heartbeat"]) for r in points
+               if r.get("server_cpu_ms_per_heartbeat", -1) >= 0]
+        if cpu:
+            ax.plot([x for x, _ in cpu], [y for _, y in cpu], marker="s", linestyle="--",
+                    label="server CPU per heartbeat")
+        if len(xs) > 1 and max(xs) / max(min(xs), 1) >= 10:
+            ax.set_xscale("log")
+        ax.set_xticks(xs)
+        ax.set_xticklabels([str(x) for x in xs])
+        ax.minorticks_off()
+        ax.set_xlabel(label)
+        ax.set_ylabel("ms")
+        ax.set_ylim(bottom=0)
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
+        ax.set_title(f"PostgreSQL heartbeats against {field}")
+    fig.tight_layout()
+    path = os.path.join(out_dir, "scale-heartbeat.png")
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return [path]
+
+
+PLOTS = [plot_failover, plot_queue_throughput, plot_scale]
 
 
 def main():

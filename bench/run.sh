@@ -6,7 +6,9 @@
 #   2. the same on etcd (ttl 2s) on a throwaway three-member cluster, and on PostgreSQL 15, on
 #      a throwaway cluster this script starts and removes;
 #   3. statements per instance per heartbeat on that cluster, as pg_stat_statements counts them;
-#   4. heartbeat latency with 500 instances of one group on that cluster;
+#   4. heartbeat latency, what the server spends per heartbeat and the crash failover time with
+#      10 to 2,000 instances of one group and with 200 and 400 groups of 5 on that cluster
+#      (BATON_BENCH_SCALE, default 1x10,1x100,1x1000,1x2000,200x5,400x5: groups x instances);
 #   5. side by side with etcd: crash failover and graceful handover of baton on SQLite,
 #      PostgreSQL and etcd and of `etcdctl lock --ttl` on the same three-member etcd cluster,
 #      at ttl 2s and 10s, 50 trials of each (two hours or so); one table with the ratios to
@@ -37,7 +39,8 @@ queue_table="$build_dir/bench/baton-queue-table"
 only=${BATON_BENCH_ONLY:-}
 side_trials=${BATON_BENCH_TRIALS:-50}
 side_ttls=${BATON_BENCH_TTLS:-2,10}
-results_dir="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/results"
+script_dir="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+results_dir="$script_dir/results"
 queue_items=${BATON_QUEUE_ITEMS:-20000}
 queue_slots=${BATON_QUEUE_SLOTS:-1,4,16,24}
 queue_tenants=${BATON_QUEUE_TENANTS:-1000,20000}
@@ -47,6 +50,7 @@ peer_dir="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/peer/graphile"
 needed=("$baton" "$queue_bench" "$queue_table" "$build_dir/bench/baton-queue-bench-worker")
 if [[ -z $only ]]; then needed+=("$bench" "$statements_bench" "$scale_bench"); fi
 if [[ $only == etcd || $only == side-by-side ]]; then needed=("$baton" "$bench"); fi
+if [[ $only == scale ]]; then needed=("$baton" "$scale_bench"); fi
 if [[ $only == cost ]]; then needed=("$baton"); fi
 for bin in "${needed[@]}"; do
   if [[ ! -x $bin ]]; then
@@ -193,7 +197,7 @@ port = $pg_port
 unix_socket_directories = '$pg_dir'
 fsync = on
 synchronous_commit = on
-max_connections = 1200  # 500 instances of the scale benchmark, two connections each
+max_connections = 2200  # 2,000 instances of the scale benchmark, one connection each
 shared_preload_libraries = 'pg_stat_statements'
 pg_stat_statements.track = top
 pg_stat_statements.track_utility = on
@@ -225,10 +229,10 @@ if [[ ! $side_trials =~ ^[1-9][0-9]*$ ]]; then
 fi
 
 case $only in
-  '' | queue | etcd | cost | side-by-side) ;;
+  '' | queue | etcd | cost | side-by-side | scale) ;;
   *)
-    echo "bench/run.sh: BATON_BENCH_ONLY=$only: only 'queue', 'etcd', 'side-by-side' and" \
-      "'cost' are known" >&2
+    echo "bench/run.sh: BATON_BENCH_ONLY=$only: only 'queue', 'etcd', 'side-by-side', 'scale'" \
+      "and 'cost' are known" >&2
     exit 2
     ;;
 esac
@@ -313,8 +317,7 @@ side_minutes() {
 # stdout and in bench/results/side-by-side.md, and the plots beside it.
 run_side_by_side() {
   local jsonl="$results_dir/side-by-side.jsonl" load_before ttl what minutes py started
-  local have_etcd=1 script_dir
-  script_dir="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+  local have_etcd=1
   mkdir -p "$results_dir"
   : >"$jsonl"
   load_before=$(cut -d' ' -f1 /proc/loadavg)
@@ -400,10 +403,35 @@ if [[ -z $only ]]; then
   "$statements_bench" --baton "$baton" --store "$store_url" --stats "$stats_url" --ttl 1s \
     --instances 3,20 --window 10s || broken=1
   echo
+fi
 
-  echo "heartbeat latency: postgresql, 500 instances, 30 s (two minutes or so)" >&2
-  "$scale_bench" --store "$store_url" --instances 500 --window 30s || broken=1
+if [[ -z $only || $only == scale ]]; then
+  # One group of 10 to 2,000 instances, then 200 and 400 groups of 5; each point a fresh
+  # process of Electors, 30 s of timed heartbeats, then one crash. One JSON line per point in
+  # scale.jsonl, plotted against the instance and the group count.
+  scale_points=${BATON_BENCH_SCALE:-1x10,1x100,1x1000,1x2000,200x5,400x5}
+  echo "heartbeat latency and server cost: postgresql, groups x instances $scale_points," \
+    "30 s each and a crash (fifteen minutes or so)" >&2
+  mkdir -p "$results_dir"
+  : >"$results_dir/scale.jsonl"
+  for point in ${scale_points//,/ }; do
+    "$scale_bench" --store "$store_url" --stats "$stats_url" --groups "${point%x*}" \
+      --instances "${point#*x}" --window 30s --results "$results_dir/scale.jsonl" >&2 ||
+      broken=1
+  done
+  scale_py=$(debian_python)
+  if "$scale_py" "$script_dir/scale_table.py" "$results_dir/scale.jsonl" \
+    >"$results_dir/scale.md"; then
+    cat "$results_dir/scale.md"
+    if prepare_matplotlib "$scale_py"; then
+      "$scale_py" "$script_dir/plot.py" --out "$results_dir" "$results_dir/scale.jsonl" >&2 ||
+        broken=1
+    fi
+  else
+    broken=1
+  fi
   echo
+  if [[ $only == scale ]]; then exit 0; fi
 fi
 
 if [[ -z $only || $only == side-by-side ]]; then

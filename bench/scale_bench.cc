@@ -1,20 +1,27 @@
-// baton-pg-scale-bench: many instances of one group on one PostgreSQL, and how long each
-// heartbeat takes as the instance sees it, from sending the statement to having the reply.
-// SPEC 2, "Numbers it must reach": at least 500 instances per group on this 2-core machine
-// with heartbeat p99 under 50 ms. Prints a Markdown table; exits non-zero only when something
-// broke (a group that did not form, not exactly one active at the end, a failed heartbeat).
+// baton-pg-scale-bench: many instances on one PostgreSQL, in one group or in many, and how
+// long each heartbeat takes as the instance sees it, from sending the statement to having the
+// reply; with --stats, what the server spent on it; and the crash failover time at that size.
+// SPEC 2, "Numbers it must reach". Prints a Markdown table; exits non-zero only when something
+// broke (a group that did not form, not exactly one active per group at the end, a failed
+// heartbeat, no takeover after the crash).
 //
-//   baton-pg-scale-bench --store URL [--instances 500] [--window 30s] [--ttl 10s]
+//   baton-pg-scale-bench --store URL [--instances 500] [--groups 1] [--window 30s] [--ttl 10s]
+//                        [--stats SUPERUSER_URL] [--results FILE]
 //
-// Each instance is an Elector, the state machine `baton run` is built on, with store
-// connections of its own (one for heartbeats, one that LISTENs), all in this process, so that
-// every heartbeat can be timed where it is made. What this leaves out of a real deployment
-// is what an idle `baton run` adds around the elector: a process and a waiting guardian.
+// Each instance is an Elector, the state machine `baton run` is built on, with a store of its
+// own (one connection, which also LISTENs), all in this process, so that every heartbeat can
+// be timed where it is made. What this leaves out of a real deployment is what an idle
+// `baton run` adds around the elector: a process and a waiting guardian.
+//
+// The crash: after the window, the active instance of the first group stops reaching the
+// store (every call fails at once, as if its process had died with its connection), and the
+// time until another instance of the group is active is measured.
 
 #include <unistd.h>
 
 #include <atomic>
 #include <cstdio>
+#include <fstream>
 #include <memory>
 #include <mutex>
 #include <random>
@@ -23,12 +30,14 @@
 #include <vector>
 
 #include <spdlog/spdlog.h>
+#include <nlohmann/json.hpp>
 
 #include "baton/elector.h"
 #include "baton/postgres_store.h"
 #include "duration.h"
 #include "harness.h"
 #include "report.h"
+#include "server_stats.h"
 
 namespace baton::bench {
 namespace {
@@ -39,9 +48,12 @@ using std::chrono::steady_clock;
 
 struct Options {
   std::string store_url;
-  int instances = 500;
+  int instances = 500;  // Per group.
+  int groups = 1;
   std::string window = "30s";
   std::string ttl = "10s";
+  std::string stats_url;     // Empty: no server statistics.
+  std::string results_path;  // Empty: no JSON line.
 };
 
 Options ParseOptions(int argc, char** argv) {
@@ -52,8 +64,13 @@ Options ParseOptions(int argc, char** argv) {
       "baton-pg-scale-bench"};
   app.add_option("--store", o.store_url, "The PostgreSQL URL the instances connect with")
       ->required();
-  app.add_option("--instances", o.instances, "Instances in the group (default 500)")
+  app.add_option("--instances", o.instances, "Instances in each group (default 500)")
       ->check(AtLeast(2));
+  app.add_option("--groups", o.groups, "Groups of --instances each (default 1)")->check(AtLeast(1));
+  app.add_option("--stats", o.stats_url,
+                 "A superuser URL of the same database with pg_stat_statements: report what "
+                 "the server spent per heartbeat");
+  app.add_option("--results", o.results_path, "Append the row as a JSON line to this file");
   app.add_option("--window", o.window, "How long to time heartbeats at steady state (default 30s)")
       ->check(DurationText());
   app.add_option("--ttl", o.ttl, "The instances' ttl; heartbeat ttl/5 (default 10s)")
@@ -102,15 +119,18 @@ class TimedStore final : public Store {
     return inner_->Register(group, self, ttl);
   }
   Result<HeartbeatReply> Heartbeat(const HeartbeatRequest& request) override {
+    if (crashed_) return Crashed();
     const auto start = steady_clock::now();
     Result<HeartbeatReply> reply = inner_->Heartbeat(request);
     latencies_.Add(steady_clock::now() - start, reply.ok());
     return reply;
   }
   Result<bool> Release(const LeaseKey& lease, const std::string& holder, uint64_t token) override {
+    if (crashed_) return Crashed();
     return inner_->Release(lease, holder, token);
   }
   Result<void> Unregister(const std::string& group, const MemberInfo& self) override {
+    if (crashed_) return Crashed();
     return inner_->Unregister(group, self);
   }
   Result<HandoverReply> RequestHandover(const HandoverRequest& request) override {
@@ -125,22 +145,34 @@ class TimedStore final : public Store {
   }
   std::string Describe() const override { return inner_->Describe(); }
 
+  // From now on every write fails at once, as for a process that died: no renewal, no
+  // release, nothing the others could tell from a crash.
+  void Crash() { crashed_ = true; }
+
  private:
+  static Error Crashed() { return Error(ErrorCode::kUnavailable, "crashed by the benchmark"); }
+
   std::unique_ptr<Store> inner_;
   Latencies& latencies_;
+  std::atomic<bool> crashed_{false};
 };
 
-// The active work of an instance: none; only whether it is active counts.
-class IdleListener final : public ElectorListener {
+// When an instance last became active. Thread-safe.
+class Activity final : public ElectorListener {
  public:
-  void OnActive(uint64_t, TimePoint) override {}
+  void OnActive(uint64_t, TimePoint) override { became_active_ = steady_clock::now(); }
   void OnRenewed(uint64_t, TimePoint) override {}
   void OnPassive(PassiveReason) override {}
+  steady_clock::time_point became_active() const { return became_active_; }
+
+ private:
+  std::atomic<steady_clock::time_point> became_active_{};
 };
 
 struct Instance {
+  int group = 0;
   std::unique_ptr<TimedStore> store;
-  IdleListener listener;
+  Activity activity;
   std::unique_ptr<Elector> elector;
   std::thread thread;
   Result<void> result;
@@ -163,6 +195,38 @@ int Members(Store& store, const std::string& group) {
   return snapshot ? static_cast<int>(snapshot->members.size()) : -1;
 }
 
+int AllMembers(Store& store, const std::vector<std::string>& groups) {
+  int total = 0;
+  for (const std::string& group : groups) {
+    const int n = Members(store, group);
+    if (n < 0) return -1;
+    total += n;
+  }
+  return total;
+}
+
+// Crashes the active instance of group 0 and waits up to `patience` for another instance of
+// it to become active: the milliseconds from the crash, or -1 when nobody took over.
+double CrashFailoverMs(std::vector<Instance>& instances, std::chrono::nanoseconds patience) {
+  Instance* victim = nullptr;
+  for (Instance& instance : instances) {
+    if (instance.group == 0 && instance.elector && instance.elector->active()) victim = &instance;
+  }
+  if (victim == nullptr) return -1;
+  const steady_clock::time_point crashed = steady_clock::now();
+  victim->store->Crash();
+  const steady_clock::time_point give_up = crashed + patience;
+  while (steady_clock::now() < give_up && !Interrupted()) {
+    for (const Instance& instance : instances) {
+      if (&instance == victim || instance.group != 0) continue;
+      const steady_clock::time_point at = instance.activity.became_active();
+      if (at > crashed) return std::chrono::duration<double, std::milli>(at - crashed).count();
+    }
+    Sleep(milliseconds(5));
+  }
+  return -1;
+}
+
 int Main(int argc, char** argv) {
   const Options options = ParseOptions(argc, argv);
   const nanoseconds window = *ParseDuration(options.window);
@@ -175,62 +239,87 @@ int Main(int argc, char** argv) {
     std::fprintf(stderr, "bench: %s\n", timing.error().message().c_str());
     return 2;
   }
-  const std::string group = "scale-bench-" + std::to_string(getpid());
+  std::vector<std::string> groups;
+  for (int g = 0; g < options.groups; ++g) {
+    groups.push_back("scale-bench-" + std::to_string(getpid()) + "-" + std::to_string(g + 1));
+  }
   std::unique_ptr<Store> observer = MustOpen(options.store_url);
   // A store that cannot be reached is opened anyway (its calls fail until it can): say so now
   // rather than after waiting for 500 instances that cannot register.
-  if (auto reachable = observer->Snapshot(group, kActiveLease); !reachable) {
+  if (auto reachable = observer->Snapshot(groups[0], kActiveLease); !reachable) {
     std::fprintf(stderr, "bench: %s\n", reachable.error().message().c_str());
     return 2;
   }
+  std::optional<ServerStats> stats;
+  if (!options.stats_url.empty()) {
+    std::string error;
+    stats = ServerStats::Connect(options.stats_url, error);
+    if (!stats) {
+      std::fprintf(stderr, "bench: --stats: %s\n", error.c_str());
+      return 2;
+    }
+  }
 
+  const int total = options.instances * options.groups;
   Latencies latencies;
-  std::vector<Instance> instances(static_cast<size_t>(options.instances));
+  std::vector<Instance> instances(static_cast<size_t>(total));
   std::mt19937_64 random(std::random_device{}());
   std::uniform_int_distribution<int64_t> spread(0, timing->heartbeat.count());
   const double load_start = LoadAverage();
-  std::fprintf(stderr, "bench: starting %d instances of group %s\n", options.instances,
-               group.c_str());
-  for (int i = 0; i < options.instances && !Interrupted(); ++i) {
+  std::fprintf(stderr, "bench: starting %d instances in %d group(s)\n", total, options.groups);
+  for (int i = 0; i < total && !Interrupted(); ++i) {
     Instance& instance = instances[static_cast<size_t>(i)];
+    instance.group = i % options.groups;
     instance.store = std::make_unique<TimedStore>(MustOpen(options.store_url), latencies);
     ElectorOptions elector_options;
-    elector_options.lease = {group, kActiveLease};
+    elector_options.lease = {groups[static_cast<size_t>(instance.group)], kActiveLease};
     const std::string id = "i" + std::to_string(i + 1);
     elector_options.self = {id, NewHolder(id), "bench", getpid(), "bench"};
     elector_options.timing = *timing;
     instance.elector =
-        std::make_unique<Elector>(*instance.store, elector_options, instance.listener);
+        std::make_unique<Elector>(*instance.store, elector_options, instance.activity);
     // Spread over a heartbeat, as instances started at different times would be.
-    const nanoseconds delay(spread(random) / options.instances);
+    const nanoseconds delay(spread(random) / total);
     std::this_thread::sleep_for(delay);
     instance.thread = std::thread([&instance] { instance.result = instance.elector->Run(); });
   }
 
   bool broken = false;
-  const auto give_up = steady_clock::now() + std::chrono::seconds(120);
-  while (!Interrupted() && Members(*observer, group) != options.instances) {
+  const auto give_up = steady_clock::now() + std::chrono::seconds(120 + total / 20);
+  while (!Interrupted() && AllMembers(*observer, groups) != total) {
     if (steady_clock::now() > give_up) {
-      std::fprintf(stderr, "bench: only %d of %d instances registered within 120 s\n",
-                   Members(*observer, group), options.instances);
+      std::fprintf(stderr, "bench: only %d of %d instances registered in time\n",
+                   AllMembers(*observer, groups), total);
       broken = true;
       break;
     }
-    Sleep(milliseconds(200));
+    Sleep(milliseconds(500));
   }
+  std::optional<ServerWindow> server;
   if (!broken) {
     Sleep(3 * timing->heartbeat);  // Start-up is over: every instance heartbeats in its rhythm.
     std::fprintf(stderr, "bench: timing every heartbeat for %s\n", options.window.c_str());
+    std::string error;
+    if (stats && !stats->Begin(error)) std::fprintf(stderr, "bench: --stats: %s\n", error.c_str());
     latencies.set_recording(true);
     Sleep(window);
     latencies.set_recording(false);
+    if (stats) {
+      server = stats->End(error);
+      if (!server) std::fprintf(stderr, "bench: --stats: %s\n", error.c_str());
+    }
   }
   int active = 0;
   for (const Instance& instance : instances) {
     if (instance.elector && instance.elector->active()) ++active;
   }
-  const int members = Members(*observer, group);
+  const int members = AllMembers(*observer, groups);
   const double load_end = LoadAverage();
+  double failover_ms = -1;
+  if (!broken && active == options.groups) {
+    std::fprintf(stderr, "bench: crashing the active instance of one group\n");
+    failover_ms = CrashFailoverMs(instances, 3 * timing->ttl);
+  }
   for (Instance& instance : instances) {
     if (instance.elector) instance.elector->RequestStop();
   }
@@ -240,28 +329,74 @@ int Main(int argc, char** argv) {
 
   const std::vector<double> samples = latencies.SamplesMs();
   const double window_s = static_cast<double>(window.count()) / 1e9;
-  std::printf(
-      "| instances | ttl | heartbeat | window s | heartbeats | per second | failed | p50 ms | "
-      "p99 ms | max ms | must (p99 < 50 ms) | active at the end | members at the end |\n"
-      "|---:|---|---|---:|---:|---:|---:|---:|---:|---:|---|---:|---:|\n");
   const double p99 = Percentile(samples, 99);
-  std::printf("| %d | %s | %s | %.0f | %zu | %.0f | %d | %.1f | %.1f | %.1f | %s | %d | %d |\n",
-              options.instances, options.ttl.c_str(), FormatDuration(timing->heartbeat).c_str(),
-              window_s, samples.size(), static_cast<double>(samples.size()) / window_s,
-              latencies.failures(), Percentile(samples, 50), p99, Percentile(samples, 100),
-              p99 < 50 ? "met" : "**missed**", active, members);
+  const auto per_heartbeat = [&](double ms) {
+    return server && server->heartbeats > 0 ? ms / static_cast<double>(server->heartbeats) : -1;
+  };
+  const double exec_ms = server ? per_heartbeat(server->heartbeat_exec_ms) : -1;
+  const double cpu_ms =
+      server && server->server_cpu_ms >= 0 ? per_heartbeat(server->server_cpu_ms) : -1;
+  const double statements_per_s = server && server->seconds > 0
+                                      ? static_cast<double>(server->statements) / server->seconds
+                                      : -1;
+  const double statements_per_heartbeat =
+      server && server->heartbeats > 0
+          ? static_cast<double>(server->statements) / static_cast<double>(server->heartbeats)
+          : -1;
+  // The observer's connection is the benchmark's, not an instance's.
+  const double connections =
+      server ? static_cast<double>(server->baton_connections - 1) / total : -1;
   std::printf(
-      "\nMeasured by `baton-pg-scale-bench`: %d Electors (the state machine of `baton run`) of "
-      "one group in one process, each with its own PostgreSQL connections (heartbeats, "
-      "LISTEN), started over one heartbeat. Once every member row was in the store and 3 "
-      "heartbeats more had passed, every heartbeat call was timed on CLOCK_MONOTONIC from "
-      "sending the statement to having the reply. p99 is nearest-rank. Load average %.2f at "
-      "the start and %.2f at the end, on %ld CPUs.\n",
-      options.instances, load_start, load_end, sysconf(_SC_NPROCESSORS_ONLN));
+      "| groups × instances | ttl | heartbeats/s | failed | p50 ms | p99 ms | max ms | server "
+      "exec ms/hb | server CPU ms/hb | statements/s | statements/hb | connections/instance | "
+      "crash failover ms | active groups | load before → after |\n"
+      "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|\n");
+  std::printf(
+      "| %d × %d | %s | %.0f | %d | %.1f | %.1f | %.1f | %.3f | %.3f | %.0f | %.2f | %.2f | %.0f "
+      "| %d of %d | %.2f → %.2f |\n",
+      options.groups, options.instances, options.ttl.c_str(),
+      static_cast<double>(samples.size()) / window_s, latencies.failures(), Percentile(samples, 50),
+      p99, Percentile(samples, 100), exec_ms, cpu_ms, statements_per_s, statements_per_heartbeat,
+      connections, failover_ms, active, options.groups, load_start, load_end);
+  std::printf(
+      "\nMeasured by `baton-pg-scale-bench`: %d Electors (the state machine of `baton run`) as "
+      "threads of one process, each with a PostgreSQL store of its own, %d group(s) of %d, "
+      "heartbeat %s, started over one heartbeat. Once every member row was in the store and 3 "
+      "heartbeats more had passed, every heartbeat call of a %s window was timed on "
+      "CLOCK_MONOTONIC from sending the statement to having the reply; p99 is nearest-rank. "
+      "Server exec: pg_stat_statements' execution time of the heartbeat function per call; "
+      "server CPU: utime + stime of every server process (/proc) over the window per heartbeat; "
+      "-1: not measured. Crash failover: from the moment one group's active instance stopped "
+      "reaching the store to another one's becoming active. Load average at the start and at "
+      "the end, on %ld CPUs.\n",
+      total, options.groups, options.instances, FormatDuration(timing->heartbeat).c_str(),
+      options.window.c_str(), sysconf(_SC_NPROCESSORS_ONLN));
   std::fflush(stdout);
+  if (!options.results_path.empty()) {
+    const nlohmann::json row = {{"kind", "scale"},
+                                {"groups", options.groups},
+                                {"per_group", options.instances},
+                                {"instances", total},
+                                {"ttl", options.ttl},
+                                {"window_s", window_s},
+                                {"heartbeats", samples.size()},
+                                {"failed", latencies.failures()},
+                                {"p50_ms", Percentile(samples, 50)},
+                                {"p99_ms", p99},
+                                {"max_ms", Percentile(samples, 100)},
+                                {"server_exec_ms_per_heartbeat", exec_ms},
+                                {"server_cpu_ms_per_heartbeat", cpu_ms},
+                                {"statements_per_s", statements_per_s},
+                                {"statements_per_heartbeat", statements_per_heartbeat},
+                                {"connections_per_instance", connections},
+                                {"crash_failover_ms", failover_ms},
+                                {"load_start", load_start},
+                                {"load_end", load_end}};
+    std::ofstream(options.results_path, std::ios::app) << row.dump() << "\n";
+  }
 
-  broken = broken || Interrupted() || latencies.failures() > 0 || active != 1 ||
-           members != options.instances;
+  broken = broken || Interrupted() || latencies.failures() > 0 || active != options.groups ||
+           members != total || failover_ms < 0;
   for (const Instance& instance : instances) {
     if (instance.elector && !instance.result) {
       std::fprintf(stderr, "bench: an instance failed: %s\n",
