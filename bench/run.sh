@@ -415,6 +415,12 @@ if [[ -z $only || $only == scale ]]; then
   mkdir -p "$results_dir"
   : >"$results_dir/scale.jsonl"
   for point in ${scale_points//,/ }; do
+    # The previous point's thousands of threads and server processes leave the load average
+    # high for minutes: each point starts once it is below 1 again (3 minutes at most).
+    for _ in $(seq 36); do
+      awk '{ exit !($1 < 1.0) }' /proc/loadavg && break
+      sleep 5
+    done
     "$scale_bench" --store "$store_url" --stats "$stats_url" --groups "${point%x*}" \
       --instances "${point#*x}" --window 30s --results "$results_dir/scale.jsonl" >&2 ||
       broken=1
