@@ -10,16 +10,7 @@ import platform
 import sys
 import time
 
-
-def cpu_model():
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return "unknown CPU"
+from side_by_side import cpu_model  # The same machine line in every results file.
 
 
 def number(value, digits):

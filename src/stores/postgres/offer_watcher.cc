@@ -9,18 +9,9 @@
 #include <utility>
 
 #include "conninfo.h"
+#include "listen_pacing.h"
 
 namespace baton::postgres_detail {
-namespace {
-
-using std::chrono::milliseconds;
-using std::chrono::seconds;
-
-constexpr Duration kFirstBackoff = milliseconds(50);
-constexpr Duration kMaxBackoff = seconds(5);
-constexpr Duration kListenSlice = seconds(5);
-
-}  // namespace
 
 OfferWatcher::OfferWatcher(ConnectionSettings settings, Statement channel, Clock& clock,
                            QueueKey queue, std::function<void()> on_offer)

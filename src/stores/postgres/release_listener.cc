@@ -14,18 +14,12 @@
 #include <utility>
 
 #include "conninfo.h"
+#include "listen_pacing.h"
 
 namespace baton::postgres_detail {
 namespace {
 
 using std::chrono::milliseconds;
-using std::chrono::seconds;
-
-constexpr Duration kFirstBackoff = milliseconds(50);
-constexpr Duration kMaxBackoff = seconds(5);
-// How long one wait lasts before the thread looks at its stop flag again; a stop also ends it
-// at once through the eventfd.
-constexpr Duration kListenSlice = seconds(5);
 
 Duration Jittered(Duration d) {
   static thread_local std::mt19937_64 rng(std::random_device{}());
