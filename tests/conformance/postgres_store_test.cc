@@ -26,13 +26,14 @@ TEST_F(PostgresSchemaTest, NewerSchemaIsRefusedNamingBothVersions) {
   ASSERT_NE(Open(&clock_), nullptr);  // Creates version 1.
   PgSession admin(url_);
   // A newer baton's schema that it did not keep usable by this one.
-  admin.Must("UPDATE " + Qualified("meta") +
-             " SET value = 7 WHERE key IN ('schema_version', 'usable_from')");
+  const std::string newer_version = std::to_string(PostgresSchemaVersion() + 1);
+  admin.Must("UPDATE " + Qualified("meta") + " SET value = " + newer_version +
+             " WHERE key IN ('schema_version', 'usable_from')");
   Result<std::unique_ptr<Store>> newer = OpenPostgresStore(Options(&clock_));
   ASSERT_FALSE(newer.ok());
   EXPECT_EQ(newer.error().code(), ErrorCode::kSchemaMismatch);
   const std::string& message = newer.error().message();
-  EXPECT_NE(message.find("version 7"), std::string::npos) << message;
+  EXPECT_NE(message.find("version " + newer_version), std::string::npos) << message;
   EXPECT_NE(message.find("version " + std::to_string(PostgresSchemaVersion())), std::string::npos)
       << message;
   EXPECT_NE(message.find("upgrade baton"), std::string::npos) << message;

@@ -179,8 +179,9 @@ void ReleaseListener::Handle(const std::string& payload, TimePoint heard) {
     // Another lease of the group, or a hash collision: not this watcher's.
     if (watcher.lease.group != lease.group || watcher.lease.name != lease.name) continue;
     if (!watched && kind != "handover") {
-      // Heard after the commit, so no earlier than the holder sent it: a safe first sighting.
-      watch_->Seen(lease, seen, heard);
+      // Heard after the commit, so no earlier than the holder sent it: a safe first sighting,
+      // and (an acquisition) about when its holder's renewals start counting.
+      watch_->Seen(lease, seen, heard, heard);
       watched = true;
     }
     // A handover wakes the holder, whose next renewal returns the request.

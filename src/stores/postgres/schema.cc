@@ -10,6 +10,7 @@
 #include "schema_v4_sql.h"
 #include "schema_v5_sql.h"
 #include "schema_v6_sql.h"
+#include "schema_v7_sql.h"
 
 namespace baton::postgres_detail {
 namespace {
@@ -71,8 +72,8 @@ class MigrationTransaction final {
 }  // namespace
 
 std::string SchemaStepSql(int version, const std::string& schema) {
-  static constexpr const char* kSteps[] = {kSchemaV1Sql, kSchemaV2Sql, kSchemaV3Sql,
-                                           kSchemaV4Sql, kSchemaV5Sql, kSchemaV6Sql};
+  static constexpr const char* kSteps[] = {kSchemaV1Sql, kSchemaV2Sql, kSchemaV3Sql, kSchemaV4Sql,
+                                           kSchemaV5Sql, kSchemaV6Sql, kSchemaV7Sql};
   static_assert(std::size(kSteps) == kSchemaVersion);
   return Expand(kSteps[version - 1], schema);
 }

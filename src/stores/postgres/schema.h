@@ -22,9 +22,11 @@ namespace baton::postgres_detail {
 // that reports them, with version 1's sixteen-argument heartbeat() now calling it. Version 6
 // (schema_v6.sql) drops members_expiry, has only the lease's holder reap (or everyone while
 // the lease has no live holder), and folds heartbeat_v1 back into heartbeat(); the signatures
-// programs call stay as they were.
+// programs call stay as they were. Version 7 (schema_v7.sql) stops announcing renewals (each
+// NOTIFY wakes every listening session of the database; contenders time renewals from their
+// own heartbeats instead) and has a passive's heartbeat read the lease once.
 // Every version must stay usable by the previous release (rolling upgrades).
-inline constexpr int kSchemaVersion = 6;
+inline constexpr int kSchemaVersion = 7;
 // The oldest schema version whose programs can use kSchemaVersion; written beside it.
 inline constexpr int kUsableFrom = 1;
 
