@@ -358,6 +358,12 @@ std::string Connection::error_message() const {
 
 int Connection::socket() const { return lost() ? -1 : PQsocket(conn_); }
 
+void SignalEventFd(int fd) {
+  if (fd < 0) return;
+  const uint64_t one = 1;
+  (void)!write(fd, &one, sizeof(one));
+}
+
 void Connection::CollectNotifications() {
   if (conn_ == nullptr) return;
   bool any = false;
@@ -366,10 +372,7 @@ void Connection::CollectNotifications() {
     PQfreemem(notify);
     any = true;
   }
-  if (any && notification_wake_ >= 0) {
-    const uint64_t one = 1;
-    (void)!write(notification_wake_, &one, sizeof(one));
-  }
+  if (any) SignalEventFd(notification_wake_);
 }
 
 std::optional<Connection::Notification> Connection::NextNotification() {

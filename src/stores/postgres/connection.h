@@ -80,6 +80,9 @@ struct ConnectionSettings {
 // schema when it is not the default.
 Result<ConnectionSettings> CheckedSettings(const PostgresStoreOptions& options);
 
+// Wakes whoever polls the eventfd `fd` (a notification thread); nothing when `fd` < 0.
+void SignalEventFd(int fd);
+
 // One libpq connection in non-blocking mode. Every wait (connecting, sending, reading) is a
 // poll() on its socket bounded by a deadline, so a dead network cannot hang a call: when the
 // deadline passes the connection is dropped and the call fails (kOutcomeUnknown for a write,

@@ -25,10 +25,7 @@ OfferWatcher::OfferWatcher(ConnectionSettings settings, Statement channel, Clock
 
 OfferWatcher::~OfferWatcher() {
   stop_.store(true);
-  if (wake_fd_ >= 0) {
-    const uint64_t one = 1;
-    (void)!write(wake_fd_, &one, sizeof(one));
-  }
+  SignalEventFd(wake_fd_);
   wakeup_.Notify();
   thread_.join();
   if (wake_fd_ >= 0) close(wake_fd_);

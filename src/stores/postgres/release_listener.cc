@@ -33,10 +33,7 @@ void SharedConnection::Install(std::unique_ptr<Connection> opened) {
   opened->SetNotificationWake(notification_wake);
   connection = std::move(opened);
   ++generation;
-  if (notification_wake >= 0) {  // The listener LISTENs on it at once.
-    const uint64_t one = 1;
-    (void)!write(notification_wake, &one, sizeof(one));
-  }
+  SignalEventFd(notification_wake);  // The listener LISTENs on it at once.
 }
 
 class ReleaseListener::Watching final : public Subscription {
@@ -96,11 +93,7 @@ void ReleaseListener::Unwatch(uint64_t id) {
   watchers_.erase(id);
 }
 
-void ReleaseListener::Wake() {
-  if (wake_fd_ < 0) return;
-  const uint64_t one = 1;
-  (void)!write(wake_fd_, &one, sizeof(one));
-}
+void ReleaseListener::Wake() { SignalEventFd(wake_fd_); }
 
 bool ReleaseListener::Listen(Connection& connection, Heard& heard) {
   std::vector<LeaseKey> leases;
@@ -141,13 +134,8 @@ void ReleaseListener::Dispatch(const Heard& heard) {
   for (const auto& [lease, view] : heard.leases) {
     if (view && !view->holder.empty()) {
       watch_->Seen(lease, *view, now);
-      continue;
-    }
-    std::lock_guard lock(watchers_mu_);
-    for (const auto& [id, watcher] : watchers_) {
-      if (watcher.lease.group == lease.group && watcher.lease.name == lease.name && !stop_.load()) {
-        watcher.on_release();
-      }
+    } else {
+      ReportRelease(lease);
     }
   }
   for (const Connection::Notification& n : heard.notifications) Handle(n.payload, now);
@@ -171,21 +159,33 @@ void ReleaseListener::Handle(const std::string& payload, TimePoint heard) {
     return;  // A member leaving, or a stranger's payload.
   }
   const LeaseKey lease{.group = text("group"), .name = text("lease")};
-  const LeaseView seen{
-      .holder = text("holder"), .token = number("token"), .renewals = number("renewals")};
+  if (!Watches(lease)) return;
+  if (kind != "handover") {
+    // Heard after the commit, so no earlier than the holder sent it: a safe first sighting,
+    // and (an acquisition) about when its holder's renewals start counting.
+    watch_->Seen(
+        lease,
+        LeaseView{
+            .holder = text("holder"), .token = number("token"), .renewals = number("renewals")},
+        heard, heard);
+  }
+  // A handover wakes the holder, whose next renewal returns the request.
+  if (kind == "release" || kind == "handover") ReportRelease(lease);
+}
+
+bool ReleaseListener::Watches(const LeaseKey& lease) {
   std::lock_guard lock(watchers_mu_);
-  bool watched = false;
+  return std::any_of(watchers_.begin(), watchers_.end(), [&](const auto& entry) {
+    return entry.second.lease.group == lease.group && entry.second.lease.name == lease.name;
+  });
+}
+
+void ReleaseListener::ReportRelease(const LeaseKey& lease) {
+  std::lock_guard lock(watchers_mu_);
   for (const auto& [id, watcher] : watchers_) {
-    // Another lease of the group, or a hash collision: not this watcher's.
-    if (watcher.lease.group != lease.group || watcher.lease.name != lease.name) continue;
-    if (!watched && kind != "handover") {
-      // Heard after the commit, so no earlier than the holder sent it: a safe first sighting,
-      // and (an acquisition) about when its holder's renewals start counting.
-      watch_->Seen(lease, seen, heard, heard);
-      watched = true;
+    if (watcher.lease.group == lease.group && watcher.lease.name == lease.name && !stop_.load()) {
+      watcher.on_release();
     }
-    // A handover wakes the holder, whose next renewal returns the request.
-    if ((kind == "release" || kind == "handover") && !stop_.load()) watcher.on_release();
   }
 }
 
@@ -204,6 +204,10 @@ bool ReleaseListener::Reconnect() {
 void ReleaseListener::Loop() {
   uint64_t listened = 0;  // The generation of the connection we LISTEN on; 0: none.
   Duration backoff = kFirstBackoff;
+  const auto pause = [&] {
+    clock_.WaitUntil(clock_.Now() + Jittered(backoff), backoff_wakeup_);
+    backoff = std::min(backoff * 2, kMaxBackoff);
+  };
   while (!stop_.load()) {
     Heard heard;
     int fd = -1;
@@ -240,16 +244,14 @@ void ReleaseListener::Loop() {
       if (Reconnect()) {
         backoff = kFirstBackoff;
       } else {
-        clock_.WaitUntil(clock_.Now() + Jittered(backoff), backoff_wakeup_);
-        backoff = std::min(backoff * 2, kMaxBackoff);
+        pause();
       }
       continue;
     }
     if (fd < 0) {
       // Lost while listening: the next round opens another connection, after a pause so a
       // server that refuses us is not hammered.
-      clock_.WaitUntil(clock_.Now() + Jittered(backoff), backoff_wakeup_);
-      backoff = std::min(backoff * 2, kMaxBackoff);
+      pause();
       continue;
     }
     backoff = kFirstBackoff;

@@ -77,6 +77,10 @@ class ReleaseListener final {
   // Acts on what was heard: sightings into the lease watch, releases to the watchers.
   void Dispatch(const Heard& heard);
   void Handle(const std::string& payload, TimePoint heard);
+  // Whether a watcher here watches `lease` (a channel is a group's, and hashes may collide).
+  bool Watches(const LeaseKey& lease);
+  // Calls on_release of each watcher of `lease`, unless stopping.
+  void ReportRelease(const LeaseKey& lease);
   // Opens a connection outside the store's lock and installs it unless a call beat us to it.
   bool Reconnect();
   void Unwatch(uint64_t id);
