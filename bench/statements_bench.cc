@@ -5,7 +5,10 @@
 // did not settle, an instance that died, a query that failed, a process left behind).
 //
 //   baton-pg-statements-bench --baton PATH --store URL --stats URL [--instances 3,20]
-//                             [--window 10s] [--ttl 1s] [--heartbeat D] [--keep]
+//                             [--window 10s] [--ttl 1s] [--heartbeat D] [--latency] [--keep]
+//
+// --latency also times the heartbeats of every instance from its own metrics: with
+// --instances 500 it is the scale benchmark's point as separate `baton run` processes.
 //
 // --store is what baton connects with; --stats must connect to the same database as a
 // different role (a superuser, to reset pg_stat_statements): statements made by the --stats
@@ -24,9 +27,11 @@
 #include "cluster.h"
 #include "duration.h"
 #include "harness.h"
+#include "metrics_latency.h"
 #include "pg_session.h"
 #include "start_log.h"
 #include "statements_report.h"
+#include "support/metrics_scrape.h"
 
 namespace baton::bench {
 namespace {
@@ -40,6 +45,7 @@ struct Options {
   std::string stats_url;
   std::vector<int> instances = {3, 20};
   std::string window = "10s";
+  bool latency = false;
 };
 
 Options ParseOptions(int argc, char** argv) {
@@ -58,6 +64,9 @@ Options ParseOptions(int argc, char** argv) {
       ->check(AtLeast(1));
   app.add_option("--window", o.window, "How long to count at steady state (default 10s)")
       ->check(DurationText());
+  app.add_flag("--latency", o.latency,
+               "Also time the heartbeats from each instance's own metrics (--metrics on a free "
+               "port), scraped at the window's start and end");
   ParseOrExit(app, argc, argv);
   return o;
 }
@@ -104,14 +113,16 @@ class Stats final {
   // Every statement made on this database since Reset() by a role other than ours.
   std::optional<std::vector<StatementCount>> Counts() {
     auto rows =
-        Run("SELECT calls, query FROM pg_stat_statements "
+        Run("SELECT calls, query, total_exec_time FROM pg_stat_statements "
             "WHERE dbid = (SELECT oid FROM pg_database WHERE datname = current_database()) "
             "AND userid <> (SELECT oid FROM pg_roles WHERE rolname = current_user) "
             "ORDER BY calls DESC, query",
             {});
     if (!rows) return std::nullopt;
     std::vector<StatementCount> counts;
-    for (const auto& row : *rows) counts.push_back({std::atoll(row[0].c_str()), row[1]});
+    for (const auto& row : *rows) {
+      counts.push_back({std::atoll(row[0].c_str()), row[1], std::atof(row[2].c_str())});
+    }
     return counts;
   }
 
@@ -138,6 +149,10 @@ std::optional<Measurement> Measure(int instances, const Options& options, nanose
       "statements-bench-" + std::to_string(getpid()) + "-" + std::to_string(instances);
   cluster_options.ttl = options.run.ttl;
   cluster_options.extra_run_args = options.run.ExtraRunArgs();
+  if (options.latency) {
+    cluster_options.extra_run_args.insert(cluster_options.extra_run_args.end(),
+                                          {"--metrics", "127.0.0.1:0"});
+  }
   cluster_options.child = {SelfExe(), "__child"};
   cluster_options.log_dir = dir + "/" + std::to_string(instances);
   std::filesystem::create_directories(cluster_options.log_dir);
@@ -172,11 +187,30 @@ std::optional<Measurement> Measure(int instances, const Options& options, nanose
     auto lease_before = stats.Lease(cluster_options.group);
     if (!sessions || !lease_before) return;
     m.sessions = *sessions;
+    std::vector<std::string> addresses;
+    if (options.latency) {
+      for (const std::string& id : cluster.LiveIds()) {
+        auto address =
+            test_support::LoggedMetricsAddress(cluster_options.log_dir + "/" + id + ".log");
+        if (!address) {
+          std::fprintf(stderr, "bench: %s logged no metrics address\n", id.c_str());
+          return;
+        }
+        addresses.push_back(*address);
+      }
+    }
+    std::optional<HeartbeatBuckets> buckets_before;
+    if (options.latency && !(buckets_before = ScrapeHeartbeatBuckets(addresses))) return;
     if (!stats.Reset()) return;
     const int64_t start = MonoNs();
     if (!Sleep(*ParseDuration(options.window))) return;
     auto counts = stats.Counts();
     const int64_t end = MonoNs();
+    if (options.latency) {
+      auto buckets_after = ScrapeHeartbeatBuckets(addresses);
+      if (!buckets_after) return;
+      m.latency = LatencyBetween(*buckets_before, *buckets_after);
+    }
     auto lease_after = stats.Lease(cluster_options.group);
     if (!counts || !lease_after) return;
     m.window = nanoseconds(end - start);

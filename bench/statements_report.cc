@@ -1,5 +1,6 @@
 #include "statements_report.h"
 
+#include <cmath>
 #include <cstdio>
 
 namespace baton::bench {
@@ -16,10 +17,17 @@ double Seconds(std::chrono::nanoseconds d) { return static_cast<double>(d.count(
 std::string Row(const Measurement& m) {
   int64_t all = 0;
   int64_t heartbeats = 0;
+  double heartbeat_exec_ms = 0;
   for (const auto& s : m.statements) {
     all += s.calls;
-    if (IsHeartbeat(s)) heartbeats += s.calls;
+    if (IsHeartbeat(s)) {
+      heartbeats += s.calls;
+      heartbeat_exec_ms += s.exec_ms;
+    }
   }
+  const auto bound = [](double ms) {
+    return std::isinf(ms) ? std::string("> 5000") : "≤ " + Fixed(ms, ms < 1 ? 1 : 0);
+  };
   const double window_s = Seconds(m.window);
   const double expected_rate = 1.0 / Seconds(m.heartbeat);
   const double seen_rate = static_cast<double>(heartbeats) / m.instances / window_s;
@@ -34,7 +42,12 @@ std::string Row(const Measurement& m) {
          " | " + std::to_string(all) + " | " + std::to_string(heartbeats) + " | " +
          std::to_string(all - heartbeats) + " | " +
          (heartbeats > 0 ? Fixed(per_heartbeat) : std::string("—")) + " | " +
-         (met ? "1: met" : "1: **missed**") + " | " + std::to_string(m.sessions) + " |";
+         (met ? "1: met" : "1: **missed**") + " | " + std::to_string(m.sessions) + " | " +
+         (heartbeats > 0 ? Fixed(heartbeat_exec_ms / static_cast<double>(heartbeats), 3)
+                         : std::string("—")) +
+         " | " + (m.latency ? bound(m.latency->p50_ms) : std::string("—")) + " | " +
+         (m.latency ? bound(m.latency->p99_ms) : std::string("—")) + " | " +
+         (m.latency ? bound(m.latency->max_ms) : std::string("—")) + " |";
 }
 
 std::string OneLine(const std::string& query) {
@@ -62,8 +75,9 @@ std::string FormatStatementsReport(const StatementsContext& context,
   std::string out =
       "| instances | window s | heartbeats/s per instance (configured) | heartbeats/s per "
       "instance (seen) | lease renewals/s (active) | statements | heartbeat calls | other "
-      "statements | statements per instance per heartbeat | must | baton sessions |\n"
-      "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|\n";
+      "statements | statements per instance per heartbeat | must | baton sessions | server exec "
+      "ms/hb | heartbeat p50 ms | p99 ms | max ms |\n"
+      "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|---:|---:|---:|---:|\n";
   for (const Measurement& m : results) out += Row(m) + "\n";
   std::string others;
   for (const Measurement& m : results) {
@@ -84,7 +98,11 @@ std::string FormatStatementsReport(const StatementsContext& context,
          "Heartbeat calls are the calls of baton's heartbeat function; statements per instance "
          "per heartbeat = all of baton's statements / heartbeat calls. Lease renewals/s is the "
          "lease row's renewal count over the window, an independent count of the active's "
-         "heartbeats. Load average " +
+         "heartbeats. Server exec: pg_stat_statements' execution time of the heartbeat calls per "
+         "call. Heartbeat p50/p99/max (with --latency): each instance's own "
+         "baton_heartbeat_duration_seconds histogram (from sending the call to its reply), "
+         "scraped from every instance at the window's start and end and summed; the figure is "
+         "the histogram bucket's upper bound the percentile lies under. Load average " +
          Fixed(context.load_start) + " at the start and " + Fixed(context.load_end) +
          " at the end, on " + std::to_string(context.cpus) + " CPUs.\n";
   return out;

@@ -8,12 +8,15 @@
 #include <string>
 #include <vector>
 
+#include "metrics_latency.h"
+
 namespace baton::bench {
 
 // One normalized statement as pg_stat_statements reports it, and how often it ran.
 struct StatementCount {
   int64_t calls = 0;
   std::string query;
+  double exec_ms = 0;  // Total execution time of those calls.
 };
 
 struct Measurement {
@@ -23,6 +26,8 @@ struct Measurement {
   std::vector<StatementCount> statements;  // Every statement of baton's role in the window.
   std::optional<int64_t> renewals;  // Lease renewals in the window; unset if it changed hands.
   int sessions = 0;                 // baton's connections to the database.
+  // The instances' own heartbeat round trips (--latency); unset when not measured.
+  std::optional<HeartbeatLatency> latency;
 };
 
 struct StatementsContext {
