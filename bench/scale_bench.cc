@@ -30,13 +30,12 @@
 #include <vector>
 
 #include <spdlog/spdlog.h>
-#include <nlohmann/json.hpp>
 
 #include "baton/elector.h"
 #include "baton/postgres_store.h"
 #include "duration.h"
 #include "harness.h"
-#include "report.h"
+#include "scale_report.h"
 #include "server_stats.h"
 
 namespace baton::bench {
@@ -327,72 +326,25 @@ int Main(int argc, char** argv) {
     if (instance.thread.joinable()) instance.thread.join();
   }
 
-  const std::vector<double> samples = latencies.SamplesMs();
-  const double window_s = static_cast<double>(window.count()) / 1e9;
-  const double p99 = Percentile(samples, 99);
-  const auto per_heartbeat = [&](double ms) {
-    return server && server->heartbeats > 0 ? ms / static_cast<double>(server->heartbeats) : -1;
-  };
-  const double exec_ms = server ? per_heartbeat(server->heartbeat_exec_ms) : -1;
-  const double cpu_ms =
-      server && server->server_cpu_ms >= 0 ? per_heartbeat(server->server_cpu_ms) : -1;
-  const double statements_per_s = server && server->seconds > 0
-                                      ? static_cast<double>(server->statements) / server->seconds
-                                      : -1;
-  const double statements_per_heartbeat =
-      server && server->heartbeats > 0
-          ? static_cast<double>(server->statements) / static_cast<double>(server->heartbeats)
-          : -1;
-  // The observer's connection is the benchmark's, not an instance's.
-  const double connections =
-      server ? static_cast<double>(server->baton_connections - 1) / total : -1;
-  std::printf(
-      "| groups × instances | ttl | heartbeats/s | failed | p50 ms | p99 ms | max ms | server "
-      "exec ms/hb | server CPU ms/hb | statements/s | statements/hb | connections/instance | "
-      "crash failover ms | active groups | load before → after |\n"
-      "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|\n");
-  std::printf(
-      "| %d × %d | %s | %.0f | %d | %.1f | %.1f | %.1f | %.3f | %.3f | %.0f | %.2f | %.2f | %.0f "
-      "| %d of %d | %.2f → %.2f |\n",
-      options.groups, options.instances, options.ttl.c_str(),
-      static_cast<double>(samples.size()) / window_s, latencies.failures(), Percentile(samples, 50),
-      p99, Percentile(samples, 100), exec_ms, cpu_ms, statements_per_s, statements_per_heartbeat,
-      connections, failover_ms, active, options.groups, load_start, load_end);
-  std::printf(
-      "\nMeasured by `baton-pg-scale-bench`: %d Electors (the state machine of `baton run`) as "
-      "threads of one process, each with a PostgreSQL store of its own, %d group(s) of %d, "
-      "heartbeat %s, started over one heartbeat. Once every member row was in the store and 3 "
-      "heartbeats more had passed, every heartbeat call of a %s window was timed on "
-      "CLOCK_MONOTONIC from sending the statement to having the reply; p99 is nearest-rank. "
-      "Server exec: pg_stat_statements' execution time of the heartbeat function per call; "
-      "server CPU: utime + stime of every server process (/proc) over the window per heartbeat; "
-      "-1: not measured. Crash failover: from the moment one group's active instance stopped "
-      "reaching the store to another one's becoming active. Load average at the start and at "
-      "the end, on %ld CPUs.\n",
-      total, options.groups, options.instances, FormatDuration(timing->heartbeat).c_str(),
-      options.window.c_str(), sysconf(_SC_NPROCESSORS_ONLN));
+  ScalePoint point;
+  point.groups = options.groups;
+  point.per_group = options.instances;
+  point.ttl_text = options.ttl;
+  point.heartbeat = timing->heartbeat;
+  point.window_text = options.window;
+  point.window = window;
+  point.samples_ms = latencies.SamplesMs();
+  point.failed = latencies.failures();
+  point.server = server;
+  point.crash_failover_ms = failover_ms;
+  point.active_groups = active;
+  point.load_start = load_start;
+  point.load_end = load_end;
+  point.cpus = sysconf(_SC_NPROCESSORS_ONLN);
+  std::printf("%s", FormatScaleReport(point).c_str());
   std::fflush(stdout);
   if (!options.results_path.empty()) {
-    const nlohmann::json row = {{"kind", "scale"},
-                                {"groups", options.groups},
-                                {"per_group", options.instances},
-                                {"instances", total},
-                                {"ttl", options.ttl},
-                                {"window_s", window_s},
-                                {"heartbeats", samples.size()},
-                                {"failed", latencies.failures()},
-                                {"p50_ms", Percentile(samples, 50)},
-                                {"p99_ms", p99},
-                                {"max_ms", Percentile(samples, 100)},
-                                {"server_exec_ms_per_heartbeat", exec_ms},
-                                {"server_cpu_ms_per_heartbeat", cpu_ms},
-                                {"statements_per_s", statements_per_s},
-                                {"statements_per_heartbeat", statements_per_heartbeat},
-                                {"connections_per_instance", connections},
-                                {"crash_failover_ms", failover_ms},
-                                {"load_start", load_start},
-                                {"load_end", load_end}};
-    std::ofstream(options.results_path, std::ios::app) << row.dump() << "\n";
+    std::ofstream(options.results_path, std::ios::app) << ScaleJsonLine(point) << "\n";
   }
 
   broken = broken || Interrupted() || latencies.failures() > 0 || active != options.groups ||
