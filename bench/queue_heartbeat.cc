@@ -13,6 +13,7 @@
 #include "harness.h"
 #include "report.h"
 #include "start_log.h"
+#include "timed_store.h"
 
 namespace baton::bench {
 namespace {
@@ -46,46 +47,6 @@ class Recorder final {
   std::atomic<bool> recording_{false};
   std::mutex mu_;
   HeartbeatPhase phase_;
-};
-
-// A store whose heartbeats are timed, from sending to having the reply. Thread-safe as the
-// store it wraps.
-class TimedStore final : public Store {
- public:
-  TimedStore(std::unique_ptr<Store> inner, Recorder& recorder)
-      : inner_(std::move(inner)), recorder_(recorder) {}
-
-  Result<SchemaInfo> Migrate() override { return inner_->Migrate(); }
-  Result<void> Register(const std::string& group, const MemberInfo& self, Duration ttl) override {
-    return inner_->Register(group, self, ttl);
-  }
-  Result<HeartbeatReply> Heartbeat(const HeartbeatRequest& request) override {
-    const int64_t start = MonoNs();
-    Result<HeartbeatReply> reply = inner_->Heartbeat(request);
-    recorder_.Add(MonoNs() - start, reply.ok());
-    return reply;
-  }
-  Result<bool> Release(const LeaseKey& lease, const std::string& holder, uint64_t token) override {
-    return inner_->Release(lease, holder, token);
-  }
-  Result<void> Unregister(const std::string& group, const MemberInfo& self) override {
-    return inner_->Unregister(group, self);
-  }
-  Result<HandoverReply> RequestHandover(const HandoverRequest& request) override {
-    return inner_->RequestHandover(request);
-  }
-  Result<GroupSnapshot> Snapshot(const std::string& group, const std::string& lease_name) override {
-    return inner_->Snapshot(group, lease_name);
-  }
-  std::unique_ptr<Subscription> WatchReleases(const LeaseKey& lease,
-                                              std::function<void()> on_release) override {
-    return inner_->WatchReleases(lease, std::move(on_release));
-  }
-  std::string Describe() const override { return inner_->Describe(); }
-
- private:
-  std::unique_ptr<Store> inner_;
-  Recorder& recorder_;
 };
 
 class IdleListener final : public ElectorListener {
@@ -158,7 +119,9 @@ HeartbeatResult MeasureHeartbeatUnderLoad(const QueueTarget& target,
   std::vector<std::unique_ptr<Instance>> instances;
   for (int i = 0; i < config.instances; ++i) {
     auto instance = std::make_unique<Instance>();
-    instance->store = std::make_unique<TimedStore>(OpenStoreOrExit(target), recorder);
+    instance->store = std::make_unique<TimedStore>(
+        OpenStoreOrExit(target),
+        [&recorder](std::chrono::nanoseconds took, bool ok) { recorder.Add(took.count(), ok); });
     ElectorOptions options;
     options.lease = {group, kActiveLease};
     const std::string id = "hb" + std::to_string(i + 1);

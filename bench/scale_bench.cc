@@ -37,6 +37,7 @@
 #include "harness.h"
 #include "scale_report.h"
 #include "server_stats.h"
+#include "timed_store.h"
 
 namespace baton::bench {
 namespace {
@@ -105,55 +106,6 @@ class Latencies final {
   mutable std::mutex mu_;
   std::vector<double> samples_ms_;
   int failures_ = 0;
-};
-
-// The instance's store, with each heartbeat timed. Thread-safe as the store it wraps.
-class TimedStore final : public Store {
- public:
-  TimedStore(std::unique_ptr<Store> inner, Latencies& latencies)
-      : inner_(std::move(inner)), latencies_(latencies) {}
-
-  Result<SchemaInfo> Migrate() override { return inner_->Migrate(); }
-  Result<void> Register(const std::string& group, const MemberInfo& self, Duration ttl) override {
-    return inner_->Register(group, self, ttl);
-  }
-  Result<HeartbeatReply> Heartbeat(const HeartbeatRequest& request) override {
-    if (crashed_) return Crashed();
-    const auto start = steady_clock::now();
-    Result<HeartbeatReply> reply = inner_->Heartbeat(request);
-    latencies_.Add(steady_clock::now() - start, reply.ok());
-    return reply;
-  }
-  Result<bool> Release(const LeaseKey& lease, const std::string& holder, uint64_t token) override {
-    if (crashed_) return Crashed();
-    return inner_->Release(lease, holder, token);
-  }
-  Result<void> Unregister(const std::string& group, const MemberInfo& self) override {
-    if (crashed_) return Crashed();
-    return inner_->Unregister(group, self);
-  }
-  Result<HandoverReply> RequestHandover(const HandoverRequest& request) override {
-    return inner_->RequestHandover(request);
-  }
-  Result<GroupSnapshot> Snapshot(const std::string& group, const std::string& lease_name) override {
-    return inner_->Snapshot(group, lease_name);
-  }
-  std::unique_ptr<Subscription> WatchReleases(const LeaseKey& lease,
-                                              std::function<void()> on_release) override {
-    return inner_->WatchReleases(lease, std::move(on_release));
-  }
-  std::string Describe() const override { return inner_->Describe(); }
-
-  // From now on every write fails at once, as for a process that died: no renewal, no
-  // release, nothing the others could tell from a crash.
-  void Crash() { crashed_ = true; }
-
- private:
-  static Error Crashed() { return Error(ErrorCode::kUnavailable, "crashed by the benchmark"); }
-
-  std::unique_ptr<Store> inner_;
-  Latencies& latencies_;
-  std::atomic<bool> crashed_{false};
 };
 
 // When an instance last became active. Thread-safe.
@@ -269,7 +221,9 @@ int Main(int argc, char** argv) {
   for (int i = 0; i < total && !Interrupted(); ++i) {
     Instance& instance = instances[static_cast<size_t>(i)];
     instance.group = i % options.groups;
-    instance.store = std::make_unique<TimedStore>(MustOpen(options.store_url), latencies);
+    instance.store = std::make_unique<TimedStore>(
+        MustOpen(options.store_url),
+        [&latencies](nanoseconds took, bool ok) { latencies.Add(took, ok); });
     ElectorOptions elector_options;
     elector_options.lease = {groups[static_cast<size_t>(instance.group)], kActiveLease};
     const std::string id = "i" + std::to_string(i + 1);
