@@ -38,6 +38,18 @@ TEST(LeaseWatchTest, NoAdviceUntilTwoRenewalsAreTimed) {
   EXPECT_FALSE(watch.NextLook(kKey, kStart + milliseconds(190)));
 }
 
+// The release listener reads the lease when it (re)connects, without its timing: a heartbeat
+// that then sees the same renewal still times the interval from the renewal before.
+TEST(LeaseWatchTest, ASightingWithoutItsTimeDoesNotBreakTheTiming) {
+  LeaseWatch watch;
+  watch.Seen(kKey, Lease(3), kStart + milliseconds(5), kStart);
+  watch.Seen(kKey, Lease(4), kStart + kEvery + milliseconds(2));  // The listener's read.
+  watch.Seen(kKey, Lease(4), kStart + kEvery + milliseconds(5), kStart + kEvery);
+  auto look = watch.NextLook(kKey, kStart + kEvery + milliseconds(5));
+  ASSERT_TRUE(look);
+  EXPECT_EQ(look->every, kEvery);
+}
+
 TEST(LeaseWatchTest, TheNextLookIsJustAfterTheNextRenewalIsDue) {
   LeaseWatch watch;
   watch.Seen(kKey, Lease(3), kStart + milliseconds(5), kStart);

@@ -22,36 +22,49 @@ void LeaseWatch::Seen(const LeaseKey& key, const LeaseView& lease, TimePoint rec
   Sighting& s = it->second;
   if (!inserted && s.holder == lease.holder && s.token == lease.token &&
       s.renewals == lease.renewals) {
-    if (!s.renewed) s.renewed = renewed;
+    if (!s.renewed && renewed) {
+      s.renewed = renewed;
+      Time(s, *renewed);
+    }
     if (s.renewed && s.every > Duration::zero() &&
         received >= *s.renewed + s.every + kLookAfterRenewal) {
       ++s.late_looks;
     }
     return;
   }
-  // A new holder likely renews as often as the last one did, until it is timed itself.
-  Duration every = s.every;
-  bool timed_on_holder = false;
+  Sighting next{.holder = lease.holder,
+                .token = lease.token,
+                .renewals = lease.renewals,
+                .first_seen = received,
+                .renewed = renewed,
+                // A new holder likely renews as often as the last one did, until it is timed.
+                .every = s.every,
+                .timed_on_holder = false,
+                .late_looks = 0,
+                .timed_renewals = 0,
+                .timed_at = std::nullopt};
   if (!inserted && s.holder == lease.holder && s.token == lease.token) {
-    timed_on_holder = s.timed_on_holder;
-    if (s.renewed && renewed && lease.renewals > s.renewals) {
-      const Duration timed =
-          (*renewed - *s.renewed) / static_cast<int64_t>(lease.renewals - s.renewals);
-      // A holder keeps its interval; a renewal made late (a slow call, a paused process)
-      // would stretch one timing, which the next renewal, made on time, would not confirm.
-      if (timed > Duration::zero() && (!timed_on_holder || timed < every * 3 / 2)) {
-        every = timed;
-        timed_on_holder = true;
-      }
+    next.timed_on_holder = s.timed_on_holder;
+    next.timed_renewals = s.timed_renewals;
+    next.timed_at = s.timed_at;
+  }
+  if (renewed) Time(next, *renewed);
+  s = std::move(next);
+}
+
+void LeaseWatch::Time(Sighting& s, TimePoint renewed) {
+  if (s.timed_at && s.renewals > s.timed_renewals) {
+    const Duration timed =
+        (renewed - *s.timed_at) / static_cast<int64_t>(s.renewals - s.timed_renewals);
+    // A holder keeps its interval; a renewal made late (a slow call, a paused process) would
+    // stretch one timing, which the next renewal, made on time, would not confirm.
+    if (timed > Duration::zero() && (!s.timed_on_holder || timed < s.every * 3 / 2)) {
+      s.every = timed;
+      s.timed_on_holder = true;
     }
   }
-  s = Sighting{.holder = lease.holder,
-               .token = lease.token,
-               .renewals = lease.renewals,
-               .first_seen = received,
-               .renewed = renewed,
-               .every = every,
-               .timed_on_holder = timed_on_holder};
+  s.timed_renewals = s.renewals;
+  s.timed_at = renewed;
 }
 
 Duration LeaseWatch::Left(const LeaseKey& key, Duration holder_ttl, TimePoint now) const {

@@ -75,7 +75,12 @@ class LeaseWatch final {
     Duration every{0};                 // The holder's renewal interval, as last timed.
     bool timed_on_holder = false;      // `every` was timed on this holder and token.
     int late_looks = 0;                // Looks since its next renewal was due that missed it.
+    // The latest renewal of this holder and token whose time is known, to time the next.
+    uint64_t timed_renewals = 0;
+    std::optional<TimePoint> timed_at;
   };
+  // REQUIRES: mu_ held. Times the holder's interval from `s`'s renewal, made at `renewed`.
+  static void Time(Sighting& s, TimePoint renewed);
   mutable std::mutex mu_;  // Guards sightings_.
   std::map<std::pair<std::string, std::string>, Sighting> sightings_;
 };
