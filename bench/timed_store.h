@@ -51,6 +51,10 @@ class TimedStore final : public Store {
   Result<GroupSnapshot> Snapshot(const std::string& group, const std::string& lease_name) override {
     return inner_->Snapshot(group, lease_name);
   }
+  Result<std::vector<std::string>> Groups() override { return inner_->Groups(); }
+  Result<std::vector<Takeover>> Takeovers(const LeaseKey& lease, int limit) override {
+    return inner_->Takeovers(lease, limit);
+  }
   std::unique_ptr<Subscription> WatchReleases(const LeaseKey& lease,
                                               std::function<void()> on_release) override {
     return inner_->WatchReleases(lease, std::move(on_release));

@@ -133,6 +133,30 @@ struct GroupSnapshot {
   std::vector<Member> members;
 };
 
+// How a lease came to a holder: the cause of one entry in a lease's takeover log.
+enum class TakeoverCause {
+  kFirst,       // The lease had never been held.
+  kReleased,    // Its holder had released it (a SIGTERM, an exit).
+  kHandover,    // Its holder had released it on request (step-down, --priority).
+  kExpired,     // Its holder had stopped renewing: a crash, a pause, a lost store.
+  kReacquired,  // The same holder took it anew: its own interval had ended first.
+};
+// "first", "released", "handover", "expired", "reacquired".
+const char* ToString(TakeoverCause cause);
+// The cause named as ToString names it; nullopt for any other text.
+std::optional<TakeoverCause> TakeoverCauseFromName(const std::string& name);
+
+// One acquisition of a lease, as the store logged it when it happened.
+struct Takeover {
+  uint64_t token = 0;  // The token it was acquired with.
+  std::string holder;  // Who acquired it (HolderId() gives the instance id).
+  TakeoverCause cause = TakeoverCause::kFirst;
+  std::chrono::system_clock::time_point at;  // The store's wall clock, for people only.
+};
+
+// How many entries a store keeps of each lease's takeover log: the newest ones.
+inline constexpr int kTakeoversKept = 100;
+
 // What a store's schema says of itself: its version, and the oldest schema version a program
 // may know and still use it. A newer schema that stays usable by the previous release says so
 // here, so that release keeps running through a rolling upgrade (SPEC 5).
@@ -197,6 +221,13 @@ class Store {
 
   virtual Result<GroupSnapshot> Snapshot(const std::string& group,
                                          const std::string& lease_name = kActiveLease) = 0;
+
+  // Every group that has a member or a lease in the store, by name.
+  virtual Result<std::vector<std::string>> Groups() = 0;
+
+  // The newest `limit` entries of the lease's takeover log (at most kTakeoversKept), newest
+  // first. Every acquisition is logged in the same commit as the acquisition itself.
+  virtual Result<std::vector<Takeover>> Takeovers(const LeaseKey& lease, int limit) = 0;
 
   // Calls `on_release` (from a thread of the store's) soon after `lease` is released by its
   // holder, so waiting instances can take it at once instead of at their next heartbeat, and

@@ -64,6 +64,31 @@ const char* ToString(HandoverOutcome outcome) {
   return "unknown";
 }
 
+const char* ToString(TakeoverCause cause) {
+  switch (cause) {
+    case TakeoverCause::kFirst:
+      return "first";
+    case TakeoverCause::kReleased:
+      return "released";
+    case TakeoverCause::kHandover:
+      return "handover";
+    case TakeoverCause::kExpired:
+      return "expired";
+    case TakeoverCause::kReacquired:
+      return "reacquired";
+  }
+  return "unknown";
+}
+
+std::optional<TakeoverCause> TakeoverCauseFromName(const std::string& name) {
+  for (TakeoverCause cause :
+       {TakeoverCause::kFirst, TakeoverCause::kReleased, TakeoverCause::kHandover,
+        TakeoverCause::kExpired, TakeoverCause::kReacquired}) {
+    if (name == ToString(cause)) return cause;
+  }
+  return std::nullopt;
+}
+
 std::string DefaultInstanceId() {
   return HostName() + "-" + std::to_string(getpid()) + "-" + RandomHex(8);
 }

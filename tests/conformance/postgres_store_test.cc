@@ -44,7 +44,9 @@ TEST_F(PostgresSchemaTest, NewerSchemaIsRefusedNamingBothVersions) {
 TEST_F(PostgresSchemaTest, NewerSchemaThatStaysUsableIsUsedAndLeftAlone) {
   ASSERT_NE(Open(&clock_), nullptr);  // Creates version 1, usable from version 1.
   PgSession admin(url_);
-  admin.Must("UPDATE " + Qualified("meta") + " SET value = 7 WHERE key = 'schema_version'");
+  const int newer = PostgresSchemaVersion() + 1;
+  admin.Must("UPDATE " + Qualified("meta") + " SET value = " + std::to_string(newer) +
+             " WHERE key = 'schema_version'");
   for (bool create_schema : {true, false}) {
     PostgresStoreOptions options = Options(&clock_);
     options.create_schema = create_schema;
@@ -56,11 +58,11 @@ TEST_F(PostgresSchemaTest, NewerSchemaThatStaysUsableIsUsedAndLeftAlone) {
     EXPECT_TRUE(beat->held);
     Result<SchemaInfo> info = (*store)->Migrate();
     ASSERT_TRUE(IsOk(info));
-    EXPECT_EQ(info->found, 7);
-    EXPECT_EQ(info->current, 7);
+    EXPECT_EQ(info->found, newer);
+    EXPECT_EQ(info->current, newer);
   }
   EXPECT_EQ(admin.Must("SELECT value FROM " + Qualified("meta") + " WHERE key = 'schema_version'"),
-            "7");
+            std::to_string(newer));
 }
 
 TEST_F(PostgresSchemaTest, MissingSchemaIsCreatedOnlyWhenAllowed) {

@@ -126,6 +126,9 @@ class EtcdStore final : public Store {
 
   Result<GroupSnapshot> Snapshot(const std::string& group, const std::string& lease_name) override;
 
+  Result<std::vector<std::string>> Groups() override;                                  // history.cc
+  Result<std::vector<Takeover>> Takeovers(const LeaseKey& lease, int limit) override;  // ditto
+
   std::unique_ptr<Subscription> WatchReleases(const LeaseKey& lease,
                                               std::function<void()> on_release) override {
     return std::make_unique<ReleaseWatch>(*client_, keys_.LeaseDir(lease.group, lease.name),
@@ -167,6 +170,20 @@ class EtcdStore final : public Store {
   // (best effort: unrevoked, it expires), so a refused instance renews nothing.
   void Forget(const std::string& group, const MemberInfo& self);
 
+  // An acquisition not yet in the takeover log, with the lease's keys as read before it.
+  struct UnloggedTakeover {
+    LeaseKey lease;
+    std::string holder;
+    uint64_t token = 0;
+    LeaseKeys before;
+    bool reacquired = false;
+    std::chrono::system_clock::time_point at;  // When it was taken, for people.
+  };
+  // Writes the acquisitions this handle made into the takeover log, each with its cause (see
+  // history.cc); called at a renewal. Best effort: a failure is logged and the entry dropped.
+  void LogTakeovers();
+  void LogTakeover(const UnloggedTakeover& taken);
+
   // A named handover reserves a free lease for its target until its own etcd lease ends.
   static bool Reserved(const LeaseKeys& found, const std::string& self_id);
 
@@ -198,6 +215,7 @@ class EtcdStore final : public Store {
   std::atomic<bool> schema_checked_{false};
   std::mutex mu_;
   std::map<std::pair<std::string, std::string>, Instance> instances_;  // GUARDED_BY(mu_)
+  std::vector<UnloggedTakeover> unlogged_;                             // GUARDED_BY(mu_)
   std::map<std::string, Sighting> sightings_;  // By holder key. GUARDED_BY(mu_)
 };
 

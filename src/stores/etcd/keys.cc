@@ -68,4 +68,22 @@ std::string Keys::Released(const std::string& group, const std::string& lease) c
   return LeaseDir(group, lease) + "released";
 }
 
+std::string Keys::TakeoverLog(const std::string& group, const std::string& lease) const {
+  return Group(group) + "/t/" + Escape(lease) + "/";
+}
+
+std::string Keys::Takeover(const std::string& group, const std::string& lease,
+                           uint64_t token) const {
+  char digits[24];
+  std::snprintf(digits, sizeof digits, "%020llu", static_cast<unsigned long long>(token));
+  return TakeoverLog(group, lease) + digits;
+}
+
+std::string Keys::GroupOf(const std::string& key) const {
+  const std::string prefix = Groups();
+  if (key.compare(0, prefix.size(), prefix) != 0) return "";
+  const size_t end = key.find('/', prefix.size());
+  return Unescape(key.substr(prefix.size(), end == std::string::npos ? end : end - prefix.size()));
+}
+
 }  // namespace baton::etcd_detail

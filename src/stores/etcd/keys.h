@@ -11,6 +11,8 @@
 //                                     the lease next ("" for anyone), on a lease of its own
 //   g/<group>/l/<lease>/released      the token of the last interval its holder released
 //                                     (a key gone without it expired, or was revoked)
+//   g/<group>/t/<lease>/<token>       the lease's takeover log (JSON: holder, cause, at_ms),
+//                                     the token zero-padded to 20 digits so keys sort by it
 // Names are escaped ('%' and '/' as %25 and %2F), so a group or id cannot reach another's keys.
 namespace baton::etcd_detail {
 
@@ -25,6 +27,11 @@ class Keys final {
   std::string Holder(const std::string& group, const std::string& lease) const;
   std::string Handover(const std::string& group, const std::string& lease) const;
   std::string Released(const std::string& group, const std::string& lease) const;
+  std::string TakeoverLog(const std::string& group, const std::string& lease) const;  // A prefix.
+  std::string Takeover(const std::string& group, const std::string& lease, uint64_t token) const;
+  // The prefix of every group's keys, and the group a key under it belongs to ("" if none).
+  std::string Groups() const { return prefix_ + "g/"; }
+  std::string GroupOf(const std::string& key) const;
 
  private:
   std::string Group(const std::string& group) const;

@@ -35,8 +35,10 @@ Result<HeartbeatReply> EtcdStore::Heartbeat(const HeartbeatRequest& request) {
     if (found.handover && found.handover->mod_revision() > found.holder->create_revision()) {
       reply.handover = found.handover->value();
     }
+    LogTakeovers();
     return reply;
   }
+  bool reacquired = false;  // For the takeover log.
   if (request.intent == LeaseIntent::kAcquire && found.holder &&
       found.holder->value() == request.self.holder) {
     // Ours from an interval that ended here, or on an etcd lease we lost: a new interval
@@ -46,6 +48,7 @@ Result<HeartbeatReply> EtcdStore::Heartbeat(const HeartbeatRequest& request) {
     AddDelete(drop.add_success(), holder_key);
     if (auto r = client_->Txn(drop, "dropping a stale hold"); !r) return r.error();
     found.holder.reset();
+    reacquired = true;
   }
   if (!found.holder) {
     if (auto held_off = EarlyVanishHoldOff(holder_key, found.released, request.lease_ttl)) {
@@ -82,6 +85,16 @@ Result<HeartbeatReply> EtcdStore::Heartbeat(const HeartbeatRequest& request) {
   reply.lease.holder = request.self.holder;
   reply.lease.token = static_cast<uint64_t>(taken->header().revision());
   reply.lease.remaining = request.lease_ttl;
+  {
+    // Logged at the holder's next renewal, so the acquisition returns as soon as it can.
+    std::lock_guard lock(mu_);
+    unlogged_.push_back(UnloggedTakeover{.lease = request.lease,
+                                         .holder = request.self.holder,
+                                         .token = reply.lease.token,
+                                         .before = std::move(found),
+                                         .reacquired = reacquired,
+                                         .at = std::chrono::system_clock::now()});
+  }
   return reply;
 }
 

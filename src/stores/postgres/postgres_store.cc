@@ -78,6 +78,17 @@ Statements::Statements(const std::string& schema) {
                        ".leases WHERE group_name = $1::text AND name = $2::text",
                 .effect = Effect::kRead,
                 .what = "reading the lease"};
+  groups = {.name = "baton_groups",
+            .sql = "SELECT group_name FROM " + s + ".members UNION SELECT group_name FROM " + s +
+                   ".leases ORDER BY 1",
+            .effect = Effect::kRead,
+            .what = "listing the groups"};
+  takeovers = {.name = "baton_takeovers",
+               .sql = "SELECT token, holder, cause, " + MicrosOf("taken_at") + " FROM " + s +
+                      ".takeovers WHERE group_name = $1::text AND name = $2::text "
+                      "ORDER BY token DESC LIMIT $3::bigint",
+               .effect = Effect::kRead,
+               .what = "reading the takeover log"};
   channel = {.name = "baton_channel",
              .sql = "SELECT " + s + ".channel($1::text)",
              .effect = Effect::kRead,

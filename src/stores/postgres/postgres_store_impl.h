@@ -23,6 +23,8 @@ struct Statements {
   Statement snapshot;
   Statement read_lease;
   Statement channel;
+  Statement groups;
+  Statement takeovers;
 };
 
 // The Store on a PostgreSQL database shared by many hosts (see baton/store.h for the contract
@@ -46,6 +48,8 @@ class PostgresStore final : public Store {
   Result<void> Unregister(const std::string& group, const MemberInfo& self) override;
   Result<HandoverReply> RequestHandover(const HandoverRequest& request) override;
   Result<GroupSnapshot> Snapshot(const std::string& group, const std::string& lease_name) override;
+  Result<std::vector<std::string>> Groups() override;                                  // history.cc
+  Result<std::vector<Takeover>> Takeovers(const LeaseKey& lease, int limit) override;  // ditto
   std::unique_ptr<Subscription> WatchReleases(const LeaseKey& lease,
                                               std::function<void()> on_release) override;
   std::string Describe() const override { return settings_.describe; }

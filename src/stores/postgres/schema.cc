@@ -11,6 +11,7 @@
 #include "schema_v5_sql.h"
 #include "schema_v6_sql.h"
 #include "schema_v7_sql.h"
+#include "schema_v8_sql.h"
 
 namespace baton::postgres_detail {
 namespace {
@@ -73,7 +74,7 @@ class MigrationTransaction final {
 
 std::string SchemaStepSql(int version, const std::string& schema) {
   static constexpr const char* kSteps[] = {kSchemaV1Sql, kSchemaV2Sql, kSchemaV3Sql, kSchemaV4Sql,
-                                           kSchemaV5Sql, kSchemaV6Sql, kSchemaV7Sql};
+                                           kSchemaV5Sql, kSchemaV6Sql, kSchemaV7Sql, kSchemaV8Sql};
   static_assert(std::size(kSteps) == kSchemaVersion);
   return Expand(kSteps[version - 1], schema);
 }

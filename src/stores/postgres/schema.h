@@ -24,9 +24,10 @@ namespace baton::postgres_detail {
 // the lease has no live holder), and folds heartbeat_v1 back into heartbeat(); the signatures
 // programs call stay as they were. Version 7 (schema_v7.sql) stops announcing renewals (each
 // NOTIFY wakes every listening session of the database; contenders time renewals from their
-// own heartbeats instead) and has a passive's heartbeat read the lease once.
+// own heartbeats instead) and has a passive's heartbeat read the lease once. Version 8
+// (schema_v8.sql) adds takeovers, each lease's takeover log, written by triggers.
 // Every version must stay usable by the previous release (rolling upgrades).
-inline constexpr int kSchemaVersion = 7;
+inline constexpr int kSchemaVersion = 8;
 // The oldest schema version whose programs can use kSchemaVersion; written beside it.
 inline constexpr int kUsableFrom = 1;
 

@@ -190,6 +190,49 @@ CREATE TABLE baton_handovers (
 ) WITHOUT ROWID;
 )sql";
 
+// Version 5: each lease's takeover log (the last kTakeoversKept acquisitions: who, with which
+// token, when, and why the lease was free), for `baton web`. Triggers on baton_leases write it
+// in the acquisition's own transaction, so every program that acquires logs it, whatever its
+// version, and none of their statements change. A renewal does not set the token and fires
+// nothing. The cause is told from the row before: free (released; on request when a
+// handover of that interval was asked for), the same holder, or another whose lease expired.
+// taken_ms is the wall clock, for people only.
+constexpr const char* kSchemaV5 = R"sql(
+CREATE TABLE baton_takeovers (
+  group_name TEXT NOT NULL,
+  name       TEXT NOT NULL,
+  token      INTEGER NOT NULL,
+  holder     TEXT NOT NULL,
+  cause      TEXT NOT NULL,
+  taken_ms   INTEGER NOT NULL,
+  PRIMARY KEY (group_name, name, token)
+) WITHOUT ROWID;
+CREATE TRIGGER baton_takeovers_first AFTER INSERT ON baton_leases WHEN NEW.holder <> ''
+BEGIN
+  INSERT OR REPLACE INTO baton_takeovers VALUES (
+      NEW.group_name, NEW.name, NEW.token, NEW.holder, 'first',
+      CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER));
+END;
+CREATE TRIGGER baton_takeovers_next AFTER UPDATE OF token ON baton_leases
+WHEN NEW.token <> OLD.token AND NEW.holder <> ''
+BEGIN
+  INSERT OR REPLACE INTO baton_takeovers VALUES (
+      NEW.group_name, NEW.name, NEW.token, NEW.holder,
+      CASE
+        WHEN OLD.holder = '' AND EXISTS (
+            SELECT 1 FROM baton_handovers h
+             WHERE h.group_name = NEW.group_name AND h.name = NEW.name
+               AND h.token = OLD.token) THEN 'handover'
+        WHEN OLD.holder = '' THEN 'released'
+        WHEN OLD.holder = NEW.holder THEN 'reacquired'
+        ELSE 'expired'
+      END,
+      CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER));
+  DELETE FROM baton_takeovers
+   WHERE group_name = NEW.group_name AND name = NEW.name AND token <= NEW.token - 100;
+END;
+)sql";
+
 constexpr const char* kHasMetaTable =
     "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'baton_meta'";
 // usable_from falls back to the version itself: a schema written before the key existed.
@@ -206,6 +249,7 @@ const char* SchemaV1Sql() { return kSchemaV1; }
 const char* SchemaV2Sql() { return kSchemaV2; }
 const char* SchemaV3Sql() { return kSchemaV3; }
 const char* SchemaV4Sql() { return kSchemaV4; }
+const char* SchemaV5Sql() { return kSchemaV5; }
 
 Result<SchemaVersion> ReadSchemaVersion(Connection& connection) {
   Result<Statement> has_meta = connection.Prepare(kHasMetaTable, "reading the schema version");
@@ -256,6 +300,11 @@ Result<SchemaInfo> MigrateSchema(Connection& connection) {
   }
   if (found->version < 4) {
     if (auto r = connection.Exec(kSchemaV4, "upgrading to schema version 4"); !r) {
+      return r.error();
+    }
+  }
+  if (found->version < 5) {
+    if (auto r = connection.Exec(kSchemaV5, "upgrading to schema version 5"); !r) {
       return r.error();
     }
   }

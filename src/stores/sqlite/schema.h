@@ -16,8 +16,10 @@ namespace baton::sqlite_detail {
 // version 1. Version 3 adds baton_queue_rounds (the last scheduler round of each queue) and is
 // usable from version 1 likewise. Version 4 adds baton_handovers and the members' priority
 // (step-down, --priority), usable from version 1 likewise (an older program ignores a
-// handover). Every version must stay usable by the previous release (rolling upgrades).
-inline constexpr int kSchemaVersion = 4;
+// handover). Version 5 adds baton_takeovers, each lease's takeover log, written by triggers
+// (so by programs of every version), usable from version 1 likewise. Every version must stay
+// usable by the previous release (rolling upgrades).
+inline constexpr int kSchemaVersion = 5;
 // The oldest schema version whose programs can use kSchemaVersion; written beside it.
 inline constexpr int kUsableFrom = 1;
 
@@ -27,6 +29,7 @@ const char* SchemaV1Sql();
 const char* SchemaV2Sql();
 const char* SchemaV3Sql();
 const char* SchemaV4Sql();
+const char* SchemaV5Sql();
 
 // The schema version in the file and the oldest version that may use it ({0, 0}
 // when it has no baton schema yet). A schema written before `usable_from` existed is usable from

@@ -41,6 +41,8 @@ class SqliteStore final : public Store {
   Result<void> Unregister(const std::string& group, const MemberInfo& self) override;
   Result<HandoverReply> RequestHandover(const HandoverRequest& request) override;
   Result<GroupSnapshot> Snapshot(const std::string& group, const std::string& lease_name) override;
+  Result<std::vector<std::string>> Groups() override;                                  // history.cc
+  Result<std::vector<Takeover>> Takeovers(const LeaseKey& lease, int limit) override;  // ditto
   std::unique_ptr<Subscription> WatchReleases(const LeaseKey& lease,
                                               std::function<void()> on_release) override;
   std::string Describe() const override { return describe_; }
