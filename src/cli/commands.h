@@ -13,6 +13,7 @@ int RunCommand(const Settings& settings, const std::vector<std::string>& command
 int StatusCommand(const Settings& settings);
 int StepDownCommand(const Settings& settings);
 int MigrateCommand(const Settings& settings);
+int WebCommand(const Settings& settings);
 int WorkCommand(const Settings& settings, const std::vector<std::string>& command);
 int ScheduleCommand(const Settings& settings);
 int ServeCommand(const Settings& settings);

@@ -39,6 +39,7 @@ std::unique_ptr<Subcommand> DeclareStepDown(CLI::App& app);  // step_down_comman
 std::unique_ptr<Subcommand> DeclareMigrate(CLI::App& app);
 std::unique_ptr<Subcommand> DeclareServe(CLI::App& app);   // serve_command.cc
 std::unique_ptr<Subcommand> DeclareConfig(CLI::App& app);  // config_command.cc
+std::unique_ptr<Subcommand> DeclareWeb(CLI::App& app);
 
 // Every subcommand a config file configures (all but `config`), in the order `baton --help`
 // lists them; `baton config check` declares them again under itself.

@@ -13,6 +13,7 @@ std::vector<std::unique_ptr<Subcommand>> DeclareConfigurable(CLI::App& app) {
   subcommands.push_back(DeclareStatus(app));
   subcommands.push_back(DeclareStepDown(app));
   subcommands.push_back(DeclareMigrate(app));
+  subcommands.push_back(DeclareWeb(app));
   // Extras are kept, not refused by CLI11, so baton's own message can say what to do.
   for (const std::unique_ptr<Subcommand>& sub : subcommands) sub->app->allow_extras();
   return subcommands;
@@ -26,11 +27,11 @@ std::vector<std::unique_ptr<Subcommand>> DeclareSubcommands(CLI::App& app) {
 }
 
 std::string SubcommandNames() {
-  return "run, work, schedule, serve, enqueue, queue, status, step-down, migrate or config";
+  return "run, work, schedule, serve, enqueue, queue, status, step-down, migrate, web or config";
 }
 
 std::string ConfigurableNames() {
-  return "run, work, schedule, serve, enqueue, queue, status, step-down or migrate";
+  return "run, work, schedule, serve, enqueue, queue, status, step-down, migrate or web";
 }
 
 }  // namespace baton::cli

@@ -188,7 +188,7 @@ TEST_F(FirstHourTest, ParserMessagesSayWhatToDo) {
       {{"status", "--group", "g", "--", "--frobnicate"}, {"runs no command"}},
       {{"frobnicate"},
        {"unknown subcommand \"frobnicate\"",
-        "run, work, schedule, serve, enqueue, queue, status, step-down, migrate or config"}},
+        "run, work, schedule, serve, enqueue, queue, status, step-down, migrate, web or config"}},
       {{}, {"name a subcommand"}},
   };
   for (const BadArguments& bad : cases) {

@@ -15,7 +15,7 @@ namespace baton::test_support {
 namespace {
 
 // The whole HTTP response to a GET of `path`, or nothing when the connection failed.
-std::optional<std::string> HttpGet(const std::string& host, int port, const std::string& path) {
+std::optional<std::string> RawGet(const std::string& host, int port, const std::string& path) {
   const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
   if (fd < 0) return std::nullopt;
   timeval bound{.tv_sec = 2, .tv_usec = 0};
@@ -51,21 +51,35 @@ std::optional<std::string> HttpGet(const std::string& host, int port, const std:
   return response;
 }
 
+// The first match of `line`'s group 1 in the log at `log_path`.
+std::optional<std::string> LoggedAddress(const std::string& log_path, const std::regex& line) {
+  std::smatch match;
+  for (const std::string& text : ReadLines(log_path)) {
+    if (std::regex_search(text, match, line)) return match[1].str();
+  }
+  return std::nullopt;
+}
+
 }  // namespace
 
-std::optional<Samples> Scrape(const std::string& address) {
+std::optional<HttpReply> HttpGet(const std::string& address, const std::string& path) {
   const size_t colon = address.rfind(':');
   if (colon == std::string::npos) return std::nullopt;
-  auto response =
-      HttpGet(address.substr(0, colon), std::stoi(address.substr(colon + 1)), "/metrics");
-  if (!response || response->rfind("HTTP/1.", 0) != 0 ||
-      response->find(" 200 ") == std::string::npos) {
-    return std::nullopt;
-  }
-  const size_t body = response->find("\r\n\r\n");
-  if (body == std::string::npos) return std::nullopt;
+  auto response = RawGet(address.substr(0, colon), std::stoi(address.substr(colon + 1)), path);
+  if (!response || response->rfind("HTTP/1.", 0) != 0) return std::nullopt;
+  const size_t space = response->find(' ');
+  const size_t end = response->find("\r\n\r\n");
+  if (space == std::string::npos || end == std::string::npos) return std::nullopt;
+  return HttpReply{.status = std::atoi(response->c_str() + space + 1),
+                   .headers = response->substr(0, end),
+                   .body = response->substr(end + 4)};
+}
+
+std::optional<Samples> Scrape(const std::string& address) {
+  auto reply = HttpGet(address, "/metrics");
+  if (!reply || reply->status != 200) return std::nullopt;
   Samples samples;
-  std::istringstream lines(response->substr(body + 4));
+  std::istringstream lines(reply->body);
   std::string line;
   while (std::getline(lines, line)) {
     if (line.empty() || line[0] == '#') continue;
@@ -93,11 +107,12 @@ double SumOf(const Samples& samples, const std::string& prefix) {
 
 std::optional<std::string> LoggedMetricsAddress(const std::string& log_path) {
   static const std::regex kLine(R"(metrics at http://([0-9.]+:[0-9]+)/metrics)");
-  std::smatch match;
-  for (const std::string& line : ReadLines(log_path)) {
-    if (std::regex_search(line, match, kLine)) return match[1].str();
-  }
-  return std::nullopt;
+  return LoggedAddress(log_path, kLine);
+}
+
+std::optional<std::string> LoggedWebAddress(const std::string& log_path) {
+  static const std::regex kLine(R"(web page at http://([0-9.]+:[0-9]+)/)");
+  return LoggedAddress(log_path, kLine);
 }
 
 }  // namespace baton::test_support

@@ -1,0 +1,33 @@
+// `baton web`: serves the page until SIGTERM, SIGINT or SIGHUP.
+#include <signal.h>
+#include <string.h>
+
+#include <spdlog/spdlog.h>
+
+#include "commands.h"
+#include "server.h"
+
+namespace baton::cli {
+
+int WebCommand(const Settings& settings) {
+  auto common = ResolveCommon(settings, false);
+  if (!common) return ReportError(common.error());
+  const std::string listen = settings.GetOr("listen", web::kDefaultListen);
+  if (auto r = web::CheckListenAddress(listen); !r) return ReportError(r.error());
+  // Before the server's threads start, so that they inherit the mask and only sigwait sees
+  // the signal.
+  const sigset_t signals = BlockStopSignals();
+  auto store = OpenStore(common->store_url, Clock::Real(),
+                         {.create_schema = false, .must_exist = true, .store = common->store});
+  if (!store) return ReportError(store.error());
+  auto server = web::WebServer::Start(**store, listen);
+  if (!server) return ReportError(server.error());
+  spdlog::info("web page at http://{}/ for {} (read-only)", (*server)->address(),
+               (*store)->Describe());
+  int sig = 0;
+  sigwait(&signals, &sig);
+  spdlog::info("stopping on {}", strsignal(sig));
+  return kExitOk;
+}
+
+}  // namespace baton::cli
