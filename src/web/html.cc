@@ -2,7 +2,6 @@
 
 #include <cctype>
 #include <cstdio>
-#include <ctime>
 
 #include "baton/elector.h"
 
@@ -29,14 +28,7 @@ std::string Human(std::chrono::nanoseconds d) {
   return (negative ? "-" : "") + std::string(text);
 }
 
-std::string Utc(system_clock::time_point at) {
-  const std::time_t t = system_clock::to_time_t(at);
-  std::tm tm{};
-  gmtime_r(&t, &tm);
-  char text[32];
-  std::strftime(text, sizeof text, "%Y-%m-%d %H:%M:%S UTC", &tm);
-  return text;
-}
+std::string Utc(system_clock::time_point at) { return FormatUtc(at, "%Y-%m-%d %H:%M:%S UTC"); }
 
 std::string GroupLink(const std::string& name) {
   return "<a href=\"group?name=" + EscapeHtml(EscapeQuery(name)) + "\">" + EscapeHtml(name) +

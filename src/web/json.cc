@@ -1,7 +1,5 @@
 #include "json.h"
 
-#include <ctime>
-
 #include "baton/elector.h"
 
 namespace baton::web {
@@ -13,14 +11,7 @@ int64_t Ms(std::chrono::nanoseconds d) {
   return std::chrono::duration_cast<std::chrono::milliseconds>(d).count();
 }
 
-std::string Rfc3339(system_clock::time_point at) {
-  const std::time_t t = system_clock::to_time_t(at);
-  std::tm tm{};
-  gmtime_r(&t, &tm);
-  char text[32];
-  std::strftime(text, sizeof text, "%Y-%m-%dT%H:%M:%SZ", &tm);
-  return text;
-}
+std::string Rfc3339(system_clock::time_point at) { return FormatUtc(at, "%Y-%m-%dT%H:%M:%SZ"); }
 
 nlohmann::json TakeoverJson(const Takeover& t) {
   return {{"token", t.token},

@@ -1,6 +1,7 @@
 #include "page_model.h"
 
 #include <algorithm>
+#include <ctime>
 
 namespace baton::web {
 namespace {
@@ -18,6 +19,15 @@ Result<GroupSummary> ReadSummary(Store& store, const std::string& name) {
 }
 
 }  // namespace
+
+std::string FormatUtc(std::chrono::system_clock::time_point at, const char* format) {
+  const std::time_t t = std::chrono::system_clock::to_time_t(at);
+  std::tm tm{};
+  gmtime_r(&t, &tm);
+  char text[64];
+  std::strftime(text, sizeof text, format, &tm);
+  return text;
+}
 
 Result<Overview> ReadOverview(Store& store) {
   Overview overview;

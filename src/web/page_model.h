@@ -33,6 +33,10 @@ struct GroupDetail {
   std::vector<Takeover> takeovers;  // Newest first.
 };
 
+// `at` in UTC as strftime's `format` writes it (the pages' "2026-12-08 02:58:01 UTC", the JSON's
+// RFC 3339).
+std::string FormatUtc(std::chrono::system_clock::time_point at, const char* format);
+
 // How many takeovers a group's page lists.
 inline constexpr int kTakeoversShown = 20;
 

@@ -7,6 +7,7 @@
 #include <thread>
 
 #include "group_fixture.h"
+#include "html.h"
 #include "support/metrics_scrape.h"
 
 namespace baton::process_test {
@@ -20,21 +21,6 @@ using test_support::WaitFor;
 
 // A group name that is markup, a query's separators and a quote at once.
 const std::string kHostileGroup = "svc<b id=\"x\">&amp;?name=1#'";
-
-std::string Query(const std::string& text) {
-  static const char kHex[] = "0123456789ABCDEF";
-  std::string out;
-  for (unsigned char c : text) {
-    if (std::isalnum(c)) {
-      out += static_cast<char>(c);
-    } else {
-      out += '%';
-      out += kHex[c >> 4];
-      out += kHex[c & 15];
-    }
-  }
-  return out;
-}
 
 class WebTest : public StoreGroupTest {
  protected:
@@ -87,8 +73,8 @@ TEST_P(WebTest, PagesAndJsonShowTheActiveInstanceTheMembersAndTheTakeoverAfterAC
   instance(first.instance).process.Kill();
   const std::optional<ProbeEvent> second = WaitForStartAfter(first.token, 2 * kTtl + kSlack);
   ASSERT_TRUE(second) << "no takeover";
-  const auto group = nlohmann::json::parse(Get(web, "/api/group?name=" + Query(kHostileGroup)).body,
-                                           nullptr, false);
+  const auto group = nlohmann::json::parse(
+      Get(web, "/api/group?name=" + web::EscapeQuery(kHostileGroup)).body, nullptr, false);
   ASSERT_TRUE(group.is_object()) << group;
   EXPECT_EQ(group["group"]["active"], second->instance);
   ASSERT_GE(group["takeovers"].size(), 2u) << group.dump();
@@ -98,7 +84,7 @@ TEST_P(WebTest, PagesAndJsonShowTheActiveInstanceTheMembersAndTheTakeoverAfterAC
   EXPECT_EQ(group["takeovers"][1]["id"], first.instance);
   EXPECT_EQ(group["takeovers"][1]["cause"], "first");
 
-  HttpReply page = Get(web, "/group?name=" + Query(kHostileGroup));
+  HttpReply page = Get(web, "/group?name=" + web::EscapeQuery(kHostileGroup));
   EXPECT_EQ(page.status, 200);
   EXPECT_NE(page.body.find("expired"), std::string::npos) << page.body;
   EXPECT_EQ(page.body.find("<b id="), std::string::npos) << "raw markup from the store";
