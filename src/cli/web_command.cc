@@ -2,9 +2,12 @@
 #include <signal.h>
 #include <string.h>
 
+#include <cstdlib>
+
 #include <spdlog/spdlog.h>
 
 #include "commands.h"
+#include "html.h"
 #include "server.h"
 
 namespace baton::cli {
@@ -13,6 +16,13 @@ int WebCommand(const Settings& settings) {
   auto common = ResolveCommon(settings, false);
   if (!common) return ReportError(common.error());
   const std::string listen = settings.GetOr("listen", web::kDefaultListen);
+  if (const char* unsafe = std::getenv("BATON_UNSAFE_WEB_NO_ESCAPE");
+      unsafe != nullptr && std::string(unsafe) == "1") {
+    web::SetUnsafeNoEscape(true);
+    spdlog::warn(
+        "BATON_UNSAFE_WEB_NO_ESCAPE=1: the page shows the store's values unescaped and "
+        "without a Content-Security-Policy (for tests only)");
+  }
   if (auto r = web::CheckListenAddress(listen); !r) return ReportError(r.error());
   // Before the server's threads start, so that they inherit the mask and only sigwait sees
   // the signal.

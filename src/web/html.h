@@ -12,6 +12,12 @@
 
 namespace baton::web {
 
+// For the browser test's proof that it can fail (BATON_UNSAFE_WEB_NO_ESCAPE=1 in `baton web`'s
+// environment): from then on EscapeHtml returns its text as it is, and the server sends no
+// Content-Security-Policy. Never for production. Thread-safe.
+void SetUnsafeNoEscape(bool on);
+bool UnsafeNoEscape();
+
 // How often the pages reload themselves.
 inline constexpr int kRefreshSeconds = 5;
 

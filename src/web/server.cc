@@ -15,6 +15,7 @@ namespace {
 constexpr const char* kHtml = "text/html; charset=utf-8";
 
 void Secure(httplib::Response& response) {
+  if (UnsafeNoEscape()) return;
   response.set_header("Content-Security-Policy",
                       "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'; "
                       "base-uri 'none'; form-action 'none'");
