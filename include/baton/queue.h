@@ -212,6 +212,17 @@ struct QueueStats {
   std::vector<TenantStats> tenants;  // Every tenant the queue has seen, by name.
 };
 
+// What a queue's workers finished in one minute, all of them together.
+struct MinuteCounts {
+  std::chrono::system_clock::time_point minute;  // Its start, by the store's wall clock.
+  int64_t done = 0;
+  int64_t failed = 0;  // Failed attempts, expired claims included.
+  int64_t dead = 0;
+};
+
+// How many minutes of counts a store keeps of each queue: the latest.
+inline constexpr int kMinutesKept = 60;
+
 enum class CancelOutcome {
   kNotFound,    // No such item in the queue.
   kRemoved,     // It was pending or dead: gone.
@@ -289,6 +300,10 @@ class Queue {
   virtual Result<std::vector<ItemView>> List(const QueueKey& queue, std::optional<ItemState> state,
                                              int limit) = 0;
   virtual Result<std::vector<ItemView>> DeadLetters(const QueueKey& queue, int limit) = 0;
+  // The counts of each of the last `minutes` minutes (at most kMinutesKept) in which anything
+  // finished, oldest first; the current minute, so far, last. Written in the same commit as
+  // what they count, without making workers wait on each other for it.
+  virtual Result<std::vector<MinuteCounts>> Throughput(const QueueKey& queue, int minutes) = 0;
   // Brings dead item `id` back, ready now with its attempts reset. false: no such dead item.
   virtual Result<bool> Requeue(const QueueKey& queue, uint64_t id) = 0;
   // Requeue for every dead item; returns how many.

@@ -1,6 +1,7 @@
 // The queue conformance suite: operations on a queue (requeue, cancel, purge, pause, stats)
 // and the scheduler's offers (unique, fenced).
 
+#include <chrono>
 #include <string>
 #include <thread>
 #include <vector>
@@ -43,6 +44,49 @@ TEST_P(QueueConformance, RequeueBringsDeadItemsBack) {
   ASSERT_TRUE(IsOk(rest));
   EXPECT_EQ(*rest, 2);
   EXPECT_TRUE(Items(*queue_, ItemState::kDead).empty());
+}
+
+// What `baton web` charts: every finish is counted in its minute, by outcome.
+TEST_P(QueueConformance, ThroughputCountsEachMinutesFinishedItemsByOutcome) {
+  OfferTenants(*queue_, {"a", "b", "c", "d", "e"});
+  ClaimReply reply = Claim(*queue_, 5);
+  ASSERT_EQ(reply.items.size(), 5u);
+  ASSERT_EQ(Ack(*queue_, reply.items[0]), ClaimOutcome::kOk);
+  ASSERT_EQ(Ack(*queue_, reply.items[1]), ClaimOutcome::kOk);
+  ASSERT_EQ(FailRetry(*queue_, reply.items[2], Duration::zero()), ClaimOutcome::kOk);
+  ASSERT_EQ(FailRetry(*queue_, reply.items[3], Duration::zero(), /*dead_now=*/true),
+            ClaimOutcome::kOk);
+  Result<std::vector<MinuteCounts>> minutes = queue_->Throughput(key_, 5);
+  ASSERT_TRUE(IsOk(minutes));
+  // Usually one minute; two when the test straddled a minute's end.
+  ASSERT_GE(minutes->size(), 1u);
+  ASSERT_LE(minutes->size(), 2u);
+  MinuteCounts sum;
+  for (size_t i = 0; i < minutes->size(); ++i) {
+    const MinuteCounts& m = (*minutes)[i];
+    EXPECT_EQ(
+        std::chrono::duration_cast<std::chrono::milliseconds>(m.minute.time_since_epoch()).count() %
+            60000,
+        0)
+        << "a minute's start";
+    if (i > 0) {
+      EXPECT_GT(m.minute, (*minutes)[i - 1].minute) << "oldest first";
+    }
+    sum.done += m.done;
+    sum.failed += m.failed;
+    sum.dead += m.dead;
+  }
+  EXPECT_EQ(sum.done, 2);
+  EXPECT_EQ(sum.failed, 2) << "both failed attempts, the one that went dead included";
+  EXPECT_EQ(sum.dead, 1);
+  const auto now = std::chrono::system_clock::now();
+  EXPECT_LE(minutes->back().minute, now);
+  EXPECT_GT(minutes->back().minute, now - std::chrono::minutes(2));
+
+  Result<std::vector<MinuteCounts>> elsewhere =
+      queue_->Throughput(QueueKey{.group = key_.group, .queue = "other"}, 5);
+  ASSERT_TRUE(IsOk(elsewhere));
+  EXPECT_TRUE(elsewhere->empty());
 }
 
 TEST_P(QueueConformance, CancelRemovesPendingAndStopsRunningKeepingTheSlot) {

@@ -129,9 +129,13 @@ TEST_F(SqliteQueueTest, UpgradesAVersion2FileKeepingItsItems) {
   }
   {
     // What a version 2 program left: version 3 only adds baton_queue_rounds, version 4
-    // baton_handovers and the members' priority.
+    // baton_handovers and the members' priority, version 5 the takeover log and the queues'
+    // counts per minute, with their triggers.
     RawDb v2(path_);
-    ASSERT_EQ(v2.Exec("DROP TABLE baton_queue_rounds; DROP TABLE baton_handovers; ALTER TABLE "
+    ASSERT_EQ(v2.Exec("DROP TRIGGER baton_takeovers_first; DROP TRIGGER baton_takeovers_next; "
+                      "DROP TRIGGER baton_queue_minutes_count; DROP TABLE baton_takeovers; "
+                      "DROP TABLE baton_queue_minutes; "
+                      "DROP TABLE baton_queue_rounds; DROP TABLE baton_handovers; ALTER TABLE "
                       "baton_members DROP COLUMN priority; UPDATE baton_meta SET value = 2 "
                       "WHERE key = 'schema_version'"),
               "");

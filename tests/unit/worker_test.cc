@@ -162,6 +162,9 @@ class LossyClaims final : public Queue {
   Result<std::vector<ItemView>> DeadLetters(const QueueKey& q, int limit) override {
     return queue_.DeadLetters(q, limit);
   }
+  Result<std::vector<MinuteCounts>> Throughput(const QueueKey& q, int minutes) override {
+    return queue_.Throughput(q, minutes);
+  }
   Result<bool> Requeue(const QueueKey& q, uint64_t id) override { return queue_.Requeue(q, id); }
   Result<int64_t> RequeueDead(const QueueKey& q) override { return queue_.RequeueDead(q); }
   Result<CancelOutcome> Cancel(const QueueKey& q, uint64_t id) override {

@@ -146,6 +146,14 @@ QueueStatements::QueueStatements(const std::string& schema) {
                      ".queue_tenants WHERE group_name = $1::text AND queue = $2::text "
                      "ORDER BY tenant",
                  "reading queue stats");
+  throughput = read("baton_q_throughput",
+                    "SELECT floor(extract(epoch FROM minute) * 1000)::bigint, sum(done)::bigint, "
+                    "sum(failed)::bigint, sum(dead)::bigint FROM " +
+                        s +
+                        ".queue_minutes WHERE group_name = $1::text AND queue = $2::text "
+                        "AND minute > date_trunc('minute', clock_timestamp()) - "
+                        "$3::bigint * interval '1 minute' GROUP BY minute ORDER BY minute",
+                    "reading the queue's throughput");
   list = read("baton_q_list",
               "SELECT id, tenant, state, priority, attempts, payload, "
               "floor(extract(epoch FROM offered_at) * 1000)::bigint, "

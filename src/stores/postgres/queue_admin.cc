@@ -4,6 +4,8 @@
 #include <string>
 #include <vector>
 
+#include <algorithm>
+
 #include "queue_impl.h"
 
 namespace baton::postgres_detail {
@@ -109,6 +111,24 @@ Result<std::vector<ItemView>> PostgresQueue::List(const QueueKey& queue,
 
 Result<std::vector<ItemView>> PostgresQueue::DeadLetters(const QueueKey& queue, int limit) {
   return List(queue, ItemState::kDead, limit);
+}
+
+Result<std::vector<MinuteCounts>> PostgresQueue::Throughput(const QueueKey& queue, int minutes) {
+  Result<Rows> rows =
+      Exec(statements_.throughput, {TextParam(queue.group), TextParam(queue.queue),
+                                    IntParam(std::clamp(minutes, 0, kMinutesKept))});
+  if (!rows) return rows.error();
+  std::vector<MinuteCounts> counts;
+  for (int i = 0; i < rows->size(); ++i) {
+    counts.push_back(
+        MinuteCounts{.minute = std::chrono::system_clock::time_point(
+                         std::chrono::duration_cast<std::chrono::system_clock::duration>(
+                             std::chrono::milliseconds(rows->Int(i, 0)))),
+                     .done = rows->Int(i, 1),
+                     .failed = rows->Int(i, 2),
+                     .dead = rows->Int(i, 3)});
+  }
+  return counts;
 }
 
 Result<bool> PostgresQueue::Requeue(const QueueKey& queue, uint64_t id) {

@@ -18,7 +18,7 @@ namespace baton::postgres_detail {
 struct QueueStatements {
   explicit QueueStatements(const std::string& schema);
   Statement offer, claim, extend, ack, fail, release;
-  Statement names, paused, depths, tenants_pending, oldest, totals, tenants, list;
+  Statement names, paused, depths, tenants_pending, oldest, totals, tenants, list, throughput;
   Statement requeue, requeue_dead, cancel, purge, set_paused, channel, start_round;
   Statement gather_statistics;
 };
@@ -51,6 +51,7 @@ class PostgresQueue final : public Queue {
   Result<std::vector<ItemView>> List(const QueueKey& queue, std::optional<ItemState> state,
                                      int limit) override;
   Result<std::vector<ItemView>> DeadLetters(const QueueKey& queue, int limit) override;
+  Result<std::vector<MinuteCounts>> Throughput(const QueueKey& queue, int minutes) override;
   Result<bool> Requeue(const QueueKey& queue, uint64_t id) override;
   Result<int64_t> RequeueDead(const QueueKey& queue) override;
   Result<CancelOutcome> Cancel(const QueueKey& queue, uint64_t id) override;

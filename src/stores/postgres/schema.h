@@ -25,7 +25,8 @@ namespace baton::postgres_detail {
 // programs call stay as they were. Version 7 (schema_v7.sql) stops announcing renewals (each
 // NOTIFY wakes every listening session of the database; contenders time renewals from their
 // own heartbeats instead) and has a passive's heartbeat read the lease once. Version 8
-// (schema_v8.sql) adds takeovers, each lease's takeover log, written by triggers.
+// (schema_v8.sql) adds takeovers, each lease's takeover log, and queue_minutes, each queue's
+// finished items per minute, both written by triggers.
 // Every version must stay usable by the previous release (rolling upgrades).
 inline constexpr int kSchemaVersion = 8;
 // The oldest schema version whose programs can use kSchemaVersion; written beside it.

@@ -1,6 +1,7 @@
 // SqliteQueue: the operations on a queue (SPEC 3.10). Reads are one read transaction; bulk
 // writes (purge, requeue all) go in bounded batches, one transaction each.
 
+#include <algorithm>
 #include <string>
 #include <vector>
 
@@ -32,6 +33,11 @@ constexpr const char* kList =
     "SELECT id, tenant, state, priority, attempts, payload, offered_ms, ready_ns, "
     "claim_expiry_ns, claimed_by, last_error, exit_code FROM baton_queue_items "
     "WHERE group_name = ?1 AND queue = ?2 AND (?3 = '' OR state = ?3) ORDER BY id LIMIT ?4";
+constexpr const char* kThroughput =
+    "SELECT minute_ms, done, failed, dead FROM baton_queue_minutes "
+    "WHERE group_name = ?1 AND queue = ?2 "
+    "AND minute_ms > CAST(strftime('%s', 'now') AS INTEGER) / 60 * 60000 - ?3 * 60000 "
+    "ORDER BY minute_ms";
 constexpr const char* kRequeue =
     "UPDATE baton_queue_items SET state = 'pending', ready_ns = ?4, attempts = 0, releases = 0, "
     "is_unique = 0 WHERE id = ?3 AND group_name = ?1 AND queue = ?2 AND state = 'dead'";
@@ -196,6 +202,23 @@ Result<std::vector<ItemView>> SqliteQueue::List(const QueueKey& queue,
 
 Result<std::vector<ItemView>> SqliteQueue::DeadLetters(const QueueKey& queue, int limit) {
   return List(queue, ItemState::kDead, limit);
+}
+
+Result<std::vector<MinuteCounts>> SqliteQueue::Throughput(const QueueKey& queue, int minutes) {
+  std::lock_guard lock(mu_);
+  Result<Statement> select = connection_->Prepare(kThroughput, "reading the queue's throughput");
+  if (!select) return select.error();
+  select->Bind(queue.group).Bind(queue.queue).Bind(int64_t{std::clamp(minutes, 0, kMinutesKept)});
+  std::vector<MinuteCounts> counts;
+  for (;;) {
+    Result<bool> row = select->Step();
+    if (!row) return row.error();
+    if (!*row) return counts;
+    counts.push_back(MinuteCounts{.minute = FromWallMillis(select->Int(0)),
+                                  .done = select->Int(1),
+                                  .failed = select->Int(2),
+                                  .dead = select->Int(3)});
+  }
 }
 
 Result<bool> SqliteQueue::Requeue(const QueueKey& queue, uint64_t id) {

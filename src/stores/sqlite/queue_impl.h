@@ -45,6 +45,7 @@ class SqliteQueue final : public Queue {
   Result<std::vector<ItemView>> List(const QueueKey& queue, std::optional<ItemState> state,
                                      int limit) override;
   Result<std::vector<ItemView>> DeadLetters(const QueueKey& queue, int limit) override;
+  Result<std::vector<MinuteCounts>> Throughput(const QueueKey& queue, int minutes) override;
   Result<bool> Requeue(const QueueKey& queue, uint64_t id) override;
   Result<int64_t> RequeueDead(const QueueKey& queue) override;
   Result<CancelOutcome> Cancel(const QueueKey& queue, uint64_t id) override;

@@ -190,13 +190,16 @@ CREATE TABLE baton_handovers (
 ) WITHOUT ROWID;
 )sql";
 
-// Version 5: each lease's takeover log (the last kTakeoversKept acquisitions: who, with which
+// Version 5, for `baton web`. Each lease's takeover log (the last kTakeoversKept acquisitions: who, with which
 // token, when, and why the lease was free), for `baton web`. Triggers on baton_leases write it
 // in the acquisition's own transaction, so every program that acquires logs it, whatever its
 // version, and none of their statements change. A renewal does not set the token and fires
 // nothing. The cause is told from the row before: free (released; on request when a
 // handover of that interval was asked for), the same holder, or another whose lease expired.
-// taken_ms is the wall clock, for people only.
+// taken_ms is the wall clock, for people only. And each queue's finished items per minute (the
+// last kMinutesKept), counted by a trigger on the tenants' totals, whose rows every finish
+// already writes: SQLite has one writer at a time, so one row per queue and minute costs no
+// worker a wait.
 constexpr const char* kSchemaV5 = R"sql(
 CREATE TABLE baton_takeovers (
   group_name TEXT NOT NULL,
@@ -230,6 +233,27 @@ BEGIN
       CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER));
   DELETE FROM baton_takeovers
    WHERE group_name = NEW.group_name AND name = NEW.name AND token <= NEW.token - 100;
+END;
+CREATE TABLE baton_queue_minutes (
+  group_name TEXT NOT NULL,
+  queue      TEXT NOT NULL,
+  minute_ms  INTEGER NOT NULL,  -- wall clock, the minute's start
+  done       INTEGER NOT NULL,
+  failed     INTEGER NOT NULL,
+  dead       INTEGER NOT NULL,
+  PRIMARY KEY (group_name, queue, minute_ms)
+) WITHOUT ROWID;
+CREATE TRIGGER baton_queue_minutes_count AFTER UPDATE OF done, failed, dead ON baton_queue_tenants
+WHEN NEW.done <> OLD.done OR NEW.failed <> OLD.failed OR NEW.dead <> OLD.dead
+BEGIN
+  INSERT INTO baton_queue_minutes VALUES (
+      NEW.group_name, NEW.queue, CAST(strftime('%s', 'now') AS INTEGER) / 60 * 60000,
+      NEW.done - OLD.done, NEW.failed - OLD.failed, NEW.dead - OLD.dead)
+  ON CONFLICT (group_name, queue, minute_ms) DO UPDATE SET
+      done = done + excluded.done, failed = failed + excluded.failed, dead = dead + excluded.dead;
+  DELETE FROM baton_queue_minutes
+   WHERE group_name = NEW.group_name AND queue = NEW.queue
+     AND minute_ms < CAST(strftime('%s', 'now') AS INTEGER) / 60 * 60000 - 59 * 60000;
 END;
 )sql";
 

@@ -16,8 +16,9 @@ namespace baton::sqlite_detail {
 // version 1. Version 3 adds baton_queue_rounds (the last scheduler round of each queue) and is
 // usable from version 1 likewise. Version 4 adds baton_handovers and the members' priority
 // (step-down, --priority), usable from version 1 likewise (an older program ignores a
-// handover). Version 5 adds baton_takeovers, each lease's takeover log, written by triggers
-// (so by programs of every version), usable from version 1 likewise. Every version must stay
+// handover). Version 5 adds baton_takeovers, each lease's takeover log, and
+// baton_queue_minutes, each queue's finished items per minute, both written by triggers (so by
+// programs of every version), usable from version 1 likewise. Every version must stay
 // usable by the previous release (rolling upgrades).
 inline constexpr int kSchemaVersion = 5;
 // The oldest schema version whose programs can use kSchemaVersion; written beside it.
