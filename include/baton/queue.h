@@ -294,6 +294,8 @@ class Queue {
 
   // Administration (SPEC 3.10).
   // The names of `group`'s queues (every queue ever offered to or paused), in name order.
+  // Every group that has a queue, by name.
+  virtual Result<std::vector<std::string>> QueueGroups() = 0;
   virtual Result<std::vector<std::string>> QueueNames(const std::string& group) = 0;
   virtual Result<QueueStats> Stats(const QueueKey& queue) = 0;
   // Up to `limit` items, oldest first, of `state` or of every state.

@@ -30,7 +30,10 @@ int WebCommand(const Settings& settings) {
   auto store = OpenStore(common->store_url, Clock::Real(),
                          {.create_schema = false, .must_exist = true, .store = common->store});
   if (!store) return ReportError(store.error());
-  auto server = web::WebServer::Start(**store, listen);
+  // The queues share the store; a store without queue tables (etcd) shows none.
+  auto queue = OpenQueue(common->store_url, Clock::Real(),
+                         {.create_schema = false, .must_exist = true, .store = common->store});
+  auto server = web::WebServer::Start(**store, queue ? queue->get() : nullptr, listen);
   if (!server) return ReportError(server.error());
   spdlog::info("web page at http://{}/ for {} (read-only)", (*server)->address(),
                (*store)->Describe());

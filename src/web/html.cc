@@ -1,5 +1,6 @@
 #include "html.h"
 
+#include <algorithm>
 #include <atomic>
 #include <cctype>
 #include <cstdio>
@@ -45,7 +46,8 @@ const Member* ActiveMember(const GroupSnapshot& snapshot) {
 }
 
 // The active instance's id (from the lease, so also when its member row is gone), or "none".
-std::string ActiveCell(const GroupSnapshot& snapshot) {
+std::string ActiveCell(const GroupSnapshot& snapshot, bool elects) {
+  if (!elects) return "<span class=\"dim\">— (queues only)</span>";
   if (snapshot.lease.free()) return "<span class=\"bad\">none</span>";
   std::string out = "<b>" + EscapeHtml(HolderId(snapshot.lease.holder)) + "</b>";
   if (const Member* m = ActiveMember(snapshot)) {
@@ -154,11 +156,21 @@ std::string RenderOverview(const Overview& overview) {
   std::string rows;
   for (const GroupSummary& g : overview.groups) {
     const GroupSnapshot& s = g.snapshot;
-    if (s.lease.free()) ++without_active;
+    if (g.elects() && s.lease.free()) ++without_active;
     std::string members;
     for (const Member& m : s.members) members += MemberLine(m) + "<br>";
-    if (members.empty()) members = "<span class=\"bad\">none</span>";
-    rows += "<tr><td>" + GroupLink(g.name) + "</td><td>" + ActiveCell(s) +
+    if (members.empty() && g.elects()) members = "<span class=\"bad\">none</span>";
+    for (const QueueSummary& q : g.queues) {
+      members += "queue <a href=\"queue?group=" + EscapeHtml(EscapeQuery(g.name)) +
+                 "&amp;name=" + EscapeHtml(EscapeQuery(q.name)) + "\">" + EscapeHtml(q.name) +
+                 "</a>" + " <span class=\"dim\">" + std::to_string(q.stats.pending) + " pending, " +
+                 std::to_string(q.stats.running) + " running</span>" +
+                 (q.stats.dead > 0
+                      ? " <span class=\"bad\">" + std::to_string(q.stats.dead) + " dead</span>"
+                      : std::string()) +
+                 "<br>";
+    }
+    rows += "<tr><td>" + GroupLink(g.name) + "</td><td>" + ActiveCell(s, g.elects()) +
             "</td><td class=\"num\">" +
             (s.lease.free() ? std::string("—") : std::to_string(s.lease.token)) +
             "</td><td class=\"num\">" +
@@ -170,7 +182,7 @@ std::string RenderOverview(const Overview& overview) {
                                     " without an active instance</span>"
                               : std::string(", each with an active instance")) +
           "</p><table><tr><th>group</th><th>active</th><th>token</th><th>lease left</th>"
-          "<th>members (role, since last heartbeat)</th><th>last takeover</th></tr>\n" +
+          "<th>members (role, since last heartbeat) and queues</th><th>last takeover</th></tr>\n" +
           rows + "</table>";
   return Page("baton", body);
 }
@@ -182,7 +194,7 @@ std::string RenderGroup(const GroupDetail& detail) {
                      "</h1><p class=\"dim\">" + EscapeHtml(detail.store) + " · " + Utc(detail.now) +
                      " · <a href=\"api/group?name=" + EscapeHtml(EscapeQuery(g.name)) +
                      "\">JSON</a></p>";
-  body += "<table><tr><th>active</th><td>" + ActiveCell(s) + "</td></tr>";
+  body += "<table><tr><th>active</th><td>" + ActiveCell(s, g.elects()) + "</td></tr>";
   if (!s.lease.free()) {
     body += "<tr><th>token</th><td>" + std::to_string(s.lease.token) +
             "</td></tr><tr><th>lease left</th><td>" + Human(s.lease.remaining) + "</td></tr>";
@@ -204,7 +216,27 @@ std::string RenderGroup(const GroupDetail& detail) {
                                               : Human(m.expires_in)) +
             "</td></tr>\n";
   }
-  body += "</table><h2>Last takeovers</h2>";
+  body += "</table>";
+  if (!g.queues.empty()) {
+    body +=
+        "<h2>Queues</h2><table><tr><th>queue</th><th>pending</th><th>waiting</th>"
+        "<th>running</th><th>dead</th><th>oldest ready item</th><th>done</th></tr>\n";
+    for (const QueueSummary& q : g.queues) {
+      const QueueStats& qs = q.stats;
+      body += "<tr><td><a href=\"queue?group=" + EscapeHtml(EscapeQuery(g.name)) +
+              "&amp;name=" + EscapeHtml(EscapeQuery(q.name)) + "\">" + EscapeHtml(q.name) + "</a>" +
+              (qs.paused ? " <span class=\"bad\">paused</span>" : "") + "</td><td class=\"num\">" +
+              std::to_string(qs.pending) + "</td><td class=\"num\">" + std::to_string(qs.waiting) +
+              "</td><td class=\"num\">" + std::to_string(qs.running) + "</td><td class=\"num\">" +
+              (qs.dead > 0 ? "<span class=\"bad\">" + std::to_string(qs.dead) + "</span>"
+                           : std::string("0")) +
+              "</td><td>" +
+              (qs.oldest_pending_age ? Human(*qs.oldest_pending_age) : std::string("—")) +
+              "</td><td class=\"num\">" + std::to_string(qs.done_total) + "</td></tr>\n";
+    }
+    body += "</table>";
+  }
+  body += "<h2>Last takeovers</h2>";
   if (detail.takeovers.empty()) {
     body += "<p class=\"dim\">None logged.</p>";
   } else {
@@ -220,6 +252,101 @@ std::string RenderGroup(const GroupDetail& detail) {
     body += "</table>";
   }
   return Page(g.name + " · baton", body);
+}
+
+std::string ThroughputChart(const std::vector<MinuteCounts>& minutes,
+                            std::chrono::system_clock::time_point now) {
+  constexpr int kBar = 14, kGap = 2, kHeight = 80;
+  const auto this_minute = std::chrono::floor<std::chrono::minutes>(now);
+  int64_t top = 1;
+  for (const MinuteCounts& m : minutes) top = std::max(top, m.done + m.failed + m.dead);
+  std::string bars;
+  int64_t total = 0;
+  for (const MinuteCounts& m : minutes) {
+    const auto ago = std::chrono::duration_cast<std::chrono::minutes>(
+                         this_minute - std::chrono::floor<std::chrono::minutes>(m.minute))
+                         .count();
+    if (ago < 0 || ago >= kMinutesShown) continue;
+    const int x = static_cast<int>(kMinutesShown - 1 - ago) * (kBar + kGap);
+    const int done_h = static_cast<int>(m.done * kHeight / top);
+    const int bad_h = static_cast<int>((m.failed + m.dead) * kHeight / top);
+    total += m.done;
+    const std::string title = "<title>" + FormatUtc(m.minute, "%H:%M UTC") + ": " +
+                              std::to_string(m.done) + " done, " + std::to_string(m.failed) +
+                              " failed, " + std::to_string(m.dead) + " dead</title>";
+    bars += "<g>" + title + "<rect x=\"" + std::to_string(x) + "\" y=\"" +
+            std::to_string(kHeight - done_h) + "\" width=\"" + std::to_string(kBar) +
+            "\" height=\"" + std::to_string(done_h) + "\" fill=\"#2a2\"/><rect x=\"" +
+            std::to_string(x) + "\" y=\"" + std::to_string(kHeight - done_h - bad_h) +
+            "\" width=\"" + std::to_string(kBar) + "\" height=\"" + std::to_string(bad_h) +
+            "\" fill=\"#c22\"/></g>";
+  }
+  const int width = kMinutesShown * (kBar + kGap);
+  return "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"" + std::to_string(width) +
+         "\" height=\"" + std::to_string(kHeight + 16) + "\" role=\"img\" aria-label=\"" +
+         std::to_string(total) + " done in the last " + std::to_string(kMinutesShown) +
+         " minutes\"><line x1=\"0\" y1=\"" + std::to_string(kHeight) + "\" x2=\"" +
+         std::to_string(width) + "\" y2=\"" + std::to_string(kHeight) + "\" stroke=\"#999\"/>" +
+         bars + "<text x=\"0\" y=\"" + std::to_string(kHeight + 13) +
+         "\" font-size=\"11\" fill=\"#777\">" + std::to_string(kMinutesShown) +
+         " min ago</text><text x=\"" + std::to_string(width) + "\" y=\"" +
+         std::to_string(kHeight + 13) +
+         "\" font-size=\"11\" fill=\"#777\" text-anchor=\"end\">now (max " + std::to_string(top) +
+         "/min)</text></svg>";
+}
+
+std::string RenderQueue(const QueueDetail& detail) {
+  const QueueStats& s = detail.queue.stats;
+  const std::string group_link = "group?name=" + EscapeHtml(EscapeQuery(detail.group));
+  std::string body = "<p><a href=\"./\">all groups</a> · <a href=\"" + group_link + "\">" +
+                     EscapeHtml(detail.group) + "</a></p><h1>" + EscapeHtml(detail.queue.name) +
+                     (s.paused ? " <span class=\"bad\">paused</span>" : "") +
+                     "</h1><p class=\"dim\">" + EscapeHtml(detail.store) + " · " + Utc(detail.now) +
+                     " · <a href=\"api/queue?group=" + EscapeHtml(EscapeQuery(detail.group)) +
+                     "&amp;name=" + EscapeHtml(EscapeQuery(detail.queue.name)) + "\">JSON</a></p>";
+  body +=
+      "<table><tr><th>pending</th><th>waiting</th><th>running</th><th>dead</th>"
+      "<th>tenants with work waiting</th><th>oldest ready item</th><th>done</th>"
+      "<th>failed attempts</th><th>expired</th></tr><tr><td class=\"num\">" +
+      std::to_string(s.pending) + "</td><td class=\"num\">" + std::to_string(s.waiting) +
+      "</td><td class=\"num\">" + std::to_string(s.running) + "</td><td class=\"num\">" +
+      (s.dead > 0 ? "<span class=\"bad\">" + std::to_string(s.dead) + "</span>"
+                  : std::string("0")) +
+      "</td><td class=\"num\">" + std::to_string(s.tenants_pending) + "</td><td>" +
+      (s.oldest_pending_age ? Human(*s.oldest_pending_age) : std::string("—")) +
+      "</td><td class=\"num\">" + std::to_string(s.done_total) + "</td><td class=\"num\">" +
+      std::to_string(s.failed_total) + "</td><td class=\"num\">" + std::to_string(s.expired_total) +
+      "</td></tr></table>";
+  body += "<h2>Finished per minute</h2>" + ThroughputChart(detail.minutes, detail.now);
+
+  const auto items = [&](const std::string& title, const std::vector<ItemView>& list, bool dead) {
+    std::string out = "<h2>" + title + "</h2>";
+    if (list.empty()) return out + "<p class=\"dim\">None.</p>";
+    out += "<table><tr><th>id</th><th>tenant</th><th>attempts</th>" +
+           std::string(dead ? "<th>exit code</th><th>last error</th>"
+                            : "<th>claimed by</th><th>claim left</th>") +
+           "<th>offered</th></tr>\n";
+    for (const ItemView& item : list) {
+      out += "<tr><td class=\"num\">" + std::to_string(item.id) + "</td><td>" +
+             EscapeHtml(item.tenant) + "</td><td class=\"num\">" + std::to_string(item.attempts) +
+             "</td>";
+      if (dead) {
+        out += "<td class=\"num\">" +
+               (item.exit_code ? std::to_string(*item.exit_code) : std::string("—")) + "</td><td>" +
+               EscapeHtml(item.last_error) + "</td>";
+      } else {
+        out += "<td>" + EscapeHtml(item.claimed_by) + "</td><td>" +
+               (item.state == ItemState::kPending ? std::string("—") : Human(item.claim_left)) +
+               "</td>";
+      }
+      out += "<td>" + Utc(item.offered) + "</td></tr>\n";
+    }
+    return out + "</table>";
+  };
+  body += items("Running", detail.running, false);
+  body += items("Dead letters", detail.dead, true);
+  body += items("Next pending", detail.next, false);
+  return Page(detail.queue.name + " · " + detail.group + " · baton", body);
 }
 
 std::string RenderProblem(const std::string& title, const std::string& message) {

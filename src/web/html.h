@@ -29,6 +29,11 @@ std::string EscapeQuery(std::string_view text);
 
 std::string RenderOverview(const Overview& overview);
 std::string RenderGroup(const GroupDetail& detail);
+std::string RenderQueue(const QueueDetail& detail);
+// The finished items of each minute as an inline SVG bar chart (done in green, failed and dead
+// in red), the last kMinutesShown minutes up to `now`.
+std::string ThroughputChart(const std::vector<MinuteCounts>& minutes,
+                            std::chrono::system_clock::time_point now);
 // A page saying what went wrong (a store that cannot be read, a group that does not exist).
 std::string RenderProblem(const std::string& title, const std::string& message);
 

@@ -21,6 +21,23 @@ nlohmann::json TakeoverJson(const Takeover& t) {
           {"at", Rfc3339(t.at)}};
 }
 
+nlohmann::json QueueSummaryJson(const QueueSummary& q) {
+  const QueueStats& s = q.stats;
+  return {{"name", q.name},
+          {"paused", s.paused},
+          {"pending", s.pending},
+          {"waiting", s.waiting},
+          {"running", s.running},
+          {"dead", s.dead},
+          {"tenants_pending", s.tenants_pending},
+          {"oldest_pending_age_ms",
+           s.oldest_pending_age ? nlohmann::json(Ms(*s.oldest_pending_age)) : nlohmann::json()},
+          {"done_total", s.done_total},
+          {"failed_total", s.failed_total},
+          {"dead_total", s.dead_total},
+          {"expired_total", s.expired_total}};
+}
+
 nlohmann::json SummaryJson(const GroupSummary& g) {
   const GroupSnapshot& s = g.snapshot;
   nlohmann::json members = nlohmann::json::array();
@@ -45,10 +62,46 @@ nlohmann::json SummaryJson(const GroupSummary& g) {
     out["lease_remaining_ms"] = Ms(s.lease.remaining);
   }
   if (g.last_takeover) out["last_takeover"] = TakeoverJson(*g.last_takeover);
+  nlohmann::json queues = nlohmann::json::array();
+  for (const QueueSummary& q : g.queues) queues.push_back(QueueSummaryJson(q));
+  out["queues"] = queues;
+  return out;
+}
+
+nlohmann::json ItemsJson(const std::vector<ItemView>& items) {
+  nlohmann::json out = nlohmann::json::array();
+  for (const ItemView& item : items) {
+    out.push_back(
+        {{"id", item.id},
+         {"tenant", item.tenant},
+         {"state", ToString(item.state)},
+         {"attempts", item.attempts},
+         {"claimed_by", item.claimed_by},
+         {"claim_left_ms", Ms(item.claim_left)},
+         {"last_error", item.last_error},
+         {"exit_code", item.exit_code ? nlohmann::json(*item.exit_code) : nlohmann::json()},
+         {"offered", Rfc3339(item.offered)}});
+  }
   return out;
 }
 
 }  // namespace
+
+nlohmann::json QueueJson(const QueueDetail& detail) {
+  nlohmann::json minutes = nlohmann::json::array();
+  for (const MinuteCounts& m : detail.minutes) {
+    minutes.push_back(
+        {{"minute", Rfc3339(m.minute)}, {"done", m.done}, {"failed", m.failed}, {"dead", m.dead}});
+  }
+  return {{"store", detail.store},
+          {"at", Rfc3339(detail.now)},
+          {"group", detail.group},
+          {"queue", QueueSummaryJson(detail.queue)},
+          {"running", ItemsJson(detail.running)},
+          {"dead", ItemsJson(detail.dead)},
+          {"next", ItemsJson(detail.next)},
+          {"minutes", minutes}};
+}
 
 nlohmann::json OverviewJson(const Overview& overview) {
   nlohmann::json groups = nlohmann::json::array();

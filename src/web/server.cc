@@ -73,33 +73,34 @@ struct WebServer::Impl {
   std::thread thread;
 };
 
-Result<std::unique_ptr<WebServer>> WebServer::Start(Store& store, const std::string& listen) {
+Result<std::unique_ptr<WebServer>> WebServer::Start(Store& store, Queue* queue,
+                                                    const std::string& listen) {
   Result<std::pair<std::string, int>> endpoint = ParseListen(listen);
   if (!endpoint) return endpoint.error();
   auto impl = std::make_unique<Impl>();
   httplib::Server& server = impl->server;
 
-  server.Get("/", [&store](const httplib::Request&, httplib::Response& response) {
+  server.Get("/", [&store, queue](const httplib::Request&, httplib::Response& response) {
     Secure(response);
-    Result<Overview> overview = ReadOverview(store);
+    Result<Overview> overview = ReadOverview(store, queue);
     if (!overview)
       return Problem(response, 503, "Store unavailable", overview.error().message(), false);
     response.set_content(RenderOverview(*overview), kHtml);
   });
-  server.Get("/api/groups", [&store](const httplib::Request&, httplib::Response& response) {
+  server.Get("/api/groups", [&store, queue](const httplib::Request&, httplib::Response& response) {
     Secure(response);
-    Result<Overview> overview = ReadOverview(store);
+    Result<Overview> overview = ReadOverview(store, queue);
     if (!overview) return Problem(response, 503, "", overview.error().message(), true);
     response.set_content(OverviewJson(*overview).dump(), "application/json");
   });
-  const auto group = [&store](bool json) {
-    return [&store, json](const httplib::Request& request, httplib::Response& response) {
+  const auto group = [&store, queue](bool json) {
+    return [&store, queue, json](const httplib::Request& request, httplib::Response& response) {
       Secure(response);
       if (!request.has_param("name")) {
         return Problem(response, 400, "No group", "Give the group as ?name=GROUP.", json);
       }
       const std::string name = request.get_param_value("name");
-      Result<std::optional<GroupDetail>> detail = ReadGroup(store, name);
+      Result<std::optional<GroupDetail>> detail = ReadGroup(store, queue, name);
       if (!detail)
         return Problem(response, 503, "Store unavailable", detail.error().message(), json);
       if (!*detail) {
@@ -115,6 +116,35 @@ Result<std::unique_ptr<WebServer>> WebServer::Start(Store& store, const std::str
   };
   server.Get("/group", group(false));
   server.Get("/api/group", group(true));
+  const auto queue_page = [queue](bool json) {
+    return [queue, json](const httplib::Request& request, httplib::Response& response) {
+      Secure(response);
+      if (!request.has_param("group") || !request.has_param("name")) {
+        return Problem(response, 400, "No queue", "Give the queue as ?group=GROUP&name=QUEUE.",
+                       json);
+      }
+      const std::string group_name = request.get_param_value("group");
+      const std::string name = request.get_param_value("name");
+      if (queue == nullptr) {
+        return Problem(response, 404, "No queues", "This store keeps no queues.", json);
+      }
+      Result<std::optional<QueueDetail>> detail = ReadQueue(*queue, group_name, name);
+      if (!detail) {
+        return Problem(response, 503, "Store unavailable", detail.error().message(), json);
+      }
+      if (!*detail) {
+        return Problem(response, 404, "No such queue",
+                       "Group \"" + group_name + "\" has no queue named \"" + name + "\".", json);
+      }
+      if (json) {
+        response.set_content(QueueJson(**detail).dump(), "application/json");
+      } else {
+        response.set_content(RenderQueue(**detail), kHtml);
+      }
+    };
+  };
+  server.Get("/queue", queue_page(false));
+  server.Get("/api/queue", queue_page(true));
   server.set_error_handler([](const httplib::Request& request, httplib::Response& response) {
     if (response.status != 404 || !response.body.empty()) return;
     Secure(response);

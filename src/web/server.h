@@ -10,6 +10,7 @@
 #include <memory>
 #include <string>
 
+#include "baton/queue.h"
 #include "baton/result.h"
 #include "baton/store.h"
 
@@ -24,9 +25,11 @@ Result<void> CheckListenAddress(const std::string& listen);
 class WebServer final {
  public:
   // Listens on `listen` ("HOST:PORT", a port alone for 127.0.0.1; port 0 picks a free one) and
-  // serves `store`, which must outlive the server. kInvalidArgument for a bad address,
-  // kUnavailable when it cannot be bound.
-  static Result<std::unique_ptr<WebServer>> Start(Store& store, const std::string& listen);
+  // serves `store` and, when given, the queues of `queue` (a store without queues: nullptr);
+  // both must outlive the server. kInvalidArgument for a bad address, kUnavailable when it
+  // cannot be bound.
+  static Result<std::unique_ptr<WebServer>> Start(Store& store, Queue* queue,
+                                                  const std::string& listen);
 
   WebServer(const WebServer&) = delete;
   WebServer& operator=(const WebServer&) = delete;

@@ -22,6 +22,9 @@ TEST_P(QueueConformance, QueueNamesListsTheGroupsOfferedAndPausedQueuesInOrder) 
   Result<std::vector<std::string>> names = queue_->QueueNames(key_.group);
   ASSERT_TRUE(IsOk(names));
   EXPECT_EQ(*names, (std::vector<std::string>{"also", key_.queue}));
+  Result<std::vector<std::string>> groups = queue_->QueueGroups();
+  ASSERT_TRUE(IsOk(groups));
+  EXPECT_EQ(*groups, (std::vector<std::string>{"another group", key_.group}));
 }
 
 TEST_P(QueueConformance, RequeueBringsDeadItemsBack) {

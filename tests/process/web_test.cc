@@ -9,6 +9,7 @@
 #include "group_fixture.h"
 #include "html.h"
 #include "support/metrics_scrape.h"
+#include "work_fixture.h"
 
 namespace baton::process_test {
 namespace {
@@ -22,7 +23,7 @@ using test_support::WaitFor;
 // A group name that is markup, a query's separators and a quote at once.
 const std::string kHostileGroup = "svc<b id=\"x\">&amp;?name=1#'";
 
-class WebTest : public StoreGroupTest {
+class WebTest : public WorkTest {
  protected:
   // Starts `baton web` on a free port; the address it logged.
   std::string StartWeb() {
@@ -93,6 +94,54 @@ TEST_P(WebTest, PagesAndJsonShowTheActiveInstanceTheMembersAndTheTakeoverAfterAC
   EXPECT_EQ(Get(web, "/api/group?name=nobody").status, 404);
   EXPECT_EQ(Get(web, "/group").status, 400);
   EXPECT_EQ(Get(web, "/nothing-here").status, 404);
+}
+
+// A queue with dead letters and finished items: its page, its JSON, and its row on the group's.
+TEST_P(WebTest, AQueuesPageShowsItsDepthItsDeadLettersWithTheirErrorAndWhatFinishedPerMinute) {
+  Enqueue({"bad-1", "bad-2"});
+  Instance& failing = StartWorker("failing", {"--max-attempts", "1"}, {"--exit-code", "3"});
+  ASSERT_TRUE(WaitFor([&] { return QueueJson({"dead"}).size() == 2; }, kVisibility + kSlack));
+  failing.process.Kill();
+  Enqueue({"ok-1", "ok-2", "ok-3"});
+  StartWorker("working");
+  ASSERT_TRUE(WaitFor([&] { return DoneTotal() == 3; }, kVisibility + kSlack));
+  const std::string web = StartWeb();
+
+  const std::string path = "?group=" + web::EscapeQuery(group_) + "&name=" + queue_;
+  const auto queue = nlohmann::json::parse(Get(web, "/api/queue" + path).body, nullptr, false);
+  ASSERT_TRUE(queue.is_object()) << queue;
+  EXPECT_EQ(queue["queue"]["dead"], 2) << queue.dump();
+  EXPECT_EQ(queue["queue"]["pending"], 0);
+  EXPECT_EQ(queue["queue"]["done_total"], 3);
+  ASSERT_EQ(queue["dead"].size(), 2u) << queue.dump();
+  for (const nlohmann::json& item : queue["dead"]) {
+    EXPECT_EQ(item["exit_code"], 3) << item;
+    EXPECT_EQ(item["attempts"], 1) << item;
+    EXPECT_NE(item["last_error"], "") << item;
+    EXPECT_EQ(item["tenant"].get<std::string>().rfind("bad-", 0), 0u) << item;
+  }
+  int64_t done = 0, dead = 0;
+  for (const nlohmann::json& minute : queue["minutes"]) {
+    done += minute["done"].get<int64_t>();
+    dead += minute["dead"].get<int64_t>();
+  }
+  EXPECT_EQ(done, 3) << queue["minutes"].dump();
+  EXPECT_EQ(dead, 2) << queue["minutes"].dump();
+
+  HttpReply page = Get(web, "/queue" + path);
+  EXPECT_EQ(page.status, 200);
+  EXPECT_NE(page.body.find("Dead letters"), std::string::npos) << page.body;
+  EXPECT_NE(page.body.find("<td>bad-1</td>"), std::string::npos) << page.body;
+  EXPECT_NE(page.body.find("3 done in the last 30 minutes"), std::string::npos) << page.body;
+
+  const auto group = nlohmann::json::parse(
+      Get(web, "/api/group?name=" + web::EscapeQuery(group_)).body, nullptr, false);
+  ASSERT_TRUE(group.is_object()) << group;
+  ASSERT_EQ(group["group"]["queues"].size(), 1u) << group.dump();
+  EXPECT_EQ(group["group"]["queues"][0]["name"], queue_);
+  EXPECT_EQ(group["group"]["queues"][0]["dead"], 2);
+  EXPECT_EQ(Get(web, "/queue?group=" + web::EscapeQuery(group_) + "&name=nothing").status, 404);
+  EXPECT_EQ(Get(web, "/api/queue?name=" + queue_).status, 400);
 }
 
 TEST_P(WebTest, ABadListenAddressIsRefusedAndTheDefaultIsLoopbackOnly) {

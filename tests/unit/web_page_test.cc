@@ -27,6 +27,7 @@ GroupSummary HostileGroup() {
   m.expires_in = seconds(9);
   g.snapshot.members.push_back(m);
   g.snapshot.lease = {.holder = kHostile + "/0123", .token = 3, .remaining = seconds(8)};
+  g.queues = {QueueSummary{.name = kHostile, .stats = {}}};
   g.last_takeover = Takeover{.token = 3,
                              .holder = kHostile + "/0123",
                              .cause = TakeoverCause::kExpired,
@@ -46,8 +47,23 @@ TEST(WebPageTest, TheOverviewAndAGroupPageShowStoreValuesOnlyEscaped) {
                      .now = overview.now,
                      .group = HostileGroup(),
                      .takeovers = {*HostileGroup().last_takeover}};
-  for (const std::string& page :
-       {RenderOverview(overview), RenderGroup(detail), RenderProblem(kHostile, kHostile)}) {
+  ItemView dead;
+  dead.id = 9;
+  dead.tenant = kHostile;
+  dead.state = ItemState::kDead;
+  dead.attempts = 3;
+  dead.last_error = kHostile;
+  dead.exit_code = 7;
+  QueueDetail queue{.store = kHostile,
+                    .now = overview.now,
+                    .group = kHostile,
+                    .queue = QueueSummary{.name = kHostile, .stats = {}},
+                    .running = {},
+                    .next = {},
+                    .dead = {dead},
+                    .minutes = {}};
+  for (const std::string& page : {RenderOverview(overview), RenderGroup(detail), RenderQueue(queue),
+                                  RenderProblem(kHostile, kHostile)}) {
     EXPECT_EQ(page.find("<img"), std::string::npos) << page;
     EXPECT_NE(page.find(kEscaped), std::string::npos) << page;
     EXPECT_EQ(page.find("<script"), std::string::npos) << "the pages run no script: " << page;
@@ -58,12 +74,36 @@ TEST(WebPageTest, TheOverviewAndAGroupPageShowStoreValuesOnlyEscaped) {
   EXPECT_NE(RenderGroup(detail).find("expired"), std::string::npos);
 }
 
+TEST(WebPageTest, TheChartHasABarForEachRecentMinuteAndSaysItsTotal) {
+  const auto now = std::chrono::system_clock::time_point(std::chrono::minutes(29000000)) +
+                   seconds(30);  // Half a minute into a minute.
+  const auto minute = [&](int ago) {
+    return std::chrono::floor<std::chrono::minutes>(now) - std::chrono::minutes(ago);
+  };
+  const std::string chart = ThroughputChart(
+      {MinuteCounts{.minute = minute(45), .done = 1000, .failed = 0, .dead = 0},  // Too old.
+       MinuteCounts{.minute = minute(2), .done = 10, .failed = 2, .dead = 1},
+       MinuteCounts{.minute = minute(0), .done = 5, .failed = 0, .dead = 0}},
+      now);
+  EXPECT_NE(chart.find("aria-label=\"15 done in the last 30 minutes\""), std::string::npos)
+      << chart;
+  EXPECT_NE(chart.find("10 done, 2 failed, 1 dead"), std::string::npos) << chart;
+  EXPECT_EQ(chart.find("1000 done"), std::string::npos) << "older than the chart";
+}
+
 TEST(WebPageTest, AGroupWithoutAnActiveInstanceSaysSo) {
   GroupSummary g;
   g.name = "billing";
-  Overview overview{.store = "sqlite:/x", .now = std::chrono::system_clock::now(), .groups = {g}};
+  g.snapshot.members.push_back(Member{});  // Members, none of them active.
+  GroupSummary queues_only;
+  queues_only.name = "etl";
+  queues_only.queues = {QueueSummary{.name = "jobs", .stats = {}}};
+  Overview overview{
+      .store = "sqlite:/x", .now = std::chrono::system_clock::now(), .groups = {g, queues_only}};
   const std::string page = RenderOverview(overview);
-  EXPECT_NE(page.find("1 without an active instance"), std::string::npos) << page;
+  EXPECT_NE(page.find("1 without an active instance"), std::string::npos)
+      << "a group of queues alone elects nobody: " << page;
+  EXPECT_NE(page.find("queues only"), std::string::npos) << page;
   const nlohmann::json json = OverviewJson(overview);
   EXPECT_TRUE(json["groups"][0]["active"].is_null());
   EXPECT_TRUE(json["groups"][0]["last_takeover"].is_null());

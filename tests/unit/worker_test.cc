@@ -162,6 +162,7 @@ class LossyClaims final : public Queue {
   Result<std::vector<ItemView>> DeadLetters(const QueueKey& q, int limit) override {
     return queue_.DeadLetters(q, limit);
   }
+  Result<std::vector<std::string>> QueueGroups() override { return queue_.QueueGroups(); }
   Result<std::vector<MinuteCounts>> Throughput(const QueueKey& q, int minutes) override {
     return queue_.Throughput(q, minutes);
   }

@@ -119,6 +119,8 @@ QueueStatements::QueueStatements(const std::string& schema) {
   names = read("baton_q_names",
                "SELECT queue FROM " + s + ".queues WHERE group_name = $1::text ORDER BY queue",
                "listing the group's queues");
+  groups = read("baton_q_groups", "SELECT DISTINCT group_name FROM " + s + ".queues ORDER BY 1",
+                "listing the groups with queues");
   paused =
       read("baton_q_paused",
            "SELECT paused FROM " + s + ".queues WHERE group_name = $1::text AND queue = $2::text",

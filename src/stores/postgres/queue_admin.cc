@@ -27,6 +27,14 @@ ItemState StateFromName(const std::string& name) {
 
 }  // namespace
 
+Result<std::vector<std::string>> PostgresQueue::QueueGroups() {
+  Result<Rows> rows = Exec(statements_.groups, {});
+  if (!rows) return rows.error();
+  std::vector<std::string> groups;
+  for (int i = 0; i < rows->size(); ++i) groups.push_back(rows->Text(i, 0));
+  return groups;
+}
+
 Result<std::vector<std::string>> PostgresQueue::QueueNames(const std::string& group) {
   Result<Rows> rows = Exec(statements_.names, {TextParam(group)});
   if (!rows) return rows.error();

@@ -18,7 +18,8 @@ namespace baton::postgres_detail {
 struct QueueStatements {
   explicit QueueStatements(const std::string& schema);
   Statement offer, claim, extend, ack, fail, release;
-  Statement names, paused, depths, tenants_pending, oldest, totals, tenants, list, throughput;
+  Statement names, groups, paused, depths, tenants_pending, oldest, totals, tenants, list;
+  Statement throughput;
   Statement requeue, requeue_dead, cancel, purge, set_paused, channel, start_round;
   Statement gather_statistics;
 };
@@ -47,6 +48,7 @@ class PostgresQueue final : public Queue {
                          const FailRequest& failure) override;
   Result<ClaimOutcome> Release(const QueueKey& queue, const ClaimRef& claim) override;
   Result<std::vector<std::string>> QueueNames(const std::string& group) override;
+  Result<std::vector<std::string>> QueueGroups() override;
   Result<QueueStats> Stats(const QueueKey& queue) override;
   Result<std::vector<ItemView>> List(const QueueKey& queue, std::optional<ItemState> state,
                                      int limit) override;

@@ -12,6 +12,7 @@ namespace {
 
 constexpr const char* kQueueNames =
     "SELECT queue FROM baton_queues WHERE group_name = ?1 ORDER BY queue";
+constexpr const char* kQueueGroups = "SELECT DISTINCT group_name FROM baton_queues ORDER BY 1";
 constexpr const char* kPausedOf =
     "SELECT paused FROM baton_queues WHERE group_name = ?1 AND queue = ?2";
 constexpr const char* kDepths =
@@ -69,10 +70,20 @@ ItemState StateFromName(const std::string& name) {
 }  // namespace
 
 Result<std::vector<std::string>> SqliteQueue::QueueNames(const std::string& group) {
+  return Names(kQueueNames, group, "listing the group's queues");
+}
+
+Result<std::vector<std::string>> SqliteQueue::QueueGroups() {
+  return Names(kQueueGroups, std::nullopt, "listing the groups with queues");
+}
+
+Result<std::vector<std::string>> SqliteQueue::Names(const char* sql,
+                                                    const std::optional<std::string>& group,
+                                                    const char* what) {
   std::lock_guard lock(mu_);
-  Result<Statement> select = connection_->Prepare(kQueueNames, "listing the group's queues");
+  Result<Statement> select = connection_->Prepare(sql, what);
   if (!select) return select.error();
-  select->Bind(group);
+  if (group) select->Bind(*group);
   std::vector<std::string> names;
   for (;;) {
     Result<bool> row = select->Step();

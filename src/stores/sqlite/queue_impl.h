@@ -41,6 +41,7 @@ class SqliteQueue final : public Queue {
                          const FailRequest& failure) override;
   Result<ClaimOutcome> Release(const QueueKey& queue, const ClaimRef& claim) override;
   Result<std::vector<std::string>> QueueNames(const std::string& group) override;
+  Result<std::vector<std::string>> QueueGroups() override;
   Result<QueueStats> Stats(const QueueKey& queue) override;
   Result<std::vector<ItemView>> List(const QueueKey& queue, std::optional<ItemState> state,
                                      int limit) override;
@@ -57,6 +58,9 @@ class SqliteQueue final : public Queue {
   std::string Describe() const override { return describe_; }
 
  private:
+  // The first column of `sql`'s rows, with `group` bound as ?1 when given.
+  Result<std::vector<std::string>> Names(const char* sql, const std::optional<std::string>& group,
+                                         const char* what);
   // REQUIRES: mu_ held, in a write transaction, for every helper below.
   StoreTime Now() const;
   // One transaction of an offer: items [begin, end) of `request`.
