@@ -1,5 +1,6 @@
 // `baton web` in a real browser: headless Chromium (Debian's) renders the pages served beside
-// real `baton run` instances. The rendered DOM must show the active instance and the takeover,
+// real `baton run` and `baton work` instances. The rendered DOM must show the active instance,
+// the takeover and a queue's dead letters,
 // and a group named as markup must stay text: its onerror would set the page's title. Run
 // once without the escaping and the Content-Security-Policy (a test-only switch), the same
 // check sees the markup run, so it can catch what it claims to. The overview's screenshot is
@@ -13,6 +14,7 @@
 
 #include "group_fixture.h"
 #include "support/metrics_scrape.h"
+#include "work_fixture.h"
 
 namespace baton::process_test {
 namespace {
@@ -24,10 +26,10 @@ using test_support::WaitFor;
 constexpr const char* kChromium = "/usr/bin/chromium";
 const std::string kMarkupGroup = "<img src=x onerror=document.title=1>";
 
-class WebBrowserTest : public BatonGroupTest {
+class WebBrowserTest : public WorkFixture {
  protected:
   void SetUp() override {
-    BatonGroupTest::SetUp();
+    WorkFixture::SetUp();
     ASSERT_EQ(access(kChromium, X_OK), 0)
         << kChromium << " is missing: install Debian's chromium (tools/bootstrap.sh does)";
   }
@@ -78,6 +80,14 @@ class WebBrowserTest : public BatonGroupTest {
 TEST_F(WebBrowserTest, TheRenderedPagesShowTheActiveInstanceAndMarkupInANameOnlyAsText) {
   group_ = "billing-sync";
   StartMarkupGroup();
+  // A queue of the group with dead letters, and items done.
+  Enqueue({"acme", "globex"});
+  Instance& failing = StartWorker("failing", {"--max-attempts", "1"}, {"--exit-code", "3"});
+  ASSERT_TRUE(WaitFor([&] { return QueueJson({"dead"}).size() == 2; }, kVisibility + kSlack));
+  failing.process.Kill();
+  Enqueue({"initech", "umbrella", "hooli"});
+  StartWorker("working");
+  ASSERT_TRUE(WaitFor([&] { return DoneTotal() == 3; }, kVisibility + kSlack));
   const ProbeEvent first = StartGroup({"a", "b", "c"});
   instance(first.instance).process.Kill();  // A takeover for the pages to show.
   const std::optional<ProbeEvent> second = WaitForStartAfter(first.token, 2 * kTtl + kSlack);
@@ -99,11 +109,19 @@ TEST_F(WebBrowserTest, TheRenderedPagesShowTheActiveInstanceAndMarkupInANameOnly
   EXPECT_NE(group.find("<td>expired</td>"), std::string::npos) << group;
   EXPECT_NE(group.find("<td>first</td>"), std::string::npos) << group;
 
+  const std::string queue_url = web + "queue?group=billing-sync&name=" + queue_;
+  const std::string queue = RenderedDom(queue_url);
+  EXPECT_NE(queue.find("<h2>Dead letters</h2>"), std::string::npos) << queue;
+  EXPECT_NE(queue.find("<td>acme</td>"), std::string::npos) << "a dead letter: " << queue;
+  EXPECT_NE(queue.find("exited with code 3"), std::string::npos) << "its last error: " << queue;
+  EXPECT_NE(queue.find("3 done in the last 30 minutes"), std::string::npos) << queue;
+
   const char* keep = std::getenv("BATON_WEB_SCREENSHOT_DIR");
   const std::string shots = keep != nullptr ? keep : dir_.path().string();
   for (const auto& [file, url, height] :
-       {std::tuple{"web-overview.png", web, 300},
-        std::tuple{"web-group.png", web + "group?name=billing-sync", 560}}) {
+       {std::tuple{"web-overview.png", web, 320},
+        std::tuple{"web-group.png", web + "group?name=billing-sync", 640},
+        std::tuple{"web-queue.png", queue_url, 560}}) {
     const std::string path = shots + "/" + file;
     std::filesystem::remove(path);
     const CommandResult shot =
