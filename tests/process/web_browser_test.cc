@@ -81,13 +81,7 @@ TEST_F(WebBrowserTest, TheRenderedPagesShowTheActiveInstanceAndMarkupInANameOnly
   group_ = "billing-sync";
   StartMarkupGroup();
   // A queue of the group with dead letters, and items done.
-  Enqueue({"acme", "globex"});
-  Instance& failing = StartWorker("failing", {"--max-attempts", "1"}, {"--exit-code", "3"});
-  ASSERT_TRUE(WaitFor([&] { return QueueJson({"dead"}).size() == 2; }, kVisibility + kSlack));
-  failing.process.Kill();
-  Enqueue({"initech", "umbrella", "hooli"});
-  StartWorker("working");
-  ASSERT_TRUE(WaitFor([&] { return DoneTotal() == 3; }, kVisibility + kSlack));
+  ASSERT_NO_FATAL_FAILURE(DeadAndDone({"acme", "globex"}, {"initech", "umbrella", "hooli"}));
   const ProbeEvent first = StartGroup({"a", "b", "c"});
   instance(first.instance).process.Kill();  // A takeover for the pages to show.
   const std::optional<ProbeEvent> second = WaitForStartAfter(first.token, 2 * kTtl + kSlack);

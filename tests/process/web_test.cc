@@ -98,13 +98,7 @@ TEST_P(WebTest, PagesAndJsonShowTheActiveInstanceTheMembersAndTheTakeoverAfterAC
 
 // A queue with dead letters and finished items: its page, its JSON, and its row on the group's.
 TEST_P(WebTest, AQueuesPageShowsItsDepthItsDeadLettersWithTheirErrorAndWhatFinishedPerMinute) {
-  Enqueue({"bad-1", "bad-2"});
-  Instance& failing = StartWorker("failing", {"--max-attempts", "1"}, {"--exit-code", "3"});
-  ASSERT_TRUE(WaitFor([&] { return QueueJson({"dead"}).size() == 2; }, kVisibility + kSlack));
-  failing.process.Kill();
-  Enqueue({"ok-1", "ok-2", "ok-3"});
-  StartWorker("working");
-  ASSERT_TRUE(WaitFor([&] { return DoneTotal() == 3; }, kVisibility + kSlack));
+  ASSERT_NO_FATAL_FAILURE(DeadAndDone({"bad-1", "bad-2"}, {"ok-1", "ok-2", "ok-3"}));
   const std::string web = StartWeb();
 
   const std::string path = "?group=" + web::EscapeQuery(group_) + "&name=" + queue_;

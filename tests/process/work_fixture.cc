@@ -89,6 +89,19 @@ int64_t WorkFixture::DoneTotal() {
   return stats.contains("totals") ? stats["totals"]["done"].get<int64_t>() : -1;
 }
 
+void WorkFixture::DeadAndDone(const std::vector<std::string>& dead,
+                              const std::vector<std::string>& done) {
+  Enqueue(dead);
+  Instance& failing = StartWorker("failing", {"--max-attempts", "1"}, {"--exit-code", "3"});
+  ASSERT_TRUE(test_support::WaitFor([&] { return QueueJson({"dead"}).size() == dead.size(); },
+                                    kVisibility + kSlack));
+  failing.process.Kill();
+  Enqueue(done);
+  StartWorker("working");
+  ASSERT_TRUE(test_support::WaitFor(
+      [&] { return DoneTotal() == static_cast<int64_t>(done.size()); }, kVisibility + kSlack));
+}
+
 std::vector<ItemEvent> WorkFixture::ItemEvents(const std::string& kind) const {
   std::vector<ItemEvent> events;
   for (const std::string& line : test_support::ReadLines(item_log_)) {

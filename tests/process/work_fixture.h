@@ -47,6 +47,10 @@ class WorkFixture : public BatonGroupTest {
   // `baton queue ACTION... --json`, parsed.
   nlohmann::json QueueJson(const std::vector<std::string>& action);
   int64_t DoneTotal();
+  // On a queue with nothing done yet: enqueues `dead` and has a worker whose command exits
+  // with code 3 dead-letter them (one attempt each), then enqueues `done` and has another
+  // worker finish them.
+  void DeadAndDone(const std::vector<std::string>& dead, const std::vector<std::string>& done);
 
   std::vector<ItemEvent> ItemEvents(const std::string& kind = "") const;
   // Waits until the probe log has a line of `kind` for `item` (and attempt, when given).
