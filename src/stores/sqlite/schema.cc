@@ -190,10 +190,10 @@ CREATE TABLE baton_handovers (
 ) WITHOUT ROWID;
 )sql";
 
-// Version 5, for `baton web`. Each lease's takeover log (the last kTakeoversKept acquisitions: who, with which
-// token, when, and why the lease was free), for `baton web`. Triggers on baton_leases write it
-// in the acquisition's own transaction, so every program that acquires logs it, whatever its
-// version, and none of their statements change. A renewal does not set the token and fires
+// Version 5, for `baton web`. Each lease's takeover log (the last kTakeoversKept acquisitions: who,
+// with which token, when, and why the lease was free), for `baton web`. Triggers on baton_leases
+// write it in the acquisition's own transaction, so every program that acquires logs it, whatever
+// its version, and none of their statements change. A renewal does not set the token and fires
 // nothing. The cause is told from the row before: free (released; on request when a
 // handover of that interval was asked for), the same holder, or another whose lease expired.
 // taken_ms is the wall clock, for people only. And each queue's finished items per minute (the
