@@ -175,6 +175,22 @@ TEST(ChaosQueueChecker, CleanRecordPassesWithItsAccount) {
             "unfinished=0 store-totals=0 unknown-items=0: PASS");
 }
 
+// The worker stopped the command at its claim's deadline just as it finished: the SIGTERM's
+// line comes after the done line, from the same command, and is no broken record.
+TEST(ChaosQueueChecker, ATermLineAfterTheSameCommandsDoneLineIsAccepted) {
+  QueueRecordWriter record;
+  WriteCleanRun(record);
+  record.Line("term", 1, kT1, 1, 11, 101, std::nullopt);
+  const CheckResult result = CheckRecord(record.dir());
+  ASSERT_TRUE(result.readable()) << result.error;
+  EXPECT_TRUE(result.passed()) << Report(result);
+
+  QueueRecordWriter stranger;
+  WriteCleanRun(stranger);
+  stranger.Line("term", 1, kT1, 1, 11, 999, std::nullopt);  // A pid that never started.
+  EXPECT_FALSE(CheckRecord(stranger.dir()).readable());
+}
+
 TEST(ChaosQueueChecker, OverlapLineIsCaught) {
   QueueRecordWriter record;
   record.Enqueue(1, kT1, 10);

@@ -76,8 +76,18 @@ std::vector<ItemInterval> ItemIntervals(const Record& record) {
   }
   std::vector<ItemInterval> intervals;
   std::map<std::pair<pid_t, uint64_t>, size_t> open;  // Its interval without an end line yet.
+  // Intervals whose command wrote its end line: a SIGTERM may still reach it before it exits
+  // (its worker stops it at the claim's deadline just as it finishes), and its handler then
+  // writes a term line after the end line.
+  std::map<std::pair<pid_t, uint64_t>, size_t> ended;
   for (const ItemLine& line : record.queue.lines) {
     const std::pair<pid_t, uint64_t> key{line.pid, line.token};
+    if (const auto late = ended.find(key); line.kind == ItemKind::kTerm && late != ended.end() &&
+                                           intervals[late->second].item == line.item) {
+      intervals[late->second].terminated = true;
+      ended.erase(late);
+      continue;
+    }
     if (line.kind == ItemKind::kStart) {
       open[key] = intervals.size();
       intervals.push_back({.item = line.item,
@@ -99,9 +109,12 @@ std::vector<ItemInterval> ItemIntervals(const Record& record) {
     ItemInterval& interval = intervals[it->second];
     if (line.kind == ItemKind::kTerm) {
       interval.terminated = true;
-    } else if (*line.mono_ns >= interval.end_ns) {
-      interval.end_ns = *line.mono_ns;
-      interval.end_kind = Name(line.kind);
+    } else {
+      if (*line.mono_ns >= interval.end_ns) {
+        interval.end_ns = *line.mono_ns;
+        interval.end_kind = Name(line.kind);
+      }
+      ended[key] = it->second;
     }
     open.erase(it);  // The probe exits after any of these lines.
   }
