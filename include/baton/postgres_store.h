@@ -55,10 +55,8 @@ struct PostgresStoreOptions {
 // attempt returns at once, not acquired. The function runs with the rights of the role that
 // created the schema; grant another role USAGE on the schema and EXECUTE on the function.
 //
-// Releases, acquisitions and handover requests are announced with NOTIFY on a channel per
-// group (`<schema>.channel(group)`), so WatchReleases() wakes waiting instances at once.
-// Renewals are not (PostgreSQL wakes every listening session of the database at each NOTIFY):
-// a contender's heartbeat reply says when to look for the next one (next_look). The store
+// Releases, acquisitions and renewals are announced with NOTIFY on a channel per group
+// (`<schema>.channel(group)`), so WatchReleases() wakes waiting instances at once. The store
 // LISTENs on the connection its calls use: one server backend per store, watching included.
 // PgBouncer in transaction mode breaks LISTEN.
 //

@@ -87,17 +87,6 @@ struct HeartbeatReply {
   // (RequestHandover). The value is the member id that alone may take the lease next, or
   // empty for any other member. The holder should stop its work and release.
   std::optional<std::string> handover;
-  // When a contender should look again, for a store whose contenders learn of the holder's
-  // renewals only by looking (PostgreSQL, SPEC 2.5): a look just after a renewal commits
-  // starts the watch that late takeover waits for almost at the renewal, as a NOTIFY for each
-  // one would, at no cost beyond the heartbeat it replaces. Empty when the store has no advice
-  // (the holder is ours, nobody holds the lease, or its renewals have not been timed yet).
-  struct NextLook {
-    Duration in{0};     // From when this reply was received.
-    Duration every{0};  // The holder's renewal interval: later renewals are due `in` + k × every.
-                        // Zero: look at `in` itself (a renewal is late; look again soon).
-  };
-  std::optional<NextLook> next_look;
 };
 
 // A request that the holder of a lease hand it over now (`baton step-down`, and a passive

@@ -57,22 +57,13 @@ HeartbeatDecision DecideAfterHeartbeat(const HeartbeatBelief& before, const Hear
     return d;
   }
   d.outcome = HeartbeatOutcome::kPassive;
-  d.next = NextPassiveTick(sent, received, reply, timing.heartbeat, before.compete_after);
+  d.next = NextPassiveTick(sent, received, reply.lease, timing.heartbeat, before.compete_after);
   return d;
 }
 
-TimePoint NextPassiveTick(TimePoint sent, TimePoint received, const HeartbeatReply& reply,
+TimePoint NextPassiveTick(TimePoint sent, TimePoint received, const LeaseView& lease,
                           Duration heartbeat, TimePoint compete_after) {
   TimePoint next = sent + heartbeat;
-  if (reply.next_look) {
-    // The store's latest advised look that is not later than our own heartbeat: as many
-    // heartbeats as before, each moved to just after one of the holder's renewals.
-    TimePoint look = received + std::max(Duration::zero(), reply.next_look->in);
-    const Duration every = reply.next_look->every;
-    if (every > Duration::zero() && look < next) look += (next - look) / every * every;
-    next = std::min(next, look);
-  }
-  const LeaseView& lease = reply.lease;
   if (!lease.holder.empty() && lease.remaining > Duration::zero()) {
     // The store read its clock between `sent` and `received`, so the lease ends by
     // received + remaining on ours: a try just after that cannot be too early.

@@ -48,10 +48,9 @@ HeartbeatDecision DecideAfterHeartbeat(const HeartbeatBelief& before, const Hear
                                        const Timing& timing, const std::string& self_holder,
                                        TimePoint sent, TimePoint received);
 
-// A passive instance's next heartbeat: one heartbeat after `sent`, sooner when the store
-// advises a look just after the holder's renewal (HeartbeatReply::next_look), or when the
-// lease runs out (or the hold-off ends) before that.
-TimePoint NextPassiveTick(TimePoint sent, TimePoint received, const HeartbeatReply& reply,
+// A passive instance's next heartbeat: one heartbeat after `sent`, sooner when the lease
+// runs out (or the hold-off ends) before that.
+TimePoint NextPassiveTick(TimePoint sent, TimePoint received, const LeaseView& lease,
                           Duration heartbeat, TimePoint compete_after);
 
 }  // namespace baton::detail

@@ -111,26 +111,6 @@ TEST(DecideAfterHeartbeat, APassiveInstanceTriesJustAfterTheLeaseRunsOut) {
   EXPECT_EQ(free.next, kSent + seconds(2));
 }
 
-TEST(DecideAfterHeartbeat, APassiveInstanceLooksWhenItsStoreAdvisesWithinItsOwnHeartbeat) {
-  HeartbeatReply reply = HeldBy("b-99", 8, seconds(8));
-  reply.next_look = HeartbeatReply::NextLook{.in = milliseconds(300), .every = seconds(2)};
-  EXPECT_EQ(Decide({}, reply).next, kReceived + milliseconds(300));
-  // A holder that renews more often than we heartbeat: its last renewal before our own
-  // heartbeat is due, so we look no more often than before.
-  reply.next_look->every = milliseconds(500);
-  EXPECT_EQ(Decide({}, reply).next, kReceived + milliseconds(1800));
-  // A late renewal: look again at the time given, not a renewal later.
-  reply.next_look = HeartbeatReply::NextLook{.in = milliseconds(20), .every = Duration::zero()};
-  EXPECT_EQ(Decide({}, reply).next, kReceived + milliseconds(20));
-  // Advice past our own heartbeat is not taken: the member row must be renewed.
-  reply.next_look = HeartbeatReply::NextLook{.in = seconds(3), .every = Duration::zero()};
-  EXPECT_EQ(Decide({}, reply).next, kSent + seconds(2));
-  // The lease running out first still comes first.
-  reply = HeldBy("b-99", 8, milliseconds(100));
-  reply.next_look = HeartbeatReply::NextLook{.in = milliseconds(300), .every = seconds(2)};
-  EXPECT_EQ(Decide({}, reply).next, kReceived + milliseconds(101));
-}
-
 TEST(DecideAfterHeartbeat, AHoldOffThatEndsBeforeTheHeartbeatComesFirst) {
   const auto d = Decide({.compete_after = kSent + seconds(1)}, HeldBy("", 8, Duration::zero()));
   EXPECT_EQ(d.next, kSent + seconds(1));

@@ -94,15 +94,8 @@ Result<HeartbeatReply> PostgresStore::Heartbeat(const HeartbeatRequest& request)
   reply.reaped = std::move(*reaped);
   if (!rows->IsNull(0, 8)) reply.handover = rows->Text(0, 8);
 
+  watch_->Seen(request.lease, reply.lease, received);
   const bool others = !reply.lease.holder.empty() && reply.lease.holder != request.self.holder;
-  std::optional<TimePoint> renewed;
-  if (others && reply.lease.remaining > Duration::zero()) {
-    // The lease expires a ttl after the holder's call began on the server, and `remaining`
-    // was read before the reply left: on our clock, the renewal was made no later than this.
-    renewed = received + reply.lease.remaining - holder_ttl;
-  }
-  watch_->Seen(request.lease, reply.lease, received, renewed);
-  if (renewed) reply.next_look = watch_->NextLook(request.lease, received);
   if (others && reply.lease.remaining <= Duration::zero()) {
     // Expired by the database's clock, but not yet ours to take: say when it will be, so the
     // caller comes back then rather than at once or a whole heartbeat later. The watch was

@@ -161,13 +161,12 @@ void ReleaseListener::Handle(const std::string& payload, TimePoint heard) {
   const LeaseKey lease{.group = text("group"), .name = text("lease")};
   if (!Watches(lease)) return;
   if (kind != "handover") {
-    // Heard after the commit, so no earlier than the holder sent it: a safe first sighting,
-    // and (an acquisition) about when its holder's renewals start counting.
+    // Heard after the commit, so no earlier than the holder sent it: a safe first sighting.
     watch_->Seen(
         lease,
         LeaseView{
             .holder = text("holder"), .token = number("token"), .renewals = number("renewals")},
-        heard, heard);
+        heard);
   }
   // A handover wakes the holder, whose next renewal returns the request.
   if (kind == "release" || kind == "handover") ReportRelease(lease);

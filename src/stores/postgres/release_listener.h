@@ -32,12 +32,11 @@ struct SharedConnection {
 
 // Calls each watcher's `on_release` soon after its lease is released or a handover of it is
 // requested. The store's connection LISTENs on the group's channel, where the schema's
-// functions NOTIFY in the same transaction as every release, acquisition and handover
-// request (and, up to schema version 6, renewal). A thread of its own waits on the
-// connection's socket between the store's calls and reads what arrives; a notification that
-// a call's reply brought along wakes it through an eventfd. Each acquisition heard is recorded
-// in the store's LeaseWatch, so the store's watch of a new holder (SPEC 2.5) starts without
-// waiting for a heartbeat.
+// functions NOTIFY in the same transaction as every release, acquisition, renewal and
+// handover request. A thread of its own waits on the connection's socket between the store's
+// calls and reads what arrives; a notification that a call's reply brought along wakes it
+// through an eventfd. Each acquisition and renewal heard is recorded in the store's LeaseWatch,
+// so the store's own watch of a live holder (SPEC 2.5) starts without waiting for a heartbeat.
 //
 // On each new connection it LISTENs again, reads each watched lease once, records it, and
 // reports it if it is free, since a release may have come while nobody listened. When the

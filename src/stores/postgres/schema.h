@@ -22,9 +22,8 @@ namespace baton::postgres_detail {
 // that reports them, with version 1's sixteen-argument heartbeat() now calling it. Version 6
 // (schema_v6.sql) drops members_expiry, has only the lease's holder reap (or everyone while
 // the lease has no live holder), and folds heartbeat_v1 back into heartbeat(); the signatures
-// programs call stay as they were. Version 7 (schema_v7.sql) stops announcing renewals (each
-// NOTIFY wakes every listening session of the database; contenders time renewals from their
-// own heartbeats instead) and has a passive's heartbeat read the lease once. Version 8
+// programs call stay as they were. Version 7 (schema_v7.sql) has a passive's heartbeat read the
+// lease once. Version 8
 // (schema_v8.sql) adds takeovers, each lease's takeover log, and queue_minutes, each queue's
 // finished items per minute, both written by triggers.
 // Every version must stay usable by the previous release (rolling upgrades).

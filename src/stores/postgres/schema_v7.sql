@@ -1,28 +1,16 @@
--- baton's PostgreSQL schema, version 7: renewals without a NOTIFY each, and a passive's
--- heartbeat that reads the lease once. Run by Migrate() after version 6, in the same
--- transaction under the same advisory lock. {{schema}} is the quoted schema name.
---
--- Up to version 6 every renewal announced itself on the group's channel, so that contenders
--- started their watch (SPEC 2.5) the moment it committed. PostgreSQL signals every session
--- that listens on any channel of the database at each NOTIFY's commit, and each of them wakes
--- to read the queue: with 200 groups of 5 instances on one server, each of the 200 holders'
--- renewals woke all 1,000 sessions, and heartbeats took up to seconds (p99 1,085 ms). Contenders
--- now time the holder's renewals from their own heartbeats' replies, which carry the lease's
--- remaining time and ttl, and look just after the next renewal is due: the watch starts as
--- promptly, at the one statement per heartbeat they spend anyway. Acquisitions, releases and
--- handover requests are still announced: each wakes its group's waiting instances at once.
+-- baton's PostgreSQL schema, version 7: a passive's heartbeat that reads the lease once. Run
+-- by Migrate() after version 6, in the same transaction under the same advisory lock.
+-- {{schema}} is the quoted schema name.
 --
 -- A contender's attempt on a lease that a live other holds cannot succeed, so it now reads
 -- the row once and stops there, instead of an UPDATE's search, a look at the handovers and a
 -- second read. The attempt itself, when it is made, still judges the row as it is then.
 --
--- Signatures stay as they were. Programs of versions 1 to 6 call this heartbeat() (directly or
--- through version 5's wrapper); those of version 6 and before, which waited for renewal
--- notifications to start their watch, now start it at their own next heartbeat instead: later
--- by up to one heartbeat interval, never earlier, so a mixed group stays safe.
+-- Signatures stay as they were: programs of versions 1 to 6 call this heartbeat() (directly or
+-- through version 5's wrapper), and it behaves for them as before.
 
--- As version 6's (see schema_v6.sql for the rules of each step), without the renewal's
--- NOTIFY and with the early read of the lease for an attempt that cannot succeed.
+-- As version 6's (see schema_v6.sql for the rules of each step), with the early read of the
+-- lease for an attempt that cannot succeed.
 CREATE OR REPLACE FUNCTION {{schema}}.heartbeat(
     p_group text, p_name text, p_id text, p_holder text, p_host text, p_pid bigint,
     p_version text, p_role text, p_member_ttl_us bigint, p_intent text, p_lease_ttl_us bigint,
@@ -91,6 +79,9 @@ BEGIN
        AND token = p_token
     RETURNING renewals INTO r_renewals;
     r_held := FOUND;
+    IF r_held THEN
+      PERFORM {{schema}}.announce('renew', p_group, p_name, p_holder, p_token, r_renewals);
+    END IF;
   ELSIF v_intent = 'acquire' THEN
     IF v_lease.group_name IS NULL THEN
       INSERT INTO {{schema}}.leases
