@@ -190,8 +190,8 @@ CREATE TABLE baton_handovers (
 ) WITHOUT ROWID;
 )sql";
 
-// Version 5, for `baton web`. Each lease's takeover log (the last kTakeoversKept acquisitions: who,
-// with which token, when, and why the lease was free), for `baton web`. Triggers on baton_leases
+// Version 5, for `baton web`: each lease's takeover log (the last kTakeoversKept acquisitions:
+// who, with which token, when, and why the lease was free). Triggers on baton_leases
 // write it in the acquisition's own transaction, so every program that acquires logs it, whatever
 // its version, and none of their statements change. A renewal does not set the token and fires
 // nothing. The cause is told from the row before: free (released; on request when a
