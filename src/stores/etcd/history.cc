@@ -26,12 +26,10 @@ Result<std::vector<std::string>> EtcdStore::Groups() {
   if (!read) return read.error();
   std::vector<std::string> groups;
   for (const Kv& kv : read->kvs()) {
-    // Keys sort by escaped group name, so one group's keys are together.
     std::string group = keys_.GroupOf(kv.key());
-    if (!group.empty() && (groups.empty() || groups.back() != group)) {
-      groups.push_back(std::move(group));
-    }
+    if (!group.empty()) groups.push_back(std::move(group));
   }
+  // Keys sort by escaped name, which is not the names' order.
   std::sort(groups.begin(), groups.end());
   groups.erase(std::unique(groups.begin(), groups.end()), groups.end());
   return groups;
